@@ -1,0 +1,54 @@
+"""appctl: manage the users of the Flask + Celery app and dispatch its background jobs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from cli.exit_codes import as_click_error
+from cli.lazy import LazyGroup
+from cli.render import set_no_color
+from cli.state import AppState
+
+__version__ = "0.1.0"
+
+COMMANDS = {
+    "db": "cli.commands.db:db",
+    "user": "cli.commands.user:user",
+    "task": "cli.commands.task:task",
+    "result": "cli.commands.result:result",
+    "worker": "cli.commands.worker:worker",
+}
+
+
+class AppctlGroup(LazyGroup):
+    """The root group: turns the project's errors into one stderr line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            raise as_click_error(exc, ctx.ensure_object(AppState).debug) from None
+
+
+@click.group(cls=AppctlGroup, lazy_subcommands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="appctl")
+@click.option("--debug", is_flag=True, envvar="APPCTL_DEBUG", help="Show tracebacks (passwords masked).")
+@click.option("--no-color", is_flag=True, help="No colour, even on a terminal (NO_COLOR works too).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, no_color: bool) -> None:
+    """Manage the app's users and dispatch its background jobs.
+
+    Data goes to stdout, messages to stderr; exit codes are listed in the README.
+    """
+    ctx.ensure_object(AppState).debug = debug
+    set_no_color(no_color or bool(os.environ.get("NO_COLOR")))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="appctl")

@@ -1,0 +1,58 @@
+"""``appctl task``: list the registered tasks and send jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+
+from cli.commands.result import render_results
+from cli.params import ISO8601, KeyValue, Seconds, SecondsOrTime, json_or_string
+from cli.render import note, output_option, render_record, render_records
+from cli.state import with_app
+
+TASK_COLUMNS = ("name", "short_name", "signature", "doc")
+
+
+@click.group()
+def task() -> None:
+    """Background jobs."""
+
+
+@task.command(name="list")
+@output_option
+@with_app
+def list_(fmt: str | None) -> None:
+    """List the registered tasks and their signatures."""
+    from project.jobs.registry import describe_tasks
+
+    render_records(describe_tasks(), TASK_COLUMNS, fmt)
+
+
+@task.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1)
+@click.option("-k", "--kwarg", "kwargs", type=KeyValue(), multiple=True, help="A keyword argument, key=value.")
+@click.option("--countdown", type=Seconds(), help="Run no sooner than this many seconds from now.")
+@click.option("--eta", type=ISO8601(), help="Run no sooner than this date-time.")
+@click.option("--expires", type=SecondsOrTime(), help="Discard the job if not started by then.")
+@click.option("--queue", help="Publish to this queue.")
+@click.option("--wait", is_flag=True, help="Wait for the result and print it, like `result wait`.")
+@click.option("--timeout", type=Seconds(), default=60, show_default=True, envvar="APPCTL_WAIT_TIMEOUT",
+              help="With --wait: give up after this many seconds (exit 124).")
+@output_option
+@with_app
+def send(name: str, args: tuple[str, ...], kwargs: tuple[tuple[str, Any], ...], countdown: float | None,
+         eta: datetime | None, expires: float | datetime | None, queue: str | None, wait: bool,
+         timeout: float, fmt: str | None) -> None:
+    """Send the task NAME with ARGS (JSON literals, else strings); print the job id."""
+    from project.jobs.dispatch import send_job
+
+    task_id = send_job(name, [json_or_string(a) for a in args], dict(kwargs),
+                      countdown=countdown, eta=eta, expires=expires, queue=queue)
+    if not wait:
+        render_record({"id": task_id}, ("id",), fmt)
+        return
+    note(f"Sent {task_id}; waiting up to {timeout:g}s.")
+    render_results([task_id], timeout, fmt)

@@ -1,0 +1,69 @@
+"""``appctl user``: add, list, show and delete users."""
+
+from __future__ import annotations
+
+import click
+
+from cli.confirm import confirm_or_abort, yes_option
+from cli.render import note, output_option, render_record, render_records
+from cli.state import with_app
+
+COLUMNS = ("id", "username", "email")
+
+
+@click.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command()
+@click.argument("username")
+@click.argument("email")
+@click.option("--if-not-exists", is_flag=True, help="Exit 0 when this same user already exists.")
+@output_option
+@with_app
+def add(username: str, email: str, if_not_exists: bool, fmt: str | None) -> None:
+    """Add a user with a unique USERNAME and EMAIL."""
+    from project.users.service import create_user
+
+    render_record(create_user(username, email, if_not_exists=if_not_exists), COLUMNS, fmt)
+
+
+@user.command(name="list")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many users.")
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Skip this many users.")
+@click.option("--search", help="Only users whose username or email contains this text (any case).")
+@click.option("--sort", default="id", show_default=True, help="id, username or email; prefix - to reverse.")
+@output_option
+@with_app
+def list_(limit: int | None, offset: int, search: str | None, sort: str, fmt: str | None) -> None:
+    """List users, streamed from the database."""
+    from project.users.service import list_users
+
+    render_records(list_users(limit=limit, offset=offset, search=search, sort=sort), COLUMNS, fmt)
+
+
+@user.command()
+@click.argument("user_ref", metavar="USER")
+@output_option
+@with_app
+def show(user_ref: str, fmt: str | None) -> None:
+    """Show one user, by id or username."""
+    from project.users.service import get_user
+
+    render_record(get_user(user_ref), COLUMNS, fmt)
+
+
+@user.command()
+@click.argument("user_ref", metavar="USER")
+@yes_option
+@output_option
+@with_app
+def delete(user_ref: str, yes: bool, fmt: str | None) -> None:
+    """Delete one user, by id or username."""
+    from project.users.service import delete_user, get_user
+
+    confirm_or_abort(f"Delete user {get_user(user_ref)['username']}?", yes)
+    deleted = delete_user(user_ref)
+    note(f"Deleted user {deleted['username']} (id {deleted['id']}).")
+    render_record(deleted, COLUMNS, fmt)

@@ -1,0 +1,25 @@
+"""Confirmation for destructive commands: a prompt on a terminal, ``--yes`` elsewhere."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def yes_option(command: F) -> F:
+    """The ``-y/--yes`` flag."""
+    return click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")(command)
+
+
+def confirm_or_abort(question: str, yes: bool) -> None:
+    """Go on when ``yes``; ask on a terminal; refuse (usage error) when stdin is not a terminal."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise click.UsageError("refusing to go on without --yes: stdin is not a terminal")
+    click.confirm(question, abort=True, err=True)

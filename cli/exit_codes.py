@@ -1,0 +1,67 @@
+"""The one map from errors to exit codes and stderr messages."""
+
+from __future__ import annotations
+
+import traceback
+from enum import IntEnum
+
+import click
+
+
+class ExitStatus(IntEnum):
+    """appctl's exit codes (README, "Exit codes")."""
+
+    SUCCESS = 0
+    FAILURE = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    CONFLICT = 4
+    DATA_ERROR = 65
+    UNAVAILABLE = 69
+    SOFTWARE = 70
+    CONFIG = 78
+    TIMEOUT = 124
+
+
+class AppctlClickError(click.ClickException):
+    """A ClickException carrying the exit status of the error it reports."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def exit_status_for(exc: BaseException) -> ExitStatus:
+    """The exit status for one of the project's errors (SOFTWARE for anything else)."""
+    from project import errors  # imported on the error path only: `--help` stays light
+
+    statuses = {
+        errors.JobFailed: ExitStatus.FAILURE,
+        errors.Unhealthy: ExitStatus.FAILURE,
+        errors.NotFound: ExitStatus.NOT_FOUND,
+        errors.Conflict: ExitStatus.CONFLICT,
+        errors.InvalidInput: ExitStatus.DATA_ERROR,
+        errors.ServiceUnavailable: ExitStatus.UNAVAILABLE,
+        errors.ConfigError: ExitStatus.CONFIG,
+        errors.TimedOut: ExitStatus.TIMEOUT,
+    }
+    for cls in type(exc).__mro__:
+        if cls in statuses:
+            return statuses[cls]
+    return ExitStatus.SOFTWARE
+
+
+def as_click_error(exc: BaseException, debug: bool) -> AppctlClickError:
+    """The one-line error for ``exc``; under ``debug`` the masked traceback goes to stderr first."""
+    from project.urls import mask_password
+
+    if debug:
+        click.echo(mask_password("".join(traceback.format_exception(exc))), err=True)
+    status = exit_status_for(exc)
+    if status is ExitStatus.SOFTWARE:
+        message = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+    else:
+        message = str(getattr(exc, "message", exc))
+        hint = getattr(exc, "hint", None)
+        message = f"{message} (hint: {hint})" if hint else message
+    return AppctlClickError(mask_password(message), int(status))

@@ -1,0 +1,42 @@
+"""The application factory: builds the Flask app with its database, migrations and Celery."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from project.celery_utils import celery_init_app
+from project.config import config, config_name_from_environ
+from project.errors import ConfigError
+from project.extensions import db, migrate
+from project.users import users_blueprint
+
+__all__ = ["create_app", "db", "migrate"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config_name: str | None = None) -> Flask:
+    """Build the app for ``config_name`` (default: ``FLASK_CONFIG``, else development)."""
+    config_name = config_name or config_name_from_environ()
+    if config_name not in config:
+        names = ", ".join(sorted(config))
+        raise ConfigError(f"unknown config {config_name!r}", hint=f"FLASK_CONFIG must be one of: {names}")
+    app = Flask(__name__)
+    app.config.from_mapping(config[config_name].from_environ(os.environ))
+    prepare_data_directory(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    celery_init_app(app)
+    app.register_blueprint(users_blueprint)
+    app.shell_context_processor(lambda: {"app": app, "db": db})
+    return app
+
+
+def prepare_data_directory(app: Flask) -> None:
+    """Create the data directory, readable by its owner only, when an embedded URL uses it."""
+    urls = (app.config["SQLALCHEMY_DATABASE_URI"], app.config["CELERY_BROKER_URL"], app.config["CELERY_RESULT_BACKEND"])
+    if any("sqlite:///" in url for url in urls):
+        Path(app.config["APPCTL_DATA_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)

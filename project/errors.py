@@ -1,0 +1,48 @@
+"""The project's own exceptions: services raise these, the CLI maps them to exit codes."""
+
+from __future__ import annotations
+
+
+class AppctlError(Exception):
+    """Base of every error a service reports to its caller."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class InvalidInput(AppctlError):
+    """Input data that can never be accepted as given (bad email, bad JSON, wrong arguments)."""
+
+
+class NotFound(AppctlError):
+    """No such user, task name or task id."""
+
+
+class Conflict(AppctlError):
+    """The request collides with existing data."""
+
+
+class UserExists(Conflict):
+    """The username or email is already taken."""
+
+
+class ServiceUnavailable(AppctlError):
+    """The database, broker or result backend cannot be reached."""
+
+
+class TimedOut(AppctlError):
+    """A bounded wait ran out before the work finished."""
+
+
+class ConfigError(AppctlError):
+    """The configuration is unknown, missing or malformed."""
+
+
+class JobFailed(AppctlError):
+    """A job ran and failed, or was revoked."""
+
+
+class Unhealthy(AppctlError):
+    """A check found a problem (database behind head, no worker answering)."""

@@ -1,0 +1,75 @@
+"""Turning third-party connection failures into the project's own errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from project.errors import AppctlError, ServiceUnavailable
+from project.urls import mask_password
+
+_CONNECTION_ERRORS = {
+    "kombu.exceptions": ("OperationalError",),
+    "redis.exceptions": ("ConnectionError", "TimeoutError", "BusyLoadingError"),
+    "amqp.exceptions": ("ConnectionError", "RecoverableConnectionError"),
+    "sqlalchemy.exc": ("OperationalError", "InterfaceError"),
+}
+_NOT_MIGRATED = ("no such table", "UndefinedTable", "does not exist")
+
+
+def connection_error_types() -> tuple[type[BaseException], ...]:
+    """Exception classes that mean a service could not be reached (only from modules in use)."""
+    found: list[type[BaseException]] = [OSError, TimeoutError]
+    for module_name, names in _CONNECTION_ERRORS.items():
+        module = sys.modules.get(module_name)
+        found.extend(getattr(module, name) for name in names if module and hasattr(module, name))
+    return tuple(found)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when ``exc`` says a service could not be reached."""
+    if isinstance(exc, RuntimeError) and "Retry limit exceeded" in str(exc):
+        return True  # Celery's result backend gave up reconnecting
+    return isinstance(exc, connection_error_types())
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, with URLs masked."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return mask_password(text[0] if text else type(exc).__name__)
+
+
+def unavailable(service: str, url: str, exc: BaseException) -> ServiceUnavailable:
+    """The error that says ``service`` at ``url`` failed with ``exc``."""
+    where = mask_password(url)
+    if service == "database" and any(marker in str(exc) for marker in _NOT_MIGRATED):
+        return ServiceUnavailable(f"the database at {where} is not initialised", hint="run `appctl db upgrade`")
+    return ServiceUnavailable(f"cannot reach the {service} at {where}: {reason(exc)}")
+
+
+@contextmanager
+def service_errors(service: str, url: str) -> Iterator[None]:
+    """Re-raise connection failures inside the block as ServiceUnavailable naming ``service``."""
+    try:
+        yield
+    except AppctlError:
+        raise
+    except Exception as exc:
+        if is_connection_error(exc) or (service == "database" and "ProgrammingError" in type(exc).__name__):
+            raise unavailable(service, url, exc) from exc
+        raise
+
+
+@contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """Re-raise SQLAlchemy connection and missing-schema failures as ServiceUnavailable."""
+    try:
+        yield
+    except AppctlError:
+        raise
+    except Exception as exc:
+        sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+        if sqlalchemy_exc and isinstance(exc, (sqlalchemy_exc.OperationalError, sqlalchemy_exc.InterfaceError, sqlalchemy_exc.ProgrammingError)):
+            raise unavailable("database", url, exc) from exc
+        raise

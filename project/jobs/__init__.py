@@ -1,0 +1,1 @@
+"""Background jobs: the task registry, dispatch and waiting for results."""

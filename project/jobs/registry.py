@@ -1,0 +1,66 @@
+"""The registered tasks: listing them, resolving short names, checking arguments."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from celery import Celery, Task
+from flask import current_app
+
+from project.errors import InvalidInput, NotFound
+
+
+def current_celery() -> Celery:
+    """The Celery app of the current Flask app."""
+    celery: Celery = current_app.extensions["celery"]
+    return celery
+
+
+def registered_tasks() -> dict[str, Task]:
+    """The application's own tasks by full name (Celery's built-in ``celery.*`` tasks left out)."""
+    celery = current_celery()
+    celery.loader.import_default_modules()
+    return {name: task for name, task in sorted(celery.tasks.items()) if not name.startswith("celery.")}
+
+
+def task_signature(task: Task) -> inspect.Signature:
+    """The signature callers must match: the task function's, without ``self`` for bound tasks."""
+    signature = inspect.signature(task.run, eval_str=True)
+    return signature
+
+
+def describe_tasks() -> list[dict[str, Any]]:
+    """Each task as ``{name, short_name, signature, doc}``."""
+    return [
+        {
+            "name": name,
+            "short_name": name.rsplit(".", 1)[-1],
+            "signature": str(task_signature(task)),
+            "doc": (inspect.getdoc(task.run) or "").split("\n", 1)[0],
+        }
+        for name, task in registered_tasks().items()
+    ]
+
+
+def resolve_task(name: str) -> Task:
+    """The task called ``name``, or whose last dotted part is ``name`` when that is unambiguous."""
+    tasks = registered_tasks()
+    if name in tasks:
+        return tasks[name]
+    matches = [full for full in tasks if full.rsplit(".", 1)[-1] == name]
+    if len(matches) == 1:
+        return tasks[matches[0]]
+    if len(matches) > 1:
+        raise InvalidInput(f"task name {name!r} is ambiguous: {', '.join(matches)}")
+    raise NotFound(f"no task {name!r}", hint="`appctl task list` shows the registered tasks")
+
+
+def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Raise InvalidInput unless ``args`` and ``kwargs`` fit the task's signature."""
+    signature = task_signature(task)
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        short = task.name.rsplit(".", 1)[-1]
+        raise InvalidInput(f"arguments do not fit {short}{signature}: {exc}") from None

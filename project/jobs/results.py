@@ -1,0 +1,80 @@
+"""Reading job states and waiting, with a bound, for their results."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from celery.result import AsyncResult
+from flask import current_app
+
+from project.errors import InvalidInput, JobFailed, TimedOut
+from project.failures import service_errors
+from project.jobs.registry import current_celery
+
+FINISHED_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+POLL_INTERVAL = 0.02
+MAX_POLL_INTERVAL = 0.25
+MAX_ID_LENGTH = 255
+
+
+def check_task_id(task_id: str) -> None:
+    """Raise InvalidInput unless ``task_id`` could be a task id (printable, no spaces)."""
+    if not task_id or len(task_id) > MAX_ID_LENGTH or any(c.isspace() or not c.isprintable() for c in task_id):
+        raise InvalidInput(f"{task_id!r} is not a task id")
+
+
+def job_state(task_id: str) -> dict[str, Any]:
+    """The job's state as plain data: ``{id, name, state, result, error, finished_at, worker}``."""
+    result = AsyncResult(task_id, app=current_celery())
+    with service_errors("result backend", current_app.config["CELERY_RESULT_BACKEND"]):
+        meta = result._get_task_meta()  # one backend read for every field below
+    state = meta["status"]
+    value = meta.get("result")
+    error = None
+    if state in ("FAILURE", "REVOKED", "RETRY"):
+        exc = result.backend.exception_to_python(value) if isinstance(value, dict) else value
+        error = f"{type(exc).__name__}: {exc}" if exc is not None else state
+        value = None
+    finished = meta.get("date_done")
+    return {
+        "id": task_id,
+        "name": meta.get("name"),
+        "state": state,
+        "result": value if state == "SUCCESS" else None,
+        "error": error,
+        "finished_at": finished.isoformat() if hasattr(finished, "isoformat") else finished,
+        "worker": meta.get("worker"),
+    }
+
+
+def wait_for_results(task_ids: Iterable[str], timeout: float) -> list[dict[str, Any]]:
+    """Wait until every job has finished or ``timeout`` seconds pass (TimedOut)."""
+    ids = list(task_ids)
+    for task_id in ids:
+        check_task_id(task_id)
+    deadline = time.monotonic() + timeout
+    finished: dict[str, dict[str, Any]] = {}
+    interval = POLL_INTERVAL
+    while True:
+        for task_id in ids:
+            if task_id not in finished:
+                state = job_state(task_id)
+                if state["state"] in FINISHED_STATES:
+                    finished[task_id] = state
+        if len(finished) == len(ids):
+            return [finished[task_id] for task_id in ids]
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            waiting = [task_id for task_id in ids if task_id not in finished]
+            raise TimedOut(f"timed out after {timeout:g}s waiting for {', '.join(waiting)}")
+        time.sleep(min(interval, remaining))
+        interval = min(interval * 1.5, MAX_POLL_INTERVAL)
+
+
+def require_success(states: Iterable[dict[str, Any]]) -> None:
+    """Raise JobFailed naming the first job that failed or was revoked."""
+    for state in states:
+        if state["state"] != "SUCCESS":
+            raise JobFailed(f"task {state['id']} {state['state'].lower()}: {state['error']}")

@@ -1,0 +1,109 @@
+"""User rules: validation, uniqueness, lookup by id or username, streaming lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from project.errors import InvalidInput, NotFound, UserExists
+from project.extensions import db
+from project.users.models import EMAIL_MAX, USERNAME_MAX, User
+
+SORT_KEYS = ("id", "username", "email")
+STREAM_BATCH = 1000
+
+
+def check_username(username: str) -> None:
+    """Raise InvalidInput unless ``username`` is 1-128 visible characters and not all digits."""
+    if not username:
+        raise InvalidInput("username must not be empty")
+    if len(username) > USERNAME_MAX:
+        raise InvalidInput(f"username is {len(username)} characters long; the limit is {USERNAME_MAX}")
+    if any(ch.isspace() or not ch.isprintable() for ch in username):
+        raise InvalidInput(f"username {username!r} contains spaces or control characters")
+    if username.isdigit():
+        raise InvalidInput(f"username {username!r} is all digits, which reads as a user id")
+
+
+def check_email(email: str) -> None:
+    """Raise InvalidInput unless ``email`` is a syntactically valid address of at most 128 characters."""
+    if len(email) > EMAIL_MAX:
+        raise InvalidInput(f"email is {len(email)} characters long; the limit is {EMAIL_MAX}")
+    if any(ch.isspace() or not ch.isprintable() for ch in email):
+        raise InvalidInput(f"email {email!r} contains spaces or control characters")
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"email {email!r} is not valid: {exc}") from None
+
+
+def taken_field(username: str, email: str) -> str | None:
+    """Which of ``username``/``email`` another user already has, if any."""
+    if db.session.scalar(select(User.id).where(User.username == username)) is not None:
+        return "username"
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        return "email"
+    return None
+
+
+def create_user(username: str, email: str, if_not_exists: bool = False) -> dict[str, Any]:
+    """Validate and insert a user; with ``if_not_exists`` an identical existing user is returned."""
+    check_username(username)
+    check_email(email)
+    existing = db.session.scalar(select(User).where(User.username == username))
+    if existing is not None and if_not_exists and existing.email == email:
+        return existing.to_dict()
+    user = User(username=username, email=email)
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        field = taken_field(username, email) or "username or email"
+        value = email if field == "email" else username
+        raise UserExists(f"{field} {value!r} is already taken") from None
+    return user.to_dict()
+
+
+def list_users(
+    limit: int | None = None, offset: int = 0, search: str | None = None, sort: str = "id"
+) -> Iterator[dict[str, Any]]:
+    """Stream users as plain dicts in batches; ``sort`` is a column name, ``-`` prefixed for descending."""
+    key = sort.lstrip("-")
+    if key not in SORT_KEYS:
+        raise InvalidInput(f"cannot sort by {sort!r}; choose one of {', '.join(SORT_KEYS)}")
+    column = getattr(User, key)
+    query = select(User.id, User.username, User.email)
+    if search:
+        query = query.where(User.username.icontains(search, autoescape=True) | User.email.icontains(search, autoescape=True))
+    query = query.order_by(column.desc() if sort.startswith("-") else column, User.id).offset(offset).limit(limit)
+    result = db.session.execute(query.execution_options(yield_per=STREAM_BATCH))
+    for row in result.mappings():
+        yield dict(row)
+
+
+def find_user(ref: str) -> User:
+    """The user whose id (all digits) or username is ``ref``; NotFound otherwise."""
+    column = User.id if ref.isdigit() else User.username
+    value: int | str = int(ref) if ref.isdigit() else ref
+    user = db.session.scalar(select(User).where(column == value))
+    if user is None:
+        raise NotFound(f"no user {ref!r}", hint="`appctl user list` shows who exists")
+    return user
+
+
+def get_user(ref: str) -> dict[str, Any]:
+    """The user ``ref`` (id or username) as plain data."""
+    return find_user(ref).to_dict()
+
+
+def delete_user(ref: str) -> dict[str, Any]:
+    """Delete the user ``ref`` (id or username) and return what was deleted."""
+    user = find_user(ref).to_dict()
+    db.session.execute(delete(User).where(User.id == user["id"]))
+    db.session.commit()
+    return user

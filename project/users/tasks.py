@@ -1,0 +1,15 @@
+"""The chapter's demo job."""
+
+from __future__ import annotations
+
+import time
+
+from celery import shared_task
+from flask import current_app
+
+
+@shared_task
+def divide(x: float, y: float) -> float:
+    """Sleep for the ``DIVIDE_DELAY`` setting (5 s by default), then return ``x / y``."""
+    time.sleep(current_app.config["DIVIDE_DELAY"])
+    return x / y
