@@ -28,7 +28,7 @@ class AppctlClickError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # Click declares it per class
 
 
 def exit_status_for(exc: BaseException) -> ExitStatus:

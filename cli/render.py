@@ -26,7 +26,11 @@ def set_no_color(no_color: bool) -> None:
 def output_option(command: F) -> F:
     """The ``-o/--output`` option every data-printing command takes."""
     return click.option(
-        "-o", "--output", "fmt", type=click.Choice(FORMATS), default=None,
+        "-o",
+        "--output",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default=None,
         help="Output format [default: table on a terminal, plain otherwise].",
     )(command)
 
@@ -48,7 +52,9 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def render_records(records: Iterable[Record], columns: Sequence[str], fmt: str | None, title: str | None = None) -> None:
+def render_records(
+    records: Iterable[Record], columns: Sequence[str], fmt: str | None, title: str | None = None
+) -> None:
     """Print ``records`` (streamed, except for tables) with ``columns`` in format ``fmt``."""
     fmt = resolve_format(fmt)
     write = sys.stdout.write

@@ -88,6 +88,7 @@ class BaseConfig:
             CELERY_BROKER_URL=broker_url,
             CELERY_RESULT_BACKEND=backend_url,
             CELERY_BROKER_TRANSPORT_OPTIONS=broker_transport_options(broker_url, environ),
+            CELERY_TASK_DEFAULT_QUEUE=environ.get("APPCTL_QUEUE") or "celery",
         )
         if database_url.startswith("sqlite"):
             settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}

@@ -56,7 +56,7 @@ def service_errors(service: str, url: str) -> Iterator[None]:
     except AppctlError:
         raise
     except Exception as exc:
-        if is_connection_error(exc) or (service == "database" and "ProgrammingError" in type(exc).__name__):
+        if is_connection_error(exc):
             raise unavailable(service, url, exc) from exc
         raise
 
@@ -70,6 +70,7 @@ def database_errors(url: str) -> Iterator[None]:
         raise
     except Exception as exc:
         sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
-        if sqlalchemy_exc and isinstance(exc, (sqlalchemy_exc.OperationalError, sqlalchemy_exc.InterfaceError, sqlalchemy_exc.ProgrammingError)):
+        failures = ("OperationalError", "InterfaceError", "ProgrammingError")
+        if sqlalchemy_exc and isinstance(exc, tuple(getattr(sqlalchemy_exc, name) for name in failures)):
             raise unavailable("database", url, exc) from exc
         raise

@@ -30,8 +30,14 @@ def result() -> None:
 
 @result.command()
 @click.argument("task_ids", metavar="ID...", nargs=-1, required=True)
-@click.option("--timeout", type=Seconds(), default=60, show_default=True, envvar="APPCTL_WAIT_TIMEOUT",
-              help="Give up after this many seconds (exit 124).")
+@click.option(
+    "--timeout",
+    type=Seconds(),
+    default=60,
+    show_default=True,
+    envvar="APPCTL_WAIT_TIMEOUT",
+    help="Give up after this many seconds (exit 124).",
+)
 @output_option
 @with_app
 def wait(task_ids: tuple[str, ...], timeout: float, fmt: str | None) -> None:

@@ -39,18 +39,40 @@ def list_(fmt: str | None) -> None:
 @click.option("--expires", type=SecondsOrTime(), help="Discard the job if not started by then.")
 @click.option("--queue", help="Publish to this queue.")
 @click.option("--wait", is_flag=True, help="Wait for the result and print it, like `result wait`.")
-@click.option("--timeout", type=Seconds(), default=60, show_default=True, envvar="APPCTL_WAIT_TIMEOUT",
-              help="With --wait: give up after this many seconds (exit 124).")
+@click.option(
+    "--timeout",
+    type=Seconds(),
+    default=60,
+    show_default=True,
+    envvar="APPCTL_WAIT_TIMEOUT",
+    help="With --wait: give up after this many seconds (exit 124).",
+)
 @output_option
 @with_app
-def send(name: str, args: tuple[str, ...], kwargs: tuple[tuple[str, Any], ...], countdown: float | None,
-         eta: datetime | None, expires: float | datetime | None, queue: str | None, wait: bool,
-         timeout: float, fmt: str | None) -> None:
+def send(
+    name: str,
+    args: tuple[str, ...],
+    kwargs: tuple[tuple[str, Any], ...],
+    countdown: float | None,
+    eta: datetime | None,
+    expires: float | datetime | None,
+    queue: str | None,
+    wait: bool,
+    timeout: float,
+    fmt: str | None,
+) -> None:
     """Send the task NAME with ARGS (JSON literals, else strings); print the job id."""
     from project.jobs.dispatch import send_job
 
-    task_id = send_job(name, [json_or_string(a) for a in args], dict(kwargs),
-                      countdown=countdown, eta=eta, expires=expires, queue=queue)
+    task_id = send_job(
+        name,
+        [json_or_string(a) for a in args],
+        dict(kwargs),
+        countdown=countdown,
+        eta=eta,
+        expires=expires,
+        queue=queue,
+    )
     if not wait:
         render_record({"id": task_id}, ("id",), fmt)
         return

@@ -15,12 +15,20 @@ from sqlalchemy import create_engine
 
 # Options kombu itself reads; everything else is an engine option.
 _TRANSPORT_OPTIONS = {
-    "queue_tablename", "message_tablename", "callback", "errback", "max_retries",
-    "interval_start", "interval_step", "interval_max", "retry_errors", "polling_interval",
+    "queue_tablename",
+    "message_tablename",
+    "callback",
+    "errback",
+    "max_retries",
+    "interval_start",
+    "interval_step",
+    "interval_max",
+    "retry_errors",
+    "polling_interval",
 }
 
 
-class Channel(kombu_sqla.Channel):  # type: ignore[misc]
+class Channel(kombu_sqla.Channel):
     """A SQLAlchemy channel that keeps the transport's own options away from the engine."""
 
     def _engine_from_config(self) -> Any:
@@ -29,7 +37,7 @@ class Channel(kombu_sqla.Channel):  # type: ignore[misc]
         return create_engine(client.hostname, **options)
 
 
-class Transport(kombu_sqla.Transport):  # type: ignore[misc]
+class Transport(kombu_sqla.Transport):
     """The ``sqla+`` transport with a working ``polling_interval``."""
 
     Channel = Channel

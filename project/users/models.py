@@ -13,7 +13,7 @@ USERNAME_MAX = 128
 EMAIL_MAX = 128
 
 
-class User(db.Model):  # type: ignore[name-defined,misc]
+class User(db.Model):  # type: ignore[name-defined]
     """An application user, identified by a unique username and a unique email."""
 
     __tablename__ = "users"

@@ -79,7 +79,8 @@ def list_users(
     column = getattr(User, key)
     query = select(User.id, User.username, User.email)
     if search:
-        query = query.where(User.username.icontains(search, autoescape=True) | User.email.icontains(search, autoescape=True))
+        matches = User.username.icontains(search, autoescape=True) | User.email.icontains(search, autoescape=True)
+        query = query.where(matches)
     query = query.order_by(column.desc() if sort.startswith("-") else column, User.id).offset(offset).limit(limit)
     result = db.session.execute(query.execution_options(yield_per=STREAM_BATCH))
     for row in result.mappings():

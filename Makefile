@@ -1,0 +1,35 @@
+# appctl: `make run` shows the whole flow on the embedded default, `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APPCTL := $(VENV)/bin/appctl
+
+.PHONY: install run worker test bench lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: install
+	APPCTL=$(APPCTL) scripts/demo.sh
+
+worker: install
+	$(APPCTL) worker --loglevel=info
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m pytest tests/bench -p no:cacheprovider -o addopts="" -q -s
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,113 @@
+"""Shared fixtures: an isolated environment, the app, a CLI runner, a real worker, service URLs."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+from click.testing import CliRunner
+
+APPCTL = str(Path(sys.executable).with_name("appctl"))
+SERVICE_ENV = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "FLASK_CONFIG", "APPCTL_DEBUG", "NO_COLOR")
+
+
+def service_url(variable: str) -> str:
+    """The URL in ``variable``; skip when unset, fail instead under ``REQUIRE_SERVICES=1``."""
+    url = os.environ.get(variable)
+    if not url:
+        message = f"{variable} is not set: this test needs a real service"
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(message + " and REQUIRE_SERVICES=1")
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """An embedded-default environment of its own (data dir, queue), also for subprocesses."""
+    for name in SERVICE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    settings = {
+        "APPCTL_DATA_DIR": str(tmp_path / "data"),
+        "FLASK_CONFIG": "testing",
+        "APPCTL_DIVIDE_DELAY": "0",
+        "APPCTL_QUEUE": f"test-{uuid.uuid4().hex[:12]}",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    return {**os.environ, **settings}
+
+
+@pytest.fixture
+def app(env: dict[str, str]) -> Iterator[Any]:
+    """The factory-built app on a migrated database, inside its app context."""
+    from project import create_app
+    from project.migrations import upgrade_database
+
+    flask_app = create_app("testing")
+    with flask_app.app_context():
+        upgrade_database()
+        yield flask_app
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """Click's runner, with stdout and stderr kept apart."""
+    return CliRunner()
+
+
+@pytest.fixture
+def worker(app: Any) -> Iterator[Any]:
+    """A real Celery worker consuming the app's queue in a thread."""
+    from celery.contrib.testing.worker import start_worker
+
+    celery = app.extensions["celery"]
+    with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"):
+        yield celery
+
+
+def run_appctl(*args: str, env: dict[str, str], input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``appctl`` as a user would; stdout and stderr captured apart."""
+    return subprocess.run([APPCTL, *args], env=env, input=input, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis URL on a random database number, flushed afterwards."""
+    import redis
+
+    base = urlsplit(service_url("TEST_REDIS_URL"))
+    url = urlunsplit(base._replace(path=f"/{random.randint(1, 15)}"))
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    client.ping()
+    yield url
+    client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    import psycopg
+
+    base = service_url("TEST_DATABASE_URL")
+    schema = f"appctl_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(base, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """A RabbitMQ URL; tests isolate themselves with a queue of their own."""
+    return service_url("TEST_AMQP_URL")
