@@ -74,22 +74,23 @@ def worker(app: Any) -> Iterator[Any]:
         yield celery
 
 
-def run_appctl(*args: str, env: dict[str, str], input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_appctl(
+    *args: str, env: dict[str, str], input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``appctl`` as a user would; stdout and stderr captured apart."""
     return subprocess.run([APPCTL, *args], env=env, input=input, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A Redis URL on a random database number, flushed afterwards."""
+def redis_url() -> str:
+    """A Redis URL on a random database number; tests keep apart by their own queue names."""
     import redis
 
     base = urlsplit(service_url("TEST_REDIS_URL"))
     url = urlunsplit(base._replace(path=f"/{random.randint(1, 15)}"))
     client = redis.Redis.from_url(url, socket_connect_timeout=3)
     client.ping()
-    yield url
-    client.flushdb()
+    return url
 
 
 @pytest.fixture(scope="session")
