@@ -75,3 +75,43 @@ class SecondsOrTime(click.ParamType):
         except ValueError:
             return ISO8601().convert(value, param, ctx)
         return Seconds().convert(value, param, ctx)
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _option_name(token: str) -> tuple[str, bool]:
+    """The option a token names and whether it carries its value (``--queue=q``, ``-kx=1``)."""
+    if token.startswith("--"):
+        return token.partition("=")[0], "=" in token
+    return token[:2], len(token) > 2
+
+
+class TaskArgsCommand(click.Command):
+    """A command whose positional arguments may start with ``-`` (``-1``) while unknown options stay errors.
+
+    Click's ``ignore_unknown_options`` alone would pass a misspelt ``--cuontdown 5`` to the task as two
+    arguments; here only numbers and the tokens after ``--`` are taken as arguments.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        options = {
+            name: p for p in self.get_params(ctx) if isinstance(p, click.Option) for name in p.opts + p.secondary_opts
+        }
+        takes_value = False
+        for token in args:
+            if token == "--":
+                break
+            if takes_value or not token.startswith("-") or token == "-" or _is_number(token):
+                takes_value = False
+                continue
+            name, attached = _option_name(token)
+            if name not in options:
+                raise click.NoSuchOption(name, ctx=ctx)
+            takes_value = not options[name].is_flag and not attached
+        return super().parse_args(ctx, args)

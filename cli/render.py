@@ -18,7 +18,7 @@ _no_color = False
 
 
 def set_no_color(no_color: bool) -> None:
-    """Turn colour off for this run (``--no-color``; ``NO_COLOR`` is honoured by rich itself)."""
+    """Turn colour and every other terminal style off for this run (``--no-color``, ``NO_COLOR``)."""
     global _no_color
     _no_color = no_color
 
@@ -100,7 +100,8 @@ def _print_table(rows: list[list[str]], columns: Sequence[str], title: str | Non
     table = Table(*columns, title=title, header_style="bold")
     for row in rows:
         table.add_row(*row, style=None)
-    Console(no_color=_no_color or None, highlight=False).print(table)
+    # rich's own no_color keeps bold and other styles; color_system=None writes no escape codes at all
+    Console(color_system=None if _no_color else "auto", highlight=False).print(table)
 
 
 def note(message: str) -> None:

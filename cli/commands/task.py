@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cli.commands.result import render_results
-from cli.params import ISO8601, KeyValue, Seconds, SecondsOrTime, json_or_string
+from cli.params import ISO8601, KeyValue, Seconds, SecondsOrTime, TaskArgsCommand, json_or_string
 from cli.render import note, output_option, render_record, render_records
 from cli.state import with_app
 
@@ -30,7 +30,7 @@ def list_(fmt: str | None) -> None:
     render_records(describe_tasks(), TASK_COLUMNS, fmt)
 
 
-@task.command(context_settings={"ignore_unknown_options": True})
+@task.command(cls=TaskArgsCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("args", nargs=-1)
 @click.option("-k", "--kwarg", "kwargs", type=KeyValue(), multiple=True, help="A keyword argument, key=value.")
@@ -61,7 +61,10 @@ def send(
     timeout: float,
     fmt: str | None,
 ) -> None:
-    """Send the task NAME with ARGS (JSON literals, else strings); print the job id."""
+    """Send the task NAME with ARGS (JSON literals, else strings); print the job id.
+
+    Negative numbers may be given as they are; other arguments that start with "-" go after "--".
+    """
     from project.jobs.dispatch import send_job
 
     task_id = send_job(
