@@ -11,6 +11,7 @@ from project.celery_utils import celery_init_app
 from project.config import config, config_name_from_environ
 from project.errors import ConfigError
 from project.extensions import db, migrate
+from project.urls import mask_password
 from project.users import users_blueprint
 
 __all__ = ["create_app", "db", "migrate"]
@@ -27,7 +28,7 @@ def create_app(config_name: str | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(config[config_name].from_environ(os.environ))
     prepare_data_directory(app)
-    db.init_app(app)
+    init_database(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     celery_init_app(app)
     app.register_blueprint(users_blueprint)
@@ -40,3 +41,13 @@ def prepare_data_directory(app: Flask) -> None:
     urls = (app.config["SQLALCHEMY_DATABASE_URI"], app.config["CELERY_BROKER_URL"], app.config["CELERY_RESULT_BACKEND"])
     if any("sqlite:///" in url for url in urls):
         Path(app.config["APPCTL_DATA_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def init_database(app: Flask) -> None:
+    """Bind ``db`` to the app; a URL whose driver is not installed is a configuration error."""
+    try:
+        db.init_app(app)
+    except ModuleNotFoundError as exc:
+        hint = "pip install 'appctl[postgres]'" if "psycopg" in str(exc) else "install the database driver"
+        url = mask_password(app.config["SQLALCHEMY_DATABASE_URI"])
+        raise ConfigError(f"DATABASE_URL {url} needs the Python module {exc.name!r}", hint=hint) from None
