@@ -35,7 +35,9 @@ class AppctlGroup(LazyGroup):
             raise as_click_error(exc, ctx.ensure_object(AppState).debug) from None
 
 
-@click.group(cls=AppctlGroup, lazy_subcommands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    "appctl", cls=AppctlGroup, lazy_subcommands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, "-V", "--version", prog_name="appctl")
 @click.option("--debug", is_flag=True, envvar="APPCTL_DEBUG", help="Show tracebacks (passwords masked).")
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal (NO_COLOR works too).")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -30,13 +34,12 @@ def service_url(variable: str) -> str:
     return url
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """An embedded-default environment of its own (data dir, queue), also for subprocesses."""
+def isolate_environment(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> dict[str, str]:
+    """Point appctl at the embedded default in ``data_dir`` with a queue of its own; return the environment."""
     for name in SERVICE_ENV:
         monkeypatch.delenv(name, raising=False)
     settings = {
-        "APPCTL_DATA_DIR": str(tmp_path / "data"),
+        "APPCTL_DATA_DIR": str(data_dir),
         "FLASK_CONFIG": "testing",
         "APPCTL_DIVIDE_DELAY": "0",
         "APPCTL_QUEUE": f"test-{uuid.uuid4().hex[:12]}",
@@ -44,6 +47,12 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     return {**os.environ, **settings}
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """An embedded-default environment of its own (data dir, queue), also for subprocesses."""
+    return isolate_environment(monkeypatch, tmp_path / "data")
 
 
 @pytest.fixture
@@ -64,14 +73,84 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+@contextmanager
+def thread_worker(celery: Any) -> Iterator[Any]:
+    """A real Celery worker consuming ``celery``'s default queue in a thread."""
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"):
+        yield celery
+
+
 @pytest.fixture
 def worker(app: Any) -> Iterator[Any]:
     """A real Celery worker consuming the app's queue in a thread."""
-    from celery.contrib.testing.worker import start_worker
-
-    celery = app.extensions["celery"]
-    with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"):
+    with thread_worker(app.extensions["celery"]) as celery:
         yield celery
+
+
+@pytest.fixture(scope="module")
+def shared_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Like ``env``, but one per test module, for ``shared_worker``: tests must not assume an empty database."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield isolate_environment(monkeypatch, tmp_path_factory.mktemp("shared") / "data")
+
+
+@pytest.fixture(scope="module")
+def shared_worker(shared_env: dict[str, str]) -> Iterator[Any]:
+    """One real worker thread for a whole test module (stopping one costs seconds), on a migrated database."""
+    from project import create_app
+    from project.migrations import upgrade_database
+
+    flask_app = create_app("testing")
+    with flask_app.app_context():
+        upgrade_database()
+        with thread_worker(flask_app.extensions["celery"]) as celery:
+            yield celery
+
+
+@dataclass
+class WorkerProcess:
+    """A worker started as its own process group, with its output in ``log_path``."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        """Everything the worker printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def worker_process(
+    command: Sequence[str], env: dict[str, str], log_path: Path, cwd: Path | None = None, ready_timeout: float = 60
+) -> Iterator[WorkerProcess]:
+    """Start ``command`` (a worker logging at INFO), wait for "ready.", and kill its process group at the end."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    worker = WorkerProcess(process, log_path)
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while " ready." not in worker.log():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"worker did not start (exit {process.returncode}):\n{worker.log()}")
+            time.sleep(0.1)
+        yield worker
+    finally:
+        stop_process_group(process)
+
+
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group (a warm shutdown), then SIGKILL whatever is left after 20 s."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=20)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def run_appctl(

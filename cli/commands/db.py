@@ -38,7 +38,7 @@ def upgrade(revision: str) -> None:
 @yes_option
 @with_app
 def downgrade(revision: str, yes: bool) -> None:
-    """Migrate the database down to REVISION (``base`` removes every table)."""
+    """Migrate the database down to REVISION ("base" removes every table)."""
     from project.migrations import downgrade_database
 
     confirm_or_abort(f"Downgrade the database to {revision}? Data in dropped tables is lost.", yes)

@@ -7,11 +7,14 @@ import click
 from cli.state import with_app
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
+@click.command(
+    short_help="Run a Celery worker for the app.",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 @with_app
 def worker(celery_args: tuple[str, ...]) -> None:
-    """Run a Celery worker; CELERY_ARGS go to `celery worker` (try `appctl worker --help`)."""
+    """Run a Celery worker for the app; options go to `celery worker` (see `appctl worker --help`)."""
     from project.jobs.registry import current_celery
 
     current_celery().worker_main(["worker", *celery_args])
