@@ -1,0 +1,100 @@
+"""Output formats: tables only on a terminal, plain text when piped, colour rules, the exact shapes."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from cli.render import render_record, render_records
+from tests.cli.terminal import run_on_terminal
+from tests.conftest import run_appctl
+
+RECORDS = [
+    {"id": 1, "name": "tab\there", "value": None, "extra": "ignored"},
+    {"id": 2, "name": "plain", "value": {"a": [1, "x"]}},
+]
+
+
+@pytest.fixture
+def one_user(app: Any, env: dict[str, str]) -> dict[str, str]:
+    """The environment of a database holding alice."""
+    from project.users.service import create_user
+
+    create_user("alice", "alice@example.com")
+    return env
+
+
+def printed(capsys: pytest.CaptureFixture[str], fmt: str, records: list[dict[str, Any]] = RECORDS) -> str:
+    render_records(iter(records), ("id", "name", "value"), fmt)
+    return capsys.readouterr().out
+
+
+def test_plain_is_tab_separated_with_json_for_awkward_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert printed(capsys, "plain") == '1\t"tab\\there"\t\n2\tplain\t{"a": [1, "x"]}\n'
+
+
+def test_json_is_one_array_of_objects_with_the_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    assert json.loads(printed(capsys, "json")) == [
+        {"id": 1, "name": "tab\there", "value": None},
+        {"id": 2, "name": "plain", "value": {"a": [1, "x"]}},
+    ]
+    assert printed(capsys, "json", []) == "[\n]\n"
+
+
+def test_jsonl_is_one_object_a_line(capsys: pytest.CaptureFixture[str]) -> None:
+    lines = printed(capsys, "jsonl").splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [1, 2]
+
+
+def test_csv_has_a_header_and_json_for_nested_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert printed(capsys, "csv") == 'id,name,value\n1,tab\there,\n2,plain,"{""a"": [1, ""x""]}"\n'
+
+
+def test_record_as_json_is_an_object(capsys: pytest.CaptureFixture[str]) -> None:
+    render_record({"id": 7, "other": 1}, ("id",), "json")
+    assert capsys.readouterr().out == '{"id": 7}\n'
+
+
+def test_piped_output_is_plain_without_escape_codes(one_user: dict[str, str]) -> None:
+    done = run_appctl("user", "list", env={**one_user, "TERM": "xterm-256color"})
+    assert (done.returncode, done.stdout, done.stderr) == (0, "1\talice\talice@example.com\n", "")
+
+
+def test_table_on_a_terminal(one_user: dict[str, str]) -> None:
+    done = run_on_terminal("user", "list", env=one_user)
+    assert done.returncode == 0
+    assert "┃ id ┃ username ┃ email" in strip_escapes(done.screen)
+    assert "│ 1  │ alice    │ alice@example.com │" in done.screen
+    assert "\x1b[" in done.screen  # bold header
+    assert done.stderr == ""
+
+
+@pytest.mark.parametrize(("args", "extra_env"), [(["--no-color"], {}), ([], {"NO_COLOR": "1"})])
+def test_no_color_on_a_terminal_writes_no_escape_codes(
+    one_user: dict[str, str], args: list[str], extra_env: dict[str, str]
+) -> None:
+    done = run_on_terminal(*args, "user", "show", "alice", env={**one_user, **extra_env})
+    assert done.returncode == 0
+    assert "│ username │ alice             │" in done.screen
+    assert "\x1b[" not in done.screen
+
+
+def test_a_format_asked_for_wins_on_a_terminal(one_user: dict[str, str]) -> None:
+    done = run_on_terminal("user", "list", "-o", "jsonl", env=one_user)
+    assert done.screen == '{"id": 1, "username": "alice", "email": "alice@example.com"}\n'
+
+
+def test_every_data_command_takes_output(runner: CliRunner) -> None:
+    for path in (["user", "add"], ["user", "list"], ["user", "show"], ["user", "delete"], ["db", "status"]):
+        assert "-o, --output [table|json|jsonl|csv|plain]" in runner.invoke(cli, [*path, "--help"]).stdout
+    for path in (["task", "list"], ["task", "send"], ["result", "wait"]):
+        assert "-o, --output [table|json|jsonl|csv|plain]" in runner.invoke(cli, [*path, "--help"]).stdout
+
+
+def strip_escapes(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
