@@ -10,6 +10,6 @@ from flask import current_app
 
 @shared_task
 def divide(x: float, y: float) -> float:
-    """Sleep for the ``DIVIDE_DELAY`` setting (5 s by default), then return ``x / y``."""
+    """Sleep DIVIDE_DELAY seconds (5 by default, APPCTL_DIVIDE_DELAY), then return x / y."""
     time.sleep(current_app.config["DIVIDE_DELAY"])
     return x / y

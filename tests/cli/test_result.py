@@ -1,0 +1,107 @@
+"""``appctl result wait`` through CliRunner, with one real worker thread for the module."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+
+
+def invoke(runner: CliRunner, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def send(runner: CliRunner, *args: str) -> str:
+    code, stdout, stderr = invoke(runner, "task", "send", "divide", *args)
+    assert code == 0, stderr
+    return stdout.strip()
+
+
+@pytest.fixture
+def done_jobs(runner: CliRunner, shared_worker: Any) -> tuple[str, str, str]:
+    """Ids of divide(1, 2), divide(1, 4) and divide(1, 0), all finished."""
+    ids = send(runner, "1", "2"), send(runner, "1", "4"), send(runner, "1", "0")
+    invoke(runner, "result", "wait", *ids, "--timeout", "30")
+    return ids
+
+
+def test_wait_prints_each_result_in_order(runner: CliRunner, done_jobs: tuple[str, str, str]) -> None:
+    half, quarter, _ = done_jobs
+    assert invoke(runner, "result", "wait", quarter, half) == (0, "0.25\n0.5\n", "")
+
+
+def test_wait_for_jobs_still_running(runner: CliRunner, shared_worker: Any) -> None:
+    ids = [send(runner, "1", "8") for _ in range(3)]
+    assert invoke(runner, "result", "wait", *ids, "--timeout", "30") == (0, "0.125\n0.125\n0.125\n", "")
+
+
+def test_a_failed_job_is_exit_1_after_the_other_results(runner: CliRunner, done_jobs: tuple[str, str, str]) -> None:
+    half, _, failed = done_jobs
+    code, stdout, stderr = invoke(runner, "result", "wait", half, failed)
+    assert (code, stdout) == (1, "0.5\n")
+    assert stderr == f"Error: task {failed} failure: ZeroDivisionError: division by zero\n"
+
+
+def test_json_has_one_record_a_job(runner: CliRunner, done_jobs: tuple[str, str, str]) -> None:
+    half, _, failed = done_jobs
+    code, stdout, _ = invoke(runner, "result", "wait", half, failed, "-o", "json")
+    records = json.loads(stdout)
+    assert code == 1
+    assert [(r["id"], r["state"], r["result"], r["error"]) for r in records] == [
+        (half, "SUCCESS", 0.5, None),
+        (failed, "FAILURE", None, "ZeroDivisionError: division by zero"),
+    ]
+
+
+def test_jsonl_and_csv(runner: CliRunner, done_jobs: tuple[str, str, str]) -> None:
+    half, quarter, _ = done_jobs
+    code, stdout, _ = invoke(runner, "result", "wait", half, quarter, "-o", "jsonl")
+    assert (code, [json.loads(line)["result"] for line in stdout.splitlines()]) == (0, [0.5, 0.25])
+    code, stdout, _ = invoke(runner, "result", "wait", half, "-o", "csv")
+    rows = list(csv.DictReader(io.StringIO(stdout)))
+    assert (code, [(r["id"], r["state"], r["result"]) for r in rows]) == (0, [(half, "SUCCESS", "0.5")])
+
+
+def test_a_made_up_id_times_out_with_124(runner: CliRunner, shared_worker: Any) -> None:
+    assert invoke(runner, "result", "wait", "made-up-id", "--timeout", "0.5") == (
+        124,
+        "",
+        "Error: timed out after 0.5s waiting for made-up-id\n",
+    )
+
+
+def test_the_default_timeout_comes_from_the_environment(
+    runner: CliRunner, shared_worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APPCTL_WAIT_TIMEOUT", "0.3")
+    timed_out = (124, "", "Error: timed out after 0.3s waiting for made-up-id\n")
+    assert invoke(runner, "result", "wait", "made-up-id") == timed_out
+
+
+def test_the_timeout_names_only_the_jobs_not_done(runner: CliRunner, done_jobs: tuple[str, str, str]) -> None:
+    code, stdout, stderr = invoke(runner, "result", "wait", done_jobs[0], "made-up-id", "--timeout", "0.3")
+    assert (code, stdout, stderr) == (124, "", "Error: timed out after 0.3s waiting for made-up-id\n")
+
+
+@pytest.mark.parametrize("bad_id", ["two words", "", "x" * 256, "tab\tid"])
+def test_an_id_that_cannot_be_a_task_id_is_exit_65(runner: CliRunner, app: Any, bad_id: str) -> None:
+    code, stdout, stderr = invoke(runner, "result", "wait", bad_id)
+    assert (code, stdout) == (65, "")
+    assert stderr.startswith("Error: ") and stderr.endswith(" is not a task id\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [([], "Missing argument 'ID...'"), (["x", "--timeout", "-1"], "Invalid value for '--timeout'")],
+)
+def test_usage_errors(runner: CliRunner, app: Any, args: list[str], message: str) -> None:
+    code, stdout, stderr = invoke(runner, "result", "wait", *args)
+    assert (code, stdout) == (2, "")
+    assert message in stderr
