@@ -9,6 +9,8 @@ from celery import Celery, Task
 from flask import Flask
 
 from project.jobs.embedded_broker import register_embedded_transport
+from project.jobs.heartbeat import HeartbeatStep
+from project.jobs.tracking import connect_signals, job_starting
 
 
 def celery_settings(flask_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -22,16 +24,26 @@ def celery_settings(flask_config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def celery_init_app(app: Flask) -> Celery:
-    """Create the Celery app from ``app.config`` (``CELERY_`` namespace); tasks run in the app context."""
+    """Create the Celery app from ``app.config`` (``CELERY_`` namespace); tasks run in the app context.
+
+    Jobs are recorded in the job history as they are published and as they run, and workers
+    write a heartbeat (project/jobs/tracking.py, project/jobs/heartbeat.py).
+    """
 
     class FlaskTask(Task):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+        def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
+            job_starting(self, task_id)  # raises Ignore for a job revoked in the history
+
     register_embedded_transport()
+    connect_signals()
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.conf.update(celery_settings(app.config))
+    celery_app.flask_app = app  # how Celery signal handlers find the Flask app of a task
+    celery_app.steps["worker"].add(HeartbeatStep)
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

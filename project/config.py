@@ -11,6 +11,7 @@ from project.errors import ConfigError
 from project.urls import sqlalchemy_database_url
 
 DEFAULT_VISIBILITY_TIMEOUT = 3600  # seconds; longer than any job this app runs
+DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds between a worker's heartbeat rows
 
 
 def data_directory(environ: Mapping[str, str]) -> Path:
@@ -95,6 +96,8 @@ class BaseConfig:
         if backend_url.startswith("db+sqlite"):
             settings["CELERY_DATABASE_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
         settings["DIVIDE_DELAY"] = seconds_setting(environ, "APPCTL_DIVIDE_DELAY", cls.DIVIDE_DELAY)
+        interval = seconds_setting(environ, "APPCTL_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL)
+        settings["APPCTL_HEARTBEAT_INTERVAL"] = max(interval, 0.1)
         return settings
 
 

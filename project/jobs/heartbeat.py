@@ -1,0 +1,106 @@
+"""Worker liveness and revoke-by-ledger, without Celery's broadcast (absent on the embedded broker).
+
+A worker bootstep runs a thread that, every ``APPCTL_HEARTBEAT_INTERVAL`` seconds, writes the
+worker's row in ``worker_heartbeats`` (name, queues, active jobs, an expiry time) and terminates
+the active jobs that ``task revoke --terminate`` marked in the history.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import timedelta
+from typing import Any
+
+from celery import bootsteps
+from celery.worker import state as worker_state
+from flask import Flask
+from sqlalchemy import delete, select
+
+from project.extensions import db
+from project.failures import reason
+from project.jobs.ledger import upsert
+from project.jobs.models import heartbeats, jobs, utcnow
+
+logger = logging.getLogger("appctl.heartbeat")
+
+MISSED_BEATS = 5  # a worker silent for this many intervals counts as gone
+ACTIVE_LISTED = 100
+
+
+class Heartbeat:
+    """The thread that writes one worker's heartbeat and carries out terminate requests."""
+
+    def __init__(self, flask_app: Flask, worker: Any) -> None:
+        self.flask_app, self.worker = flask_app, worker
+        self.interval: float = flask_app.config["APPCTL_HEARTBEAT_INTERVAL"]
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="appctl-heartbeat", daemon=True)
+        self.terminated: set[str] = set()
+        self.beaten = False
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop beating and delete this worker's row, so `appctl status` stops counting it at once."""
+        if not self.thread.is_alive():
+            return
+        self.stopping.set()
+        self.thread.join(timeout=self.interval + 5)
+        with self.flask_app.app_context(), db.engine.begin() as conn:
+            conn.execute(delete(heartbeats).where(heartbeats.c.hostname == self.worker.hostname))
+
+    def run(self) -> None:
+        while True:
+            try:
+                with self.flask_app.app_context():
+                    self.beat()
+                    self.terminate_revoked()
+            except Exception as exc:  # a database hiccup must not stop the heartbeat for good
+                logger.warning("Warning: heartbeat not recorded: %s", reason(exc))
+            if self.stopping.wait(self.interval):
+                return
+
+    def beat(self) -> None:
+        """Write this worker's row: queues, active jobs, and when to consider it gone."""
+        now = utcnow()
+        active = sorted(request.id for request in list(worker_state.active_requests))
+        row = {
+            "hostname": self.worker.hostname,
+            "pid": os.getpid(),
+            "queues": sorted(self.worker.app.amqp.queues.consume_from or {}),
+            "active": active[:ACTIVE_LISTED],
+            "started_at": now,
+            "last_seen": now,
+            "expires_at": now + timedelta(seconds=self.interval * MISSED_BEATS),
+        }
+        with db.engine.begin() as conn:
+            upsert(conn, heartbeats, [row], keep=("started_at",) if self.beaten else ())
+        self.beaten = True
+
+    def terminate_revoked(self) -> None:
+        """Terminate the active jobs marked ``revoke --terminate`` in the history."""
+        active = {request.id: request for request in list(worker_state.active_requests)}
+        if not active:
+            return
+        query = select(jobs.c.id).where(jobs.c.id.in_(list(active)), jobs.c.terminate.is_(True))
+        with db.engine.connect() as conn:
+            marked = set(conn.scalars(query)) - self.terminated
+        for task_id in marked:
+            self.terminated.add(task_id)
+            worker_state.revoked.add(task_id)
+            try:
+                active[task_id].terminate(self.worker.pool, signal="TERM")
+            except NotImplementedError:
+                logger.warning("Warning: the %s pool cannot terminate job %s", type(self.worker.pool).__name__, task_id)
+
+
+class HeartbeatStep(bootsteps.StartStopStep):
+    """Runs the heartbeat thread for as long as the worker's pool runs."""
+
+    requires = ("celery.worker.components:Pool",)
+
+    def create(self, worker: Any) -> Heartbeat:
+        return Heartbeat(worker.app.flask_app, worker)

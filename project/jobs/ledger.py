@@ -1,0 +1,122 @@
+"""Writing the job history: one small upsert per event, in batches for bulk sends, never fatal.
+
+Every write is an upsert keyed by the task id, so the order in which the producer and the
+worker get to the database does not matter (a fast worker may start a job before the
+producer has recorded sending it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from project.extensions import db
+from project.failures import reason
+from project.jobs.models import jobs, utcnow
+
+logger = logging.getLogger("appctl.history")
+
+RESULT_LIMIT = 8192  # bytes of JSON kept per result; the result backend keeps the whole value
+PREVIEW_LENGTH = 500
+ERROR_LIMIT = 2000
+_SENT_FIELDS = ("name", "args", "kwargs", "queue", "sent_at")
+
+
+def bounded_json(value: Any, limit: int = RESULT_LIMIT) -> Any:
+    """``value`` when its JSON fits in ``limit`` bytes, else ``{truncated, bytes, preview}``."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        value = repr(value)
+        text = json.dumps(value, ensure_ascii=False)
+    size = len(text.encode())
+    if size <= limit:
+        return value
+    return {"truncated": True, "bytes": size, "preview": text[:PREVIEW_LENGTH]}
+
+
+def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keep: Sequence[str] = ()) -> None:
+    """Insert ``rows``; on an existing key overwrite their columns, except ``keep`` ones already set."""
+    key = [column.name for column in table.primary_key.columns]
+    columns = [name for name in rows[0] if name not in key]
+    dialects = {"sqlite": sqlite, "postgresql": postgresql}
+    if conn.dialect.name not in dialects:
+        _update_or_insert(conn, table, rows, key, keep)
+        return
+    stmt = dialects[conn.dialect.name].insert(table)
+    changes = {
+        name: func.coalesce(table.c[name], stmt.excluded[name]) if name in keep else stmt.excluded[name]
+        for name in columns
+    }
+    conn.execute(stmt.on_conflict_do_update(index_elements=key, set_=changes), list(rows))
+
+
+def _update_or_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], key: list[str], keep: Sequence[str]) -> None:
+    for row in rows:
+        where = [table.c[name] == row[name] for name in key]
+        changes = {name: value for name, value in row.items() if name not in key}
+        changes.update({name: func.coalesce(table.c[name], row[name]) for name in keep if name in row})
+        if conn.execute(update(table).where(*where).values(changes)).rowcount == 0:
+            conn.execute(table.insert().values(row))
+
+
+@contextmanager
+def history_guard(what: str, task_ids: Sequence[str]) -> Iterator[None]:
+    """Log a warning instead of raising when the history cannot be written: the job goes on."""
+    try:
+        yield
+    except Exception as exc:
+        shown = ", ".join(task_ids[:3]) + (f" and {len(task_ids) - 3} more" if len(task_ids) > 3 else "")
+        logger.warning("Warning: the job history did not record the %s of %s (the job goes on): %s", what, shown, reason(exc))
+
+
+def sent_row(
+    task_id: str, name: str, args: Any, kwargs: Any, queue: str | None, sent_at: datetime | None = None
+) -> dict[str, Any]:
+    """The history row for a job just published."""
+    args, kwargs = bounded_json(args), bounded_json(kwargs)
+    return {"id": task_id, "state": "PENDING", "name": name, "args": args, "kwargs": kwargs, "queue": queue,
+            "sent_at": sent_at or utcnow()}  # fmt: skip
+
+
+def record_sent(rows: Sequence[dict[str, Any]]) -> None:
+    """Record published jobs in one statement; a job the worker already recorded keeps its state."""
+    if rows:
+        with db.engine.begin() as conn:
+            upsert(conn, jobs, rows, keep=(*_SENT_FIELDS, "state"))
+
+
+def record_started(task_id: str, fields: dict[str, Any]) -> bool:
+    """Mark the job started, unless it was revoked in the history: then mark it REVOKED, return False."""
+    with db.engine.begin() as conn:
+        revoked = conn.scalar(select(jobs.c.revoked_at).where(jobs.c.id == task_id))
+        if revoked is not None:
+            changes = {"state": "REVOKED", "finished_at": utcnow()}
+            conn.execute(update(jobs).where(jobs.c.id == task_id).values(changes))
+            return False
+        row = {"id": task_id, "state": "STARTED", "started_at": utcnow(), **fields}
+        upsert(conn, jobs, [row], keep=_SENT_FIELDS)
+    return True
+
+
+def record_outcome(task_id: str, state: str, fields: dict[str, Any]) -> None:
+    """Record that the job succeeded, failed, is to be retried or was revoked."""
+    row = {"id": task_id, "state": state, **fields}
+    if state in ("SUCCESS", "FAILURE", "REVOKED"):
+        row.setdefault("finished_at", utcnow())
+    with db.engine.begin() as conn:
+        upsert(conn, jobs, [row], keep=(*_SENT_FIELDS, "revoked_at"))
+
+
+def error_fields(exc: BaseException | None) -> dict[str, Any]:
+    """``error_type`` and ``error_message`` columns for ``exc`` (the message bounded)."""
+    if exc is None:
+        return {}
+    return {"error_type": type(exc).__name__, "error_message": str(exc)[:ERROR_LIMIT]}

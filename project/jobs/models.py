@@ -1,0 +1,80 @@
+"""The job history (``jobs``) and worker liveness (``worker_heartbeats``) tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, false
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from project.extensions import db
+
+FINISHED_STATES = ("SUCCESS", "FAILURE", "REVOKED")
+STATES = ("PENDING", "STARTED", "RETRY", *FINISHED_STATES)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC date-time on every database (SQLite keeps no zone, so UTC is implied)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Job(db.Model):  # type: ignore[name-defined]
+    """One job as the application saw it: sent, started, finished (or retried, revoked)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255), index=True)
+    args: Mapped[Any] = mapped_column(JSON(none_as_null=True))
+    kwargs: Mapped[Any] = mapped_column(JSON(none_as_null=True))
+    queue: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[Any] = mapped_column(JSON(none_as_null=True))
+    error_type: Mapped[str | None] = mapped_column(String(255))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    terminate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class WorkerHeartbeat(db.Model):  # type: ignore[name-defined]
+    """A running worker: written at start, refreshed every few seconds, deleted at a clean stop."""
+
+    __tablename__ = "worker_heartbeats"
+
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    queues: Mapped[Any] = mapped_column(JSON(none_as_null=True))
+    active: Mapped[Any] = mapped_column(JSON(none_as_null=True))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+jobs = Job.__table__
+heartbeats = WorkerHeartbeat.__table__
