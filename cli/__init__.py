@@ -20,6 +20,7 @@ COMMANDS = {
     "task": "cli.commands.task:task",
     "result": "cli.commands.result:result",
     "worker": "cli.commands.worker:worker",
+    "status": "cli.commands.status:status",
 }
 
 

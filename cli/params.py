@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -115,3 +116,35 @@ class TaskArgsCommand(click.Command):
                 raise click.NoSuchOption(name, ctx=ctx)
             takes_value = not options[name].is_flag and not attached
         return super().parse_args(ctx, args)
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+class Duration(click.ParamType):
+    """A length of time such as ``90s``, ``15m``, ``1h``, ``2d``, ``1w`` or ``1h30m``."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip().lower()
+        parts = _DURATION.findall(text)
+        if not parts or "".join(number + unit for number, unit in parts) != text:
+            self.fail(f"{value!r} is not a duration such as 30m, 1h, 2d or 1w", param, ctx)
+        return timedelta(seconds=sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts))
+
+
+class Since(click.ParamType):
+    """A moment: that long ago (``1h``, ``2d``) or an ISO 8601 date-time."""
+
+    name = "duration|iso8601"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        if _DURATION.match(str(value).strip().lower()):
+            return datetime.now(UTC) - Duration().convert(value, param, ctx)
+        return ISO8601().convert(value, param, ctx)

@@ -53,13 +53,18 @@ def _json(value: Any) -> str:
 
 
 def render_records(
-    records: Iterable[Record], columns: Sequence[str], fmt: str | None, title: str | None = None
+    records: Iterable[Record],
+    columns: Sequence[str],
+    fmt: str | None,
+    title: str | None = None,
+    table_columns: Sequence[str] | None = None,
 ) -> None:
-    """Print ``records`` (streamed, except for tables) with ``columns`` in format ``fmt``."""
+    """Print ``records`` (streamed, except for tables) with ``columns`` (a table: ``table_columns``) as ``fmt``."""
     fmt = resolve_format(fmt)
     write = sys.stdout.write
     if fmt == "table":
-        _print_table([[_text(r.get(c)) for c in columns] for r in records], columns, title)
+        shown = table_columns or columns
+        _print_table([[_text(r.get(c)) for c in shown] for r in records], shown, title)
     elif fmt == "json":
         write("[")
         for index, record in enumerate(records):

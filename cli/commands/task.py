@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from cli.commands.result import render_results
+from cli.commands.task_history import history, prune, revoke, status
 from cli.params import ISO8601, KeyValue, Seconds, SecondsOrTime, TaskArgsCommand, json_or_string
 from cli.render import note, output_option, render_record, render_records
 from cli.state import with_app
@@ -18,6 +19,10 @@ TASK_COLUMNS = ("name", "short_name", "signature", "doc")
 @click.group()
 def task() -> None:
     """Background jobs."""
+
+
+for command in (history, status, revoke, prune):
+    task.add_command(command)
 
 
 @task.command(name="list")

@@ -19,13 +19,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from project.extensions import db
 from project.failures import reason
-from project.jobs.models import jobs, utcnow
+from project.jobs.models import FINISHED_STATES, jobs, utcnow
 
 logger = logging.getLogger("appctl.history")
 
 RESULT_LIMIT = 8192  # bytes of JSON kept per result; the result backend keeps the whole value
 PREVIEW_LENGTH = 500
 ERROR_LIMIT = 2000
+# Set by whoever records a job first and never overwritten. A job the app did not publish
+# itself (another producer) gets its sent_at from the worker's first record of it.
 _SENT_FIELDS = ("name", "args", "kwargs", "queue", "sent_at")
 
 
@@ -58,7 +60,9 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keep:
     conn.execute(stmt.on_conflict_do_update(index_elements=key, set_=changes), list(rows))
 
 
-def _update_or_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], key: list[str], keep: Sequence[str]) -> None:
+def _update_or_insert(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], key: list[str], keep: Sequence[str]
+) -> None:
     for row in rows:
         where = [table.c[name] == row[name] for name in key]
         changes = {name: value for name, value in row.items() if name not in key}
@@ -74,7 +78,8 @@ def history_guard(what: str, task_ids: Sequence[str]) -> Iterator[None]:
         yield
     except Exception as exc:
         shown = ", ".join(task_ids[:3]) + (f" and {len(task_ids) - 3} more" if len(task_ids) > 3 else "")
-        logger.warning("Warning: the job history did not record the %s of %s (the job goes on): %s", what, shown, reason(exc))
+        message = "Warning: the job history did not record the %s of %s (the job goes on): %s"
+        logger.warning(message, what, shown, reason(exc))
 
 
 def sent_row(
@@ -82,8 +87,15 @@ def sent_row(
 ) -> dict[str, Any]:
     """The history row for a job just published."""
     args, kwargs = bounded_json(args), bounded_json(kwargs)
-    return {"id": task_id, "state": "PENDING", "name": name, "args": args, "kwargs": kwargs, "queue": queue,
-            "sent_at": sent_at or utcnow()}  # fmt: skip
+    return {
+        "id": task_id,
+        "state": "PENDING",
+        "name": name,
+        "args": args,
+        "kwargs": kwargs,
+        "queue": queue,
+        "sent_at": sent_at or utcnow(),
+    }
 
 
 def record_sent(rows: Sequence[dict[str, Any]]) -> None:
@@ -101,16 +113,18 @@ def record_started(task_id: str, fields: dict[str, Any]) -> bool:
             changes = {"state": "REVOKED", "finished_at": utcnow()}
             conn.execute(update(jobs).where(jobs.c.id == task_id).values(changes))
             return False
-        row = {"id": task_id, "state": "STARTED", "started_at": utcnow(), **fields}
+        now = utcnow()
+        row = {"id": task_id, "state": "STARTED", "started_at": now, "sent_at": now, **fields}
         upsert(conn, jobs, [row], keep=_SENT_FIELDS)
     return True
 
 
 def record_outcome(task_id: str, state: str, fields: dict[str, Any]) -> None:
     """Record that the job succeeded, failed, is to be retried or was revoked."""
-    row = {"id": task_id, "state": state, **fields}
-    if state in ("SUCCESS", "FAILURE", "REVOKED"):
-        row.setdefault("finished_at", utcnow())
+    now = utcnow()
+    row = {"id": task_id, "state": state, "sent_at": now, **fields}
+    if state in FINISHED_STATES:
+        row.setdefault("finished_at", now)
     with db.engine.begin() as conn:
         upsert(conn, jobs, [row], keep=(*_SENT_FIELDS, "revoked_at"))
 

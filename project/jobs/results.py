@@ -9,8 +9,9 @@ from typing import Any
 from celery.result import AsyncResult
 from flask import current_app
 
-from project.errors import InvalidInput, JobFailed, TimedOut
+from project.errors import InvalidInput, JobFailed, NotFound, TimedOut
 from project.failures import service_errors
+from project.jobs.history import FIELDS, find_job, is_known, never_sent
 from project.jobs.registry import current_celery
 
 FINISHED_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
@@ -49,6 +50,35 @@ def job_state(task_id: str) -> dict[str, Any]:
     }
 
 
+def job_status(task_id: str) -> dict[str, Any]:
+    """The job as the history records it, completed by the result backend; does not wait."""
+    check_task_id(task_id)
+    record = find_job(task_id)
+    if record is not None and record["state"] in FINISHED_STATES:
+        return record
+    backend = job_state(task_id)
+    if record is None:
+        if backend["state"] == "PENDING":
+            raise never_sent(task_id)
+        return {**dict.fromkeys(FIELDS), **backend}  # sent from outside the app: the backend's view
+    if backend["state"] != "PENDING":  # the backend is ahead: the history missed an update
+        record.update({key: value for key, value in backend.items() if value is not None})
+    return record
+
+
+def job_statuses(task_ids: list[str]) -> tuple[list[dict[str, Any]], NotFound | None]:
+    """The status of each known job, and an error naming the ids never sent (None when all are known)."""
+    records, unknown = [], []
+    for task_id in task_ids:
+        try:
+            records.append(job_status(task_id))
+        except NotFound:
+            unknown.append(task_id)
+    if not unknown:
+        return records, None
+    return records, NotFound(f"no job was ever sent with id {', '.join(unknown)}", hint=never_sent("").hint)
+
+
 def wait_for_results(task_ids: Iterable[str], timeout: float) -> list[dict[str, Any]]:
     """Wait until every job has finished or ``timeout`` seconds pass (TimedOut)."""
     ids = list(task_ids)
@@ -56,11 +86,16 @@ def wait_for_results(task_ids: Iterable[str], timeout: float) -> list[dict[str, 
         check_task_id(task_id)
     deadline = time.monotonic() + timeout
     finished: dict[str, dict[str, Any]] = {}
+    known: set[str] = set()
     interval = POLL_INTERVAL
     while True:
         for task_id in ids:
             if task_id not in finished:
                 state = job_state(task_id)
+                if state["state"] == "PENDING" and task_id not in known:
+                    if not is_known(task_id):
+                        raise never_sent(task_id)  # at once: no history row and the backend knows nothing
+                    known.add(task_id)
                 if state["state"] in FINISHED_STATES:
                     finished[task_id] = state
         if len(finished) == len(ids):

@@ -1,0 +1,145 @@
+"""One health check of the whole system, bounded in time even when every service is down.
+
+Each check runs in a daemon thread; whatever has not answered by the deadline is reported as
+such, so a service that hangs (no socket timeout) cannot hold the command up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app
+from kombu import Connection
+
+from project.failures import is_connection_error, reason, unavailable
+from project.jobs.history import active_workers
+from project.jobs.registry import current_celery
+from project.jobs.revoke import supports_broadcast
+from project.migrations import migration_status
+from project.urls import mask_password
+
+DEADLINE = 4.0  # seconds for all checks together
+PING_TIMEOUT = 1.0
+Check = Callable[[], dict[str, Any]]
+
+
+def check_database() -> dict[str, Any]:
+    """Reachable and at the head revision."""
+    url = mask_password(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    state = migration_status()
+    data = {"url": url, "revision": state["current"], "head": state["head"]}
+    if state["at_head"]:
+        return {"ok": True, "detail": f"{url} at head {state['head']}", "data": data}
+    pending = len(state["pending"])
+    return {
+        "ok": False,
+        "detail": f"{url} at {state['current'] or 'base'}, {pending} migration(s) pending (run `appctl db upgrade`)",
+        "data": data,
+    }
+
+
+def queue_depth(connection: Connection, queue: str) -> int:
+    """Messages waiting in ``queue`` (0 when the broker has not declared it yet)."""
+    try:
+        return int(connection.default_channel.queue_declare(queue=queue, passive=True).message_count)
+    except connection.channel_errors:
+        return 0
+
+
+def check_broker() -> dict[str, Any]:
+    """Reachable; how many jobs wait in the app's queue."""
+    celery = current_celery()
+    queue = celery.conf.task_default_queue
+    url = mask_password(current_app.config["CELERY_BROKER_URL"])
+    with celery.connection_for_write() as connection:
+        connection.connect()
+        depth = queue_depth(connection, queue)
+    return {
+        "ok": True,
+        "detail": f"{url}, queue {queue}: {depth} waiting",
+        "data": {"url": url, "queue": queue, "depth": depth},
+    }
+
+
+def check_backend() -> dict[str, Any]:
+    """Reachable: a ping (Redis) or the read of an unknown id (database backend)."""
+    backend = current_celery().backend
+    url = mask_password(current_app.config["CELERY_RESULT_BACKEND"])
+    ping = getattr(getattr(backend, "client", None), "ping", None)
+    if callable(ping):
+        ping()
+    else:
+        backend.get_task_meta("appctl-health-probe")
+    return {"ok": True, "detail": url, "data": {"url": url}}
+
+
+def check_workers() -> dict[str, Any]:
+    """Workers alive (heartbeat, or a ping where the broker broadcasts) and consuming the app's queue."""
+    celery = current_celery()
+    queue = celery.conf.task_default_queue
+    workers = {worker["name"]: worker for worker in active_workers()}
+    if supports_broadcast(celery):
+        for reply in celery.control.ping(timeout=PING_TIMEOUT) or []:
+            for name in reply:
+                workers.setdefault(name, {"name": name, "queues": None, "active": None, "last_seen": None})
+                workers[name]["ping"] = True
+    serving = sorted(name for name, w in workers.items() if w["queues"] is None or queue in w["queues"])
+    if serving:
+        detail = ", ".join(f"{name} ({_active(workers[name])} active)" for name in serving)
+    else:
+        detail = f"no worker consumes queue {queue}" + (f" ({len(workers)} on other queues)" if workers else "")
+    return {"ok": bool(serving), "detail": detail, "data": {"queue": queue, "workers": list(workers.values())}}
+
+
+def _active(worker: dict[str, Any]) -> str:
+    return "?" if worker["active"] is None else str(len(worker["active"]))
+
+
+_SERVICES = {
+    "database": "SQLALCHEMY_DATABASE_URI",
+    "broker": "CELERY_BROKER_URL",
+    "result backend": "CELERY_RESULT_BACKEND",
+}
+
+
+def _failure(name: str, exc: BaseException) -> dict[str, Any]:
+    if name in _SERVICES and (is_connection_error(exc) or name == "database"):
+        detail = unavailable(name, current_app.config[_SERVICES[name]], exc).message
+    elif name == "workers":
+        detail = f"cannot read the worker heartbeats: {reason(exc)}"
+    else:
+        detail = f"{type(exc).__name__}: {reason(exc)}"
+    return {"ok": False, "detail": detail, "data": None}
+
+
+CHECKS: dict[str, Check] = {
+    "database": check_database,
+    "broker": check_broker,
+    "result backend": check_backend,
+    "workers": check_workers,
+}
+
+
+def system_status(deadline: float = DEADLINE) -> list[dict[str, Any]]:
+    """Run every check at once; each is ``{check, ok, detail, data}``, failing if not done by ``deadline``."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    results: dict[str, dict[str, Any]] = {}
+
+    def run(name: str, check: Check) -> None:
+        with app.app_context():
+            try:
+                results[name] = check()
+            except Exception as exc:
+                results[name] = _failure(name, exc)
+
+    threads = [threading.Thread(target=run, args=item, daemon=True) for item in CHECKS.items()]
+    for thread in threads:
+        thread.start()
+    end = time.monotonic() + deadline
+    for thread in threads:
+        thread.join(max(0.0, end - time.monotonic()))
+    late = {"ok": False, "detail": f"no answer within {deadline:g}s", "data": None}
+    return [{"check": name, **results.get(name, late)} for name in CHECKS]
