@@ -7,6 +7,7 @@ producer has recorded sending it).
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
@@ -15,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from project.extensions import db
 from project.failures import reason
@@ -48,11 +48,11 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keep:
     """Insert ``rows``; on an existing key overwrite their columns, except ``keep`` ones already set."""
     key = [column.name for column in table.primary_key.columns]
     columns = [name for name in rows[0] if name not in key]
-    dialects = {"sqlite": sqlite, "postgresql": postgresql}
-    if conn.dialect.name not in dialects:
+    if conn.dialect.name not in ("sqlite", "postgresql"):
         _update_or_insert(conn, table, rows, key, keep)
         return
-    stmt = dialects[conn.dialect.name].insert(table)
+    dialect = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}")  # both have ON CONFLICT
+    stmt = dialect.insert(table)
     changes = {
         name: func.coalesce(table.c[name], stmt.excluded[name]) if name in keep else stmt.excluded[name]
         for name in columns

@@ -21,7 +21,17 @@ from project.jobs import ledger
 from project.jobs.models import utcnow
 
 BATCH_SIZE = 500
-_batch: ContextVar[list[dict[str, Any]] | None] = ContextVar("appctl_history_batch", default=None)
+
+
+class _Batch(list[dict[str, Any]]):
+    """Rows of published jobs waiting to be inserted together."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("appctl_history_batch", default=None)
 
 
 def publishing_app() -> Flask | None:
@@ -41,7 +51,7 @@ def _flush(rows: list[dict[str, Any]]) -> None:
 @contextmanager
 def recording_in_batches(size: int = BATCH_SIZE) -> Iterator[None]:
     """Within the block (in an app context), jobs published are recorded ``size`` rows per insert."""
-    rows: list[dict[str, Any]] = []
+    rows = _Batch(size)
     token = _batch.set(rows)
     try:
         yield
@@ -60,7 +70,7 @@ def on_published(sender: str, body: Any, headers: dict[str, Any], routing_key: s
     rows = _batch.get()
     if rows is not None:
         rows.append(row)
-        if len(rows) >= BATCH_SIZE:
+        if len(rows) >= rows.size:
             _flush(rows)
         return
     with flask_app.app_context():

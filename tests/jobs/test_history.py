@@ -1,0 +1,106 @@
+"""Reading, filtering and pruning the job history; the write rules that keep it consistent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from project.errors import InvalidInput, NotFound
+from project.jobs import ledger
+from project.jobs.history import find_job, list_history, prune_history
+from project.jobs.results import job_status, wait_for_results
+
+NOW = datetime.now(UTC)
+
+
+def record(task_id: str, name: str, state: str, age: timedelta, **fields: Any) -> None:
+    """A history row sent ``age`` ago, then moved to ``state``."""
+    ledger.record_sent([ledger.sent_row(task_id, name, [1], {}, "q", sent_at=NOW - age)])
+    if state != "PENDING":
+        ledger.record_outcome(task_id, state, fields)
+
+
+@pytest.fixture
+def jobs(app: Any) -> None:
+    record("a", "project.users.tasks.divide", "SUCCESS", timedelta(days=40), result=1.0)
+    record("b", "project.users.tasks.divide", "FAILURE", timedelta(hours=5), error_type="ZeroDivisionError")
+    record("c", "project.other.tasks.report", "SUCCESS", timedelta(minutes=30), result="ok")
+    record("d", "project.users.tasks.divide", "PENDING", timedelta(minutes=1))
+
+
+def ids(**filters: Any) -> list[str]:
+    return [job["id"] for job in list_history(**filters)]
+
+
+def test_history_lists_newest_first_and_filters(jobs: None) -> None:
+    assert ids() == ["d", "c", "b", "a"]
+    assert ids(states=["failure"]) == ["b"]
+    assert ids(states=["SUCCESS", "PENDING"]) == ["d", "c", "a"]
+    assert ids(name="divide") == ["d", "b", "a"]
+    assert ids(name="project.other.tasks.report") == ["c"]
+    assert ids(name="tasks.report") == ["c"]
+    assert ids(name="vide") == []
+    assert ids(since=NOW - timedelta(hours=1)) == ["d", "c"]
+    assert ids(limit=2) == ["d", "c"]
+
+
+def test_an_unknown_state_is_invalid_input(jobs: None) -> None:
+    with pytest.raises(InvalidInput, match="unknown state 'DONE'"):
+        list_history(states=["done"])
+
+
+def test_prune_deletes_only_jobs_sent_before_the_cutoff(jobs: None) -> None:
+    assert prune_history(timedelta(days=30), dry_run=True)["would_delete"] == 1
+    assert ids() == ["d", "c", "b", "a"]
+    assert prune_history(timedelta(days=30))["deleted"] == 1
+    assert ids() == ["d", "c", "b"]
+    assert prune_history(timedelta(minutes=10))["deleted"] == 2
+    assert ids() == ["d"]
+
+
+def test_prune_works_in_chunks(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("project.jobs.history.PRUNE_CHUNK", 3)
+    for number in range(7):
+        record(f"old-{number}", "divide", "SUCCESS", timedelta(days=2))
+    assert prune_history(timedelta(days=1))["deleted"] == 7
+    assert ids() == []
+
+
+def test_a_worker_that_records_first_is_not_overwritten_by_the_producer(app: Any) -> None:
+    assert ledger.record_started("fast", {"name": "divide", "args": [1, 2], "worker": "w@h", "retries": 0})
+    ledger.record_sent([ledger.sent_row("fast", "divide", [1, 2], {}, "q")])
+    job = find_job("fast")
+    assert job is not None
+    assert (job["state"], job["worker"], job["queue"], job["sent_at"] is not None) == ("STARTED", "w@h", "q", True)
+
+
+def test_a_retry_publish_keeps_the_first_sent_time(app: Any) -> None:
+    record("r", "divide", "RETRY", timedelta(minutes=10), retries=1)
+    ledger.record_sent([ledger.sent_row("r", "divide", [1], {}, "q")])
+    job = find_job("r")
+    assert job is not None
+    assert (job["state"], job["retries"]) == ("RETRY", 1)
+    assert job["sent_at"] == (NOW - timedelta(minutes=10)).isoformat()
+
+
+def test_results_are_bounded_in_size() -> None:
+    assert ledger.bounded_json([1, "two"]) == [1, "two"]
+    big = ledger.bounded_json("x" * 10_000)
+    assert (big["truncated"], big["bytes"], len(big["preview"])) == (True, 10_002, ledger.PREVIEW_LENGTH)
+    assert ledger.bounded_json({1, 2}) == "{1, 2}"  # not JSON: kept as its repr
+
+
+def test_an_id_never_sent_is_not_found_at_once(app: Any) -> None:
+    with pytest.raises(NotFound, match="no job 'never-sent' was ever sent"):
+        job_status("never-sent")
+    with pytest.raises(NotFound, match="no job 'never-sent' was ever sent"):
+        wait_for_results(["never-sent"], timeout=60)
+
+
+def test_an_id_the_history_knows_waits_for_its_result(app: Any) -> None:
+    record("queued", "divide", "PENDING", timedelta(seconds=1))
+    assert job_status("queued")["state"] == "PENDING"
+    with pytest.raises(Exception, match="timed out"):
+        wait_for_results(["queued"], timeout=0.2)

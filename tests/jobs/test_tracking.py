@@ -1,0 +1,86 @@
+"""The job history is written as jobs are published and as a real worker runs them (embedded default)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
+from project.extensions import db
+from project.jobs.dispatch import send_job
+from project.jobs.health import queue_depth
+from project.jobs.history import find_job
+from project.jobs.results import wait_for_results
+from project.jobs.tracking import recording_in_batches
+from project.users.tasks import divide
+from tests.jobs.waiting import job_in_state, wait_for
+
+
+def test_good_and_failing_jobs_are_recorded_from_send_to_finish(worker: Any) -> None:
+    good, bad = send_job("divide", [1, 2]), send_job("divide", [1, 0])
+    wait_for_results([good, bad], timeout=30)
+    done = wait_for(job_in_state(good, "SUCCESS"), what="SUCCESS in the history")
+    failed = wait_for(job_in_state(bad, "FAILURE"), what="FAILURE in the history")
+    assert (done["name"], done["args"], done["kwargs"], done["result"], done["error"]) == (
+        "project.users.tasks.divide", [1, 2], {}, 0.5, None
+    )
+    assert failed["error"] == "ZeroDivisionError: division by zero"
+    assert failed["result"] is None
+    for record in (done, failed):
+        assert record["sent_at"] <= record["started_at"] <= record["finished_at"]
+        assert record["worker"] and record["queue"] == worker.conf.task_default_queue
+
+
+def test_a_job_published_by_any_code_using_the_app_is_recorded(app: Any) -> None:
+    result = divide.delay(4, 2)  # not through appctl: as a Flask view or a script would
+    record = find_job(result.id)
+    assert record is not None
+    assert (record["state"], record["args"], record["sent_at"] is not None) == ("PENDING", [4, 2], True)
+
+
+def test_bulk_sends_are_recorded_in_batches(app: Any) -> None:
+    inserts: list[int] = []
+
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.startswith("INSERT INTO jobs"):
+            inserts.append(len(parameters) if executemany else 1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with recording_in_batches(size=20):
+            ids = [divide.delay(i, 1).id for i in range(45)]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert inserts == [20, 20, 5]
+    assert all(find_job(task_id) is not None for task_id in ids)
+
+
+def test_a_history_failure_never_loses_the_job(worker: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE jobs"))
+    with caplog.at_level(logging.WARNING, logger="appctl.history"):
+        task_id = send_job("divide", [3, 1])
+    assert "the job history did not record the sending of " + task_id in caplog.text
+    assert wait_for_results([task_id], timeout=30)[0]["result"] == 3.0
+
+
+def test_a_job_revoked_before_any_worker_ran_is_skipped(app: Any) -> None:
+    from celery.contrib.testing.worker import start_worker
+
+    from project.jobs.revoke import revoke_jobs
+
+    task_id = send_job("divide", [1, 2])
+    [revoked] = revoke_jobs([task_id])
+    assert (revoked["state"], revoked["outcome"]) == ("REVOKED", "revoked")
+    celery = app.extensions["celery"]
+    with start_worker(celery, pool="threads", concurrency=1, perform_ping_check=False, loglevel="WARNING"):
+        later = send_job("divide", [1, 4])  # the worker takes jobs in order: once this ran, the other was seen
+        wait_for(job_in_state(later, "SUCCESS"), what="the job sent after the revoked one")
+    record = find_job(task_id)
+    assert record is not None
+    assert (record["state"], record["started_at"], record["result"]) == ("REVOKED", None, None)
+    assert wait_for_results([task_id], timeout=5)[0]["state"] == "REVOKED"
+    with celery.connection_for_write() as connection:
+        assert queue_depth(connection, celery.conf.task_default_queue) == 0  # consumed and acknowledged

@@ -1,0 +1,32 @@
+"""Polling helpers for tests that watch a real worker change the job history."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 30, what: str = "condition") -> T:
+    """Call ``probe`` until it returns something truthy (returned) or ``timeout`` seconds pass (fail)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def job_in_state(task_id: str, *states: str) -> Callable[[], dict[str, Any] | None]:
+    """A probe: the history record of ``task_id`` once it is in one of ``states``."""
+    from project.jobs.history import find_job
+
+    def probe() -> dict[str, Any] | None:
+        record = find_job(task_id)
+        return record if record is not None and record["state"] in states else None
+
+    return probe
