@@ -23,9 +23,8 @@ def test_good_and_failing_jobs_are_recorded_from_send_to_finish(worker: Any) -> 
     wait_for_results([good, bad], timeout=30)
     done = wait_for(job_in_state(good, "SUCCESS"), what="SUCCESS in the history")
     failed = wait_for(job_in_state(bad, "FAILURE"), what="FAILURE in the history")
-    assert (done["name"], done["args"], done["kwargs"], done["result"], done["error"]) == (
-        "project.users.tasks.divide", [1, 2], {}, 0.5, None
-    )
+    fields = (done["name"], done["args"], done["kwargs"], done["result"], done["error"])
+    assert fields == ("project.users.tasks.divide", [1, 2], {}, 0.5, None)
     assert failed["error"] == "ZeroDivisionError: division by zero"
     assert failed["result"] is None
     for record in (done, failed):
