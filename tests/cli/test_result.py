@@ -69,25 +69,30 @@ def test_jsonl_and_csv(runner: CliRunner, done_jobs: tuple[str, str, str]) -> No
     assert (code, [(r["id"], r["state"], r["result"]) for r in rows]) == (0, [(half, "SUCCESS", "0.5")])
 
 
-def test_a_made_up_id_times_out_with_124(runner: CliRunner, shared_worker: Any) -> None:
-    assert invoke(runner, "result", "wait", "made-up-id", "--timeout", "0.5") == (
-        124,
-        "",
-        "Error: timed out after 0.5s waiting for made-up-id\n",
-    )
+def test_a_made_up_id_is_not_found_at_once(runner: CliRunner, shared_worker: Any) -> None:
+    code, stdout, stderr = invoke(runner, "result", "wait", "made-up-id", "--timeout", "60")
+    assert (code, stdout) == (3, "")
+    assert stderr.startswith("Error: no job 'made-up-id' was ever sent")
+
+
+def test_a_job_not_done_in_time_is_124(runner: CliRunner, shared_worker: Any) -> None:
+    idle = send(runner, "1", "2", "--queue", "no-worker-here")
+    timed_out = (124, "", f"Error: timed out after 0.5s waiting for {idle}\n")
+    assert invoke(runner, "result", "wait", idle, "--timeout", "0.5") == timed_out
 
 
 def test_the_default_timeout_comes_from_the_environment(
     runner: CliRunner, shared_worker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    idle = send(runner, "1", "2", "--queue", "no-worker-here")
     monkeypatch.setenv("APPCTL_WAIT_TIMEOUT", "0.3")
-    timed_out = (124, "", "Error: timed out after 0.3s waiting for made-up-id\n")
-    assert invoke(runner, "result", "wait", "made-up-id") == timed_out
+    assert invoke(runner, "result", "wait", idle) == (124, "", f"Error: timed out after 0.3s waiting for {idle}\n")
 
 
 def test_the_timeout_names_only_the_jobs_not_done(runner: CliRunner, done_jobs: tuple[str, str, str]) -> None:
-    code, stdout, stderr = invoke(runner, "result", "wait", done_jobs[0], "made-up-id", "--timeout", "0.3")
-    assert (code, stdout, stderr) == (124, "", "Error: timed out after 0.3s waiting for made-up-id\n")
+    idle = send(runner, "1", "2", "--queue", "no-worker-here")
+    code, stdout, stderr = invoke(runner, "result", "wait", done_jobs[0], idle, "--timeout", "0.3")
+    assert (code, stdout, stderr) == (124, "", f"Error: timed out after 0.3s waiting for {idle}\n")
 
 
 @pytest.mark.parametrize("bad_id", ["two words", "", "x" * 256, "tab\tid"])
