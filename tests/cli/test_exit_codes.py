@@ -1,0 +1,147 @@
+"""Every exit code in the README's table, from the installed ``appctl`` as a subprocess.
+
+Each case checks the code, the exact stdout, one ``Error:`` line on stderr (no traceback) and, for bad
+input, that the database did not change.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_appctl
+
+LONG_NAME = "a" * 200
+
+
+def closed_port() -> int:
+    """A local TCP port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def stored_users(env: dict[str, str]) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(Path(env["APPCTL_DATA_DIR"]) / "app.sqlite") as connection:
+        return connection.execute("SELECT id, username, email FROM users ORDER BY id").fetchall()
+
+
+def assert_one_error_line(stderr: str, *parts: str) -> None:
+    assert stderr.startswith("Error: ") and stderr.endswith("\n"), stderr
+    assert len(stderr.splitlines()) == 1, stderr
+    assert "Traceback" not in stderr
+    for part in parts:
+        assert part in stderr
+
+
+@pytest.fixture
+def alice(app: Any, env: dict[str, str]) -> dict[str, str]:
+    """The environment of a migrated database holding alice."""
+    from project.users.service import create_user
+
+    create_user("alice", "alice@example.com")
+    return env
+
+
+def test_0_success(worker: Any, env: dict[str, str]) -> None:
+    done = run_appctl("task", "send", "divide", "1", "2", "--wait", env=env)
+    assert (done.returncode, done.stdout) == (0, "0.5\n")
+    assert done.stderr.startswith("Sent ") and "Error" not in done.stderr
+
+
+def test_0_send_prints_only_the_id(app: Any, env: dict[str, str]) -> None:
+    done = run_appctl("task", "send", "divide", "1", "2", env=env)
+    assert (done.returncode, len(done.stdout), done.stderr) == (0, 37, "")
+
+
+def test_1_failed_job(worker: Any, env: dict[str, str]) -> None:
+    done = run_appctl("task", "send", "divide", "1", "0", "--wait", env=env)
+    assert (done.returncode, done.stdout) == (1, "")
+    sent, error = done.stderr.splitlines(keepends=True)
+    assert sent.startswith("Sent ")
+    assert_one_error_line(error, "failure: ZeroDivisionError: division by zero")
+
+
+def test_2_usage(env: dict[str, str]) -> None:
+    done = run_appctl("user", "list", "--limit", "many", env=env)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "Error: Invalid value for '--limit'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["user", "show", "nobody"], "no user 'nobody'"), (["task", "send", "nope", "1", "2"], "no task 'nope'")],
+)
+def test_3_not_found(alice: dict[str, str], args: list[str], message: str) -> None:
+    done = run_appctl(*args, env=alice)
+    assert (done.returncode, done.stdout) == (3, "")
+    assert_one_error_line(done.stderr, message)
+
+
+@pytest.mark.parametrize(
+    ("username", "email", "message"),
+    [
+        ("alice", "new@example.com", "username 'alice' is already taken"),
+        ("new", "alice@example.com", "email 'alice@example.com' is already taken"),
+    ],
+)
+def test_4_conflict(alice: dict[str, str], username: str, email: str, message: str) -> None:
+    done = run_appctl("user", "add", username, email, env=alice)
+    assert (done.returncode, done.stdout) == (4, "")
+    assert_one_error_line(done.stderr, message)
+    assert stored_users(alice) == [(1, "alice", "alice@example.com")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["user", "add", "bob", "bob-at-example.com"], "email 'bob-at-example.com' is not valid"),
+        (["user", "add", LONG_NAME, "long@example.com"], "username is 200 characters long; the limit is 128"),
+        (["task", "send", "divide", "1"], "arguments do not fit divide"),
+    ],
+    ids=["bad-email", "long-username", "missing-argument"],
+)
+def test_65_invalid_input(alice: dict[str, str], args: list[str], message: str) -> None:
+    done = run_appctl(*args, env=alice)
+    assert (done.returncode, done.stdout) == (65, "")
+    assert_one_error_line(done.stderr, message)
+    assert stored_users(alice) == [(1, "alice", "alice@example.com")]
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "args", "service"),
+    [
+        ("DATABASE_URL", "postgresql://appctl:s3cret@127.0.0.1:{port}/db", ["user", "list"], "database"),
+        ("CELERY_BROKER_URL", "redis://:s3cret@127.0.0.1:{port}/0", ["task", "send", "divide", "1", "2"], "broker"),
+        ("CELERY_RESULT_BACKEND", "redis://:s3cret@127.0.0.1:{port}/0", ["result", "wait", "x"], "result backend"),
+    ],
+    ids=["database", "broker", "result-backend"],
+)
+def test_69_service_unreachable(
+    app: Any, env: dict[str, str], variable: str, url: str, args: list[str], service: str
+) -> None:
+    done = run_appctl(*args, env={**env, variable: url.format(port=closed_port())}, timeout=30)
+    assert (done.returncode, done.stdout) == (69, "")
+    assert_one_error_line(done.stderr, f"cannot reach the {service} at ", ":***@127.0.0.1:")
+    assert "s3cret" not in done.stderr
+
+
+def test_78_unknown_config(env: dict[str, str]) -> None:
+    done = run_appctl("user", "list", env={**env, "FLASK_CONFIG": "nope"})
+    assert (done.returncode, done.stdout) == (78, "")
+    assert_one_error_line(done.stderr, "unknown config 'nope'", "development, production, testing")
+
+
+def test_124_timed_out(app: Any, env: dict[str, str]) -> None:
+    done = run_appctl("result", "wait", "made-up-id", "--timeout", "2", env=env, timeout=20)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        124,
+        "",
+        "Error: timed out after 2s waiting for made-up-id\n",
+    )
