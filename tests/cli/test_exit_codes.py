@@ -138,10 +138,15 @@ def test_78_unknown_config(env: dict[str, str]) -> None:
     assert_one_error_line(done.stderr, "unknown config 'nope'", "development, production, testing")
 
 
+def test_3_unknown_task_id(app: Any, env: dict[str, str]) -> None:
+    done = run_appctl("result", "wait", "made-up-id", "--timeout", "60", env=env, timeout=30)
+    assert (done.returncode, done.stdout) == (3, "")
+    assert_one_error_line(done.stderr, "no job 'made-up-id' was ever sent")
+
+
 def test_124_timed_out(app: Any, env: dict[str, str]) -> None:
-    done = run_appctl("result", "wait", "made-up-id", "--timeout", "2", env=env, timeout=20)
-    assert (done.returncode, done.stdout, done.stderr) == (
-        124,
-        "",
-        "Error: timed out after 2s waiting for made-up-id\n",
-    )
+    from project.jobs.dispatch import send_job
+
+    idle = send_job("divide", [1, 2], queue="no-worker-here")
+    done = run_appctl("result", "wait", idle, "--timeout", "2", env=env, timeout=20)
+    assert (done.returncode, done.stdout, done.stderr) == (124, "", f"Error: timed out after 2s waiting for {idle}\n")
