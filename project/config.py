@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from project.errors import ConfigError
+from project.bounds import Bounds, celery_bounds, engine_options, seconds_setting
 from project.urls import sqlalchemy_database_url
 
-DEFAULT_VISIBILITY_TIMEOUT = 3600  # seconds; longer than any job this app runs
 DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds between a worker's heartbeat rows
 
 
@@ -20,31 +19,6 @@ def data_directory(environ: Mapping[str, str]) -> Path:
         return Path(environ["APPCTL_DATA_DIR"]).expanduser().resolve()
     xdg = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(xdg).expanduser().resolve() / "appctl"
-
-
-def seconds_setting(environ: Mapping[str, str], name: str, default: float) -> float:
-    """Read a non-negative number of seconds from ``environ[name]``, or ``default``."""
-    raw = environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}")
-    return value
-
-
-def broker_transport_options(broker_url: str, environ: Mapping[str, str]) -> dict[str, Any]:
-    """Transport options for the broker: fast polling on SQLite, bounded sockets on Redis."""
-    visibility = seconds_setting(environ, "CELERY_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT)
-    if broker_url.startswith("sqla+"):
-        return {"polling_interval": 0.05, "connect_args": {"timeout": 30}}
-    options: dict[str, Any] = {"visibility_timeout": visibility, "max_retries": 2}
-    if broker_url.startswith(("redis://", "rediss://")):
-        options.update(socket_connect_timeout=3, socket_timeout=5)
-    return options
 
 
 class BaseConfig:
@@ -64,16 +38,7 @@ class BaseConfig:
     CELERY_WORKER_PREFETCH_MULTIPLIER = 1
     CELERY_TASK_TRACK_STARTED = True
     CELERY_RESULT_EXTENDED = True
-    CELERY_BROKER_CONNECTION_TIMEOUT = 4
     CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-    CELERY_TASK_PUBLISH_RETRY_POLICY = {
-        "max_retries": 2,
-        "interval_start": 0,
-        "interval_step": 0.5,
-        "interval_max": 1,
-    }
-    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 3
-    CELERY_REDIS_SOCKET_TIMEOUT = 5
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -83,18 +48,14 @@ class BaseConfig:
         database_url = environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'app.sqlite'}"
         broker_url = environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"
         backend_url = environ.get("CELERY_RESULT_BACKEND") or f"db+sqlite:///{data_dir / 'results.sqlite'}"
+        bounds = Bounds.from_environ(environ)
         settings.update(
             APPCTL_DATA_DIR=str(data_dir),
             SQLALCHEMY_DATABASE_URI=sqlalchemy_database_url(database_url),
-            CELERY_BROKER_URL=broker_url,
-            CELERY_RESULT_BACKEND=backend_url,
-            CELERY_BROKER_TRANSPORT_OPTIONS=broker_transport_options(broker_url, environ),
+            SQLALCHEMY_ENGINE_OPTIONS=engine_options(database_url, bounds),
             CELERY_TASK_DEFAULT_QUEUE=environ.get("APPCTL_QUEUE") or "celery",
+            **celery_bounds(broker_url, backend_url, bounds),
         )
-        if database_url.startswith("sqlite"):
-            settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
-        if backend_url.startswith("db+sqlite"):
-            settings["CELERY_DATABASE_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
         settings["DIVIDE_DELAY"] = seconds_setting(environ, "APPCTL_DIVIDE_DELAY", cls.DIVIDE_DELAY)
         interval = seconds_setting(environ, "APPCTL_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL)
         settings["APPCTL_HEARTBEAT_INTERVAL"] = max(interval, 0.1)

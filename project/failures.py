@@ -36,6 +36,8 @@ def is_connection_error(exc: BaseException) -> bool:
 
 def reason(exc: BaseException) -> str:
     """The first line of ``exc``'s message, with URLs masked."""
+    if isinstance(exc, RuntimeError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # Celery's "Retry limit exceeded…": the cause says what went wrong
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return mask_password(text[0] if text else type(exc).__name__)
 
@@ -58,6 +60,39 @@ def service_errors(service: str, url: str) -> Iterator[None]:
     except Exception as exc:
         if is_connection_error(exc):
             raise unavailable(service, url, exc) from exc
+        raise
+
+
+def raised_by_result_backend(exc: BaseException) -> bool:
+    """True when ``exc``, or an exception it was raised from, came out of Celery's result backend code."""
+    chain: BaseException | None = exc
+    for _ in range(8):  # a chain is short; the bound guards against cycles
+        if chain is None:
+            return False
+        frame = chain.__traceback__
+        while frame is not None:
+            if str(frame.tb_frame.f_globals.get("__name__", "")).startswith("celery.backends."):
+                return True
+            frame = frame.tb_next
+        chain = chain.__cause__ or chain.__context__
+    return False
+
+
+@contextmanager
+def publish_errors(broker_url: str, backend_url: str) -> Iterator[None]:
+    """Like service_errors, naming the result backend or the broker, whichever failed.
+
+    Celery subscribes to the job's result (Redis) before it publishes, so both can fail here.
+    """
+    try:
+        yield
+    except AppctlError:
+        raise
+    except Exception as exc:
+        if is_connection_error(exc):
+            if raised_by_result_backend(exc):
+                raise unavailable("result backend", backend_url, exc) from exc
+            raise unavailable("broker", broker_url, exc) from exc
         raise
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app
 
-from project.failures import service_errors
+from project.failures import publish_errors
 from project.jobs.registry import check_arguments, resolve_task
 
 
@@ -26,6 +26,7 @@ def send_job(
     task = resolve_task(name)
     check_arguments(task, args, kwargs)
     options: dict[str, Any] = {"countdown": countdown, "eta": eta, "expires": expires, "queue": queue}
-    with service_errors("broker", current_app.config["CELERY_BROKER_URL"]):
+    config = current_app.config
+    with publish_errors(config["CELERY_BROKER_URL"], config["CELERY_RESULT_BACKEND"]):
         result = task.apply_async(args, kwargs, **{k: v for k, v in options.items() if v is not None})
     return str(result.id)

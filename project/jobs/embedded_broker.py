@@ -1,19 +1,28 @@
-"""kombu's SQLAlchemy transport, fixed so ``polling_interval`` can be set.
+"""kombu's SQLAlchemy transport, fixed so options work and no job is lost with its worker.
 
-kombu hands every transport option to ``create_engine``, so the virtual
-transport's own ``polling_interval`` option makes SQLAlchemy raise a TypeError;
-without it a job waits up to a second before a worker sees it.
+Two fixes over ``kombu.transport.sqlalchemy``:
+- kombu hands every transport option to ``create_engine``, so options such as
+  ``polling_interval`` made SQLAlchemy raise a TypeError; they are kept apart here.
+- kombu marks a delivered message invisible and never looks at it again: acked rows pile up,
+  and the job of a worker killed before it acked is lost. Here an ack deletes the row, a
+  requeue makes it visible again, and every ``unacked_restore_interval`` seconds a consumer
+  makes visible the rows delivered more than ``visibility_timeout`` seconds ago that it does
+  not hold itself (the jobs of dead workers), like kombu's Redis transport does.
 """
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta
+from json import loads
+from queue import Empty
 from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import sqlalchemy as kombu_sqla
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, delete, text, update
 
-# Options kombu itself reads; everything else is an engine option.
+# Options kombu or this module reads; everything else is an engine option.
 _TRANSPORT_OPTIONS = {
     "queue_tablename",
     "message_tablename",
@@ -25,20 +34,97 @@ _TRANSPORT_OPTIONS = {
     "interval_max",
     "retry_errors",
     "polling_interval",
+    "visibility_timeout",
+    "unacked_restore_interval",
 }
+DEFAULT_VISIBILITY_TIMEOUT = 3600.0
+DEFAULT_RESTORE_INTERVAL = 10.0
 
 
 class Channel(kombu_sqla.Channel):
-    """A SQLAlchemy channel that keeps the transport's own options away from the engine."""
+    """A SQLAlchemy channel that deletes acked messages and redelivers those of dead workers."""
+
+    def __init__(self, connection: Any, **kwargs: Any) -> None:
+        super().__init__(connection, **kwargs)
+        options = connection.client.transport_options
+        self.visibility_timeout = float(options.get("visibility_timeout", DEFAULT_VISIBILITY_TIMEOUT))
+        self.restore_interval = float(options.get("unacked_restore_interval", DEFAULT_RESTORE_INTERVAL))
+        self._rows: dict[str, int] = {}  # delivery tag -> message row, for the messages this channel holds
+        self._next_restore = 0.0
 
     def _engine_from_config(self) -> Any:
         client = self.connection.client
         options = {k: v for k, v in client.transport_options.items() if k not in _TRANSPORT_OPTIONS}
         return create_engine(client.hostname, **options)
 
+    def _get(self, queue: str, timeout: float | None = None) -> Any:
+        if time.monotonic() >= self._next_restore:
+            self.restore_expired()
+        obj = self._get_or_create(queue)
+        if self.session.bind.name == "sqlite":
+            self.session.execute(text("BEGIN IMMEDIATE TRANSACTION"))
+        try:
+            message = (
+                self.session.query(self.message_cls)
+                .with_for_update()
+                .filter(self.message_cls.queue_id == obj.id, self.message_cls.visible != False)  # noqa: E712
+                .order_by(self.message_cls.sent_at, self.message_cls.id)
+                .first()
+            )
+            if message is None:
+                raise Empty()
+            message.visible = False
+            payload = loads(message.payload)
+            self._rows[payload["properties"]["delivery_tag"]] = message.id
+            return payload
+        finally:
+            self.session.commit()
+
+    def restore_expired(self) -> None:
+        """Make visible again the messages delivered too long ago to a consumer that never acked."""
+        self._next_restore = time.monotonic() + self.restore_interval
+        cutoff = datetime.now() - timedelta(seconds=self.visibility_timeout)
+        table = self.message_cls.__table__
+        stale = (table.c.visible == False) & (table.c.timestamp < cutoff)  # noqa: E712
+        held = list(self._rows.values())
+        if held:
+            stale &= table.c.id.notin_(held)
+        with self._engine().begin() as connection:
+            connection.execute(update(table).where(stale).values(visible=True))
+
+    def basic_ack(self, delivery_tag: str, multiple: bool = False) -> None:
+        super().basic_ack(delivery_tag, multiple)
+        self._forget(delivery_tag)
+
+    def basic_reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        super().basic_reject(delivery_tag, requeue)  # a requeue goes through _restore below
+        self._forget(delivery_tag)
+
+    def _restore(self, message: Any) -> None:
+        row = self._rows.pop(message.delivery_tag, None)
+        if row is None:
+            super()._restore(message)
+            return
+        table = self.message_cls.__table__
+        with self._engine().begin() as connection:
+            connection.execute(update(table).where(table.c.id == row).values(visible=True))
+
+    def _forget(self, delivery_tag: str) -> None:
+        """Delete the row of a message that is done with (acked, or rejected without requeue)."""
+        row = self._rows.pop(delivery_tag, None)
+        if row is not None:
+            table = self.message_cls.__table__
+            with self._engine().begin() as connection:
+                connection.execute(delete(table).where(table.c.id == row))
+
+    def _engine(self) -> Any:
+        # A connection of its own: acks can come from pool threads, the session is not thread-safe.
+        engine, _ = self._open()
+        return engine
+
 
 class Transport(kombu_sqla.Transport):
-    """The ``sqla+`` transport with a working ``polling_interval``."""
+    """The ``sqla+`` transport with working options and redelivery of unacked messages."""
 
     Channel = Channel
 

@@ -1,0 +1,116 @@
+"""Bounds on every wait: connection timeouts, retry limits and redelivery, read from the environment.
+
+The defaults keep each promise in the README ("Failure behaviour"): a broker or result backend
+that accepts connections and never answers costs one socket timeout per attempt, a refused one
+a few hundred milliseconds, and a job whose worker died is redelivered after the visibility timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from project.errors import ConfigError
+
+DEFAULT_CONNECT_TIMEOUT = 3.0  # seconds to open a connection to a service
+DEFAULT_SOCKET_TIMEOUT = 4.0  # seconds a connected service may stay silent
+DEFAULT_PUBLISH_RETRIES = 2  # further attempts to publish a job after a connection error
+DEFAULT_VISIBILITY_TIMEOUT = 3600.0  # seconds; longer than any job this app runs
+DEFAULT_RESTORE_INTERVAL = 10.0  # seconds between a worker's sweeps for jobs of dead workers
+DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for another one
+
+
+def seconds_setting(environ: Mapping[str, str], name: str, default: float) -> float:
+    """Read a non-negative number of seconds from ``environ[name]``, or ``default``."""
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}")
+    return value
+
+
+def count_setting(environ: Mapping[str, str], name: str, default: int) -> int:
+    """Read a non-negative whole number from ``environ[name]``, or ``default``."""
+    raw = environ.get(name)
+    if not raw:
+        return default
+    if not raw.strip().isdigit():
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The timeouts and limits every connection and wait uses."""
+
+    connect_timeout: float
+    socket_timeout: float
+    publish_retries: int
+    visibility_timeout: float
+    restore_interval: float
+    sqlite_busy_timeout: float
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Bounds:
+        """The bounds set by ``APPCTL_*`` and ``CELERY_VISIBILITY_TIMEOUT``, else the defaults."""
+        return cls(
+            connect_timeout=seconds_setting(environ, "APPCTL_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT) or 0.1,
+            socket_timeout=seconds_setting(environ, "APPCTL_SOCKET_TIMEOUT", DEFAULT_SOCKET_TIMEOUT) or 0.1,
+            publish_retries=count_setting(environ, "APPCTL_PUBLISH_RETRIES", DEFAULT_PUBLISH_RETRIES),
+            visibility_timeout=seconds_setting(environ, "CELERY_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT),
+            restore_interval=seconds_setting(environ, "APPCTL_RESTORE_INTERVAL", DEFAULT_RESTORE_INTERVAL) or 0.1,
+            sqlite_busy_timeout=seconds_setting(environ, "APPCTL_SQLITE_BUSY_TIMEOUT", DEFAULT_SQLITE_BUSY_TIMEOUT),
+        )
+
+
+def engine_options(url: str, bounds: Bounds) -> dict[str, Any]:
+    """SQLAlchemy engine options that bound connecting (PostgreSQL) and lock waits (SQLite)."""
+    if "sqlite" in url.split("://", 1)[0]:
+        return {"connect_args": {"timeout": bounds.sqlite_busy_timeout}}
+    if "postgres" in url.split("://", 1)[0]:
+        return {"connect_args": {"connect_timeout": max(1, round(bounds.connect_timeout))}}
+    return {}
+
+
+def broker_transport_options(broker_url: str, bounds: Bounds) -> dict[str, Any]:
+    """Transport options: bounded connects and reads, prompt redelivery of a dead worker's jobs."""
+    redelivery = {"visibility_timeout": bounds.visibility_timeout, "max_retries": bounds.publish_retries}
+    if broker_url.startswith(("sqla+", "sqlalchemy+")):
+        sweep = {"polling_interval": 0.05, "unacked_restore_interval": bounds.restore_interval}
+        return {**redelivery, **sweep, **engine_options(broker_url.split("+", 1)[1], bounds)}
+    if broker_url.startswith(("redis://", "rediss://", "redis+socket://")):
+        sockets = {"socket_connect_timeout": bounds.connect_timeout, "socket_timeout": bounds.socket_timeout}
+        sweep = {"unacked_restore_interval": bounds.restore_interval, "unacked_restore_throttle": 1}
+        return {**redelivery, **sockets, **sweep}
+    return redelivery
+
+
+def celery_bounds(broker_url: str, backend_url: str, bounds: Bounds) -> dict[str, Any]:
+    """The ``CELERY_*`` settings that bound publishing and every result backend call."""
+    settings: dict[str, Any] = {
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_RESULT_BACKEND": backend_url,
+        "CELERY_BROKER_TRANSPORT_OPTIONS": broker_transport_options(broker_url, bounds),
+        "CELERY_BROKER_CONNECTION_TIMEOUT": bounds.connect_timeout,
+        "CELERY_TASK_PUBLISH_RETRY_POLICY": {
+            "max_retries": bounds.publish_retries,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 1,
+        },
+        "CELERY_REDIS_SOCKET_CONNECT_TIMEOUT": bounds.connect_timeout,
+        "CELERY_REDIS_SOCKET_TIMEOUT": bounds.socket_timeout,
+        # A client that lost the result backend reconnects once, then reports it (exit 69);
+        # workers keep Celery's patient defaults (project/jobs/worker_bounds.py).
+        "CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS": {"retry_policy": {"max_retries": 0}},
+        "CELERY_RESULT_BACKEND_MAX_RETRIES": 1,
+    }
+    if backend_url.startswith("db+"):
+        settings["CELERY_DATABASE_ENGINE_OPTIONS"] = engine_options(backend_url[3:], bounds)
+    return settings

@@ -1,0 +1,76 @@
+"""Real processes for fault tests: `appctl worker` in its own process group, a silent TCP server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from tests.conftest import APPCTL
+
+
+def start_worker(env: dict[str, str], name: str, log: Path, concurrency: int = 2) -> subprocess.Popen[bytes]:
+    """Start ``appctl worker -n NAME`` in a process group of its own, logging to ``log``."""
+    command = [APPCTL, "worker", "-n", f"{name}@%h", "-c", str(concurrency), "-l", "info", "--without-mingle"]
+    with log.open("ab") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the worker and every process it started (its prefork children), then reap it."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+@contextmanager
+def worker_process(
+    env: dict[str, str], name: str, log: Path, concurrency: int = 2
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process for the length of the block, its whole group killed afterwards."""
+    process = start_worker(env, name, log, concurrency)
+    try:
+        yield process
+    finally:
+        kill_group(process)
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that accepts connections and never sends a byte; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_forever() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept_forever, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for connection in accepted:
+            connection.close()
+        listener.close()
+
+
+def refused_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (connections are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
