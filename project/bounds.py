@@ -106,10 +106,10 @@ def celery_bounds(broker_url: str, backend_url: str, bounds: Bounds) -> dict[str
         },
         "CELERY_REDIS_SOCKET_CONNECT_TIMEOUT": bounds.connect_timeout,
         "CELERY_REDIS_SOCKET_TIMEOUT": bounds.socket_timeout,
-        # A client that lost the result backend reconnects once, then reports it (exit 69);
-        # workers keep Celery's patient defaults (project/jobs/worker_bounds.py).
+        # A client that lost the result backend tries once more (Redis: one reconnect), then reports
+        # it (exit 69); workers go back to Celery's patient defaults (project/jobs/backend_retries.py).
         "CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS": {"retry_policy": {"max_retries": 0}},
-        "CELERY_RESULT_BACKEND_MAX_RETRIES": 1,
+        "CELERY_RESULT_BACKEND_MAX_RETRIES": 0,
     }
     if backend_url.startswith("db+"):
         settings["CELERY_DATABASE_ENGINE_OPTIONS"] = engine_options(backend_url[3:], bounds)

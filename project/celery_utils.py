@@ -8,10 +8,10 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
+from project.jobs.backend_retries import bound_result_backend_retries
 from project.jobs.embedded_broker import register_embedded_transport
 from project.jobs.heartbeat import HeartbeatStep
 from project.jobs.tracking import connect_signals, job_starting
-from project.jobs.worker_bounds import connect_worker_bounds
 
 
 def celery_settings(flask_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def celery_init_app(app: Flask) -> Celery:
 
     register_embedded_transport()
     connect_signals()
-    connect_worker_bounds()
+    bound_result_backend_retries()
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.conf.update(celery_settings(app.config))
     celery_app.flask_app = app  # how Celery signal handlers find the Flask app of a task

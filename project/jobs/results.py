@@ -28,8 +28,8 @@ def check_task_id(task_id: str) -> None:
 
 def job_state(task_id: str) -> dict[str, Any]:
     """The job's state as plain data: ``{id, name, state, result, error, finished_at, worker}``."""
-    result = AsyncResult(task_id, app=current_celery())
     with service_errors("result backend", current_app.config["CELERY_RESULT_BACKEND"]):
+        result = AsyncResult(task_id, app=current_celery())  # builds the backend: it may connect
         meta = result._get_task_meta()  # one backend read for every field below
     state = meta["status"]
     value = meta.get("result")

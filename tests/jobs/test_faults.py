@@ -1,0 +1,115 @@
+"""Bounded waits: an unreachable broker, result backend or database is exit 69 within its bound.
+
+The subprocess tests use the default bounds and assert the README's promise with a subprocess
+timeout slightly above it; the in-process variants shorten the timeouts through the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from tests.conftest import run_appctl
+from tests.processes import refused_port, silent_server
+
+SLACK = 2.0  # seconds allowed above a bound for a loaded test machine
+
+
+def assert_unreachable(result: Any, service: str, masked_url: str) -> None:
+    """Exit 69, nothing on stdout, one line on stderr naming the service and its masked URL."""
+    assert result.returncode == 69, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Error: cannot reach the {service} at {masked_url}"), lines[0]
+    assert "s3cret" not in result.stderr
+
+
+@pytest.mark.slow
+def test_silent_broker_is_exit_69_within_15_seconds(env: dict[str, str]) -> None:
+    with silent_server() as port:
+        env["CELERY_BROKER_URL"] = f"redis://:s3cret@127.0.0.1:{port}/0"
+        result = run_appctl("task", "send", "divide", "1", "2", env=env, timeout=15 + SLACK)
+    assert_unreachable(result, "broker", f"redis://:***@127.0.0.1:{port}/0")
+
+
+def test_refused_broker_is_exit_69_within_5_seconds(env: dict[str, str]) -> None:
+    port = refused_port()
+    env["CELERY_BROKER_URL"] = f"redis://:s3cret@127.0.0.1:{port}/0"
+    result = run_appctl("task", "send", "divide", "1", "2", env=env, timeout=5 + SLACK)
+    assert_unreachable(result, "broker", f"redis://:***@127.0.0.1:{port}/0")
+
+
+@pytest.mark.slow
+def test_silent_result_backend_during_result_wait_is_exit_69_within_15_seconds(env: dict[str, str], app: Any) -> None:
+    from project.jobs.dispatch import send_job
+
+    task_id = send_job("divide", [1, 2])  # a real job, known to appctl, on the embedded backend
+    with silent_server() as port:
+        env["CELERY_RESULT_BACKEND"] = f"redis://:s3cret@127.0.0.1:{port}/0"
+        result = run_appctl("result", "wait", task_id, env=env, timeout=15 + SLACK)
+    assert_unreachable(result, "result backend", f"redis://:***@127.0.0.1:{port}/0")
+
+
+@pytest.mark.slow
+def test_silent_result_backend_during_send_wait_is_exit_69_within_15_seconds(env: dict[str, str]) -> None:
+    with silent_server() as port:
+        env["CELERY_RESULT_BACKEND"] = f"redis://:s3cret@127.0.0.1:{port}/0"
+        result = run_appctl("task", "send", "divide", "1", "2", "--wait", env=env, timeout=15 + SLACK)
+    assert_unreachable(result, "result backend", f"redis://:***@127.0.0.1:{port}/0")
+
+
+def test_refused_result_backend_during_send_wait_is_exit_69(env: dict[str, str]) -> None:
+    port = refused_port()
+    env["CELERY_RESULT_BACKEND"] = f"redis://:s3cret@127.0.0.1:{port}/0"
+    result = run_appctl("task", "send", "divide", "1", "2", "--wait", env=env, timeout=15 + SLACK)
+    assert_unreachable(result, "result backend", f"redis://:***@127.0.0.1:{port}/0")
+
+
+SHORT_BOUNDS = {"APPCTL_CONNECT_TIMEOUT": "1", "APPCTL_SOCKET_TIMEOUT": "1", "APPCTL_PUBLISH_RETRIES": "1"}
+VARIANTS = [  # (setting, URL template, service, command)
+    ("CELERY_BROKER_URL", "amqp://u:s3cret@127.0.0.1:{port}//", "broker", ["task", "send", "divide", "1", "2"]),
+    (
+        "CELERY_BROKER_URL",
+        "sqla+postgresql://u:s3cret@127.0.0.1:{port}/db",
+        "broker",
+        ["task", "send", "divide", "1", "2"],
+    ),
+    ("CELERY_RESULT_BACKEND", "db+postgresql://u:s3cret@127.0.0.1:{port}/db", "result backend", ["result", "wait"]),
+    ("DATABASE_URL", "postgresql://u:s3cret@127.0.0.1:{port}/db", "database", ["user", "list"]),
+]
+
+
+@pytest.mark.parametrize("silent", [True, False], ids=["silent", "refused"])
+@pytest.mark.parametrize(
+    ("setting", "template", "service", "command"), VARIANTS, ids=[v[0] + "-" + v[1][:6] for v in VARIANTS]
+)
+def test_every_service_is_bounded(
+    runner: CliRunner,
+    app: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    silent: bool,
+    setting: str,
+    template: str,
+    service: str,
+    command: list[str],
+) -> None:
+    from project.jobs.dispatch import send_job
+
+    args = [*command, send_job("divide", [1, 2])] if command == ["result", "wait"] else command
+    for name, value in SHORT_BOUNDS.items():
+        monkeypatch.setenv(name, value)
+    with silent_server() as silent_port:
+        port = silent_port if silent else refused_port()
+        monkeypatch.setenv(setting, template.format(port=port))
+        result = runner.invoke(cli, args)
+    assert result.exit_code == 69, (result.output, result.exception)
+    masked = template.format(port=port).replace("s3cret", "***")
+    if service == "database":
+        masked = masked.replace("postgresql://", "postgresql+psycopg://")  # the URL SQLAlchemy uses
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"Error: cannot reach the {service} at {masked}"), result.stderr
+    assert "s3cret" not in result.stderr
