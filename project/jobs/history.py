@@ -105,10 +105,12 @@ def is_known(task_id: str) -> bool:
         return True
 
 
-def never_sent(task_id: str) -> NotFound:
-    """The error for an id neither the history nor the result backend knows."""
+def never_sent(*task_ids: str) -> NotFound:
+    """The error for ids neither the history nor the result backend knows."""
     hint = "ids sent from outside this app are known only once a worker has started them"
-    return NotFound(f"no job {task_id!r} was ever sent", hint=hint)
+    if len(task_ids) == 1:
+        return NotFound(f"no job {task_ids[0]!r} was ever sent", hint=hint)
+    return NotFound(f"no job was ever sent with ids {', '.join(task_ids)}", hint=hint)
 
 
 def prune_history(older_than: timedelta, dry_run: bool = False) -> dict[str, Any]:

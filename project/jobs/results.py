@@ -74,9 +74,7 @@ def job_statuses(task_ids: list[str]) -> tuple[list[dict[str, Any]], NotFound | 
             records.append(job_status(task_id))
         except NotFound:
             unknown.append(task_id)
-    if not unknown:
-        return records, None
-    return records, NotFound(f"no job was ever sent with id {', '.join(unknown)}", hint=never_sent("").hint)
+    return records, never_sent(*unknown) if unknown else None
 
 
 def wait_for_results(task_ids: Iterable[str], timeout: float) -> list[dict[str, Any]]:

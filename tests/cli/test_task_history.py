@@ -1,0 +1,209 @@
+"""``appctl task history|status|revoke|prune`` through CliRunner, on history rows of known content."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from project.jobs import ledger
+
+SENT = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+T = SENT.isoformat()
+COLUMNS = [
+    "id",
+    "name",
+    "state",
+    "args",
+    "kwargs",
+    "queue",
+    "sent_at",
+    "started_at",
+    "finished_at",
+    "worker",
+    "retries",
+    "result",
+    "error",
+    "revoked_at",
+]
+GOOD = {
+    "id": "good-1",
+    "name": "project.users.tasks.divide",
+    "state": "SUCCESS",
+    "args": [1, 2],
+    "kwargs": {},
+    "queue": "q",
+    "sent_at": T,
+    "started_at": T,
+    "finished_at": T,
+    "worker": "celery@w1",
+    "retries": 0,
+    "result": 0.5,
+    "error": None,
+    "revoked_at": None,
+}
+LATER = SENT + timedelta(seconds=1)
+BAD = {
+    **GOOD,
+    **dict.fromkeys(("sent_at", "started_at", "finished_at"), LATER.isoformat()),
+    "id": "bad-1",
+    "state": "FAILURE",
+    "args": [1, 0],
+    "result": None,
+    "error": "ZeroDivisionError: division by zero",
+}
+
+
+def invoke(runner: CliRunner, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def store(job: dict[str, Any], sent_at: datetime = SENT) -> None:
+    ledger.record_sent([ledger.sent_row(job["id"], job["name"], job["args"], job["kwargs"], "q", sent_at=sent_at)])
+    fields = {"started_at": sent_at, "finished_at": sent_at, "worker": job["worker"], "result": job["result"]}
+    if job["error"]:
+        kind, _, message = job["error"].partition(": ")
+        fields.update(error_type=kind, error_message=message)
+    ledger.record_outcome(job["id"], job["state"], fields)
+
+
+@pytest.fixture
+def two_jobs(app: Any) -> None:
+    store(GOOD)
+    store(BAD, sent_at=LATER)
+
+
+def test_history_json_shows_every_field_newest_first(runner: CliRunner, two_jobs: None) -> None:
+    code, stdout, stderr = invoke(runner, "task", "history", "-o", "json")
+    assert (code, json.loads(stdout), stderr) == (0, [BAD, GOOD], "")
+
+
+def test_history_jsonl_csv_and_plain(runner: CliRunner, two_jobs: None) -> None:
+    code, stdout, _ = invoke(runner, "task", "history", "-o", "jsonl")
+    assert (code, [json.loads(line) for line in stdout.splitlines()]) == (0, [BAD, GOOD])
+    code, stdout, _ = invoke(runner, "task", "history", "-o", "csv")
+    rows = list(csv.reader(io.StringIO(stdout)))
+    assert (code, rows[0], [row[:3] for row in rows[1:]]) == (
+        0,
+        COLUMNS,
+        [["bad-1", BAD["name"], "FAILURE"], ["good-1", GOOD["name"], "SUCCESS"]],
+    )
+    code, stdout, _ = invoke(runner, "task", "history", "--state", "SUCCESS")
+    assert (code, stdout) == (
+        0,
+        f"good-1\t{GOOD['name']}\tSUCCESS\t[1, 2]\t{{}}\tq\t{T}\t{T}\t{T}\tcelery@w1\t0\t0.5\t\t\n",
+    )
+
+
+def test_history_table(runner: CliRunner, two_jobs: None) -> None:
+    code, stdout, _ = invoke(runner, "--no-color", "task", "history", "-o", "table")
+    assert code == 0
+    assert "good-1" in stdout and "FAILURE" in stdout and "\x1b[" not in stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "ids"),
+    [
+        (["--state", "FAILURE"], ["bad-1"]),
+        (["--state", "failure", "--state", "success"], ["bad-1", "good-1"]),
+        (["--name", "divide"], ["bad-1", "good-1"]),
+        (["--name", "other"], []),
+        (["--since", "1h"], []),
+        (["--since", "4h"], ["bad-1", "good-1"]),
+        (["--since", (SENT + timedelta(milliseconds=500)).isoformat()], ["bad-1"]),
+        (["--limit", "1"], ["bad-1"]),
+        (["--limit", "0"], ["bad-1", "good-1"]),
+    ],
+)
+def test_history_filters(runner: CliRunner, two_jobs: None, args: list[str], ids: list[str]) -> None:
+    code, stdout, _ = invoke(runner, "task", "history", *args, "-o", "json")
+    assert (code, [job["id"] for job in json.loads(stdout)]) == (0, ids)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--state", "DONE"], 65, "Error: unknown state 'DONE'"),
+        (["--since", "yesterday"], 2, "Invalid value for '--since'"),
+        (["--limit", "-1"], 2, "Invalid value for '--limit'"),
+    ],
+)
+def test_history_bad_filters(runner: CliRunner, app: Any, args: list[str], code: int, message: str) -> None:
+    exit_code, stdout, stderr = invoke(runner, "task", "history", *args)
+    assert (exit_code, stdout) == (code, "")
+    assert message in stderr
+
+
+def test_status_of_a_failed_job(runner: CliRunner, two_jobs: None) -> None:
+    code, stdout, stderr = invoke(runner, "task", "status", "bad-1", "-o", "json")
+    assert (code, json.loads(stdout), stderr) == (0, [BAD], "")
+
+
+def test_status_prints_the_known_jobs_then_exit_3_for_the_others(runner: CliRunner, two_jobs: None) -> None:
+    code, stdout, stderr = invoke(runner, "task", "status", "good-1", "nope-1", "nope-2", "-o", "jsonl")
+    assert (code, [json.loads(line)["id"] for line in stdout.splitlines()]) == (3, ["good-1"])
+    assert stderr.startswith("Error: no job was ever sent with ids nope-1, nope-2")
+
+
+def test_status_and_wait_of_an_id_never_sent_are_exit_3(runner: CliRunner, app: Any) -> None:
+    for command in (["task", "status"], ["result", "wait", "--timeout", "60"]):
+        code, stdout, stderr = invoke(runner, *command, "0f8b6d2e-never-sent")
+        assert (code, stdout) == (3, "")
+        assert stderr.startswith("Error: no job '0f8b6d2e-never-sent' was ever sent")
+
+
+def test_revoke_a_waiting_job_then_wait_is_exit_1_at_once(runner: CliRunner, app: Any) -> None:
+    task_id = invoke(runner, "task", "send", "divide", "1", "2")[1].strip()  # no worker: it waits
+    code, stdout, _ = invoke(runner, "task", "revoke", task_id, "-o", "json")
+    [revoked] = json.loads(stdout)
+    assert (code, revoked["state"], revoked["outcome"], revoked["revoked_at"] is not None) == (
+        0,
+        "REVOKED",
+        "revoked",
+        True,
+    )
+    code, stdout, stderr = invoke(runner, "result", "wait", task_id, "--timeout", "60")
+    assert (code, stdout) == (1, "")
+    assert stderr.startswith(f"Error: task {task_id} revoked")
+
+
+def test_revoke_leaves_a_finished_job_as_it_is(runner: CliRunner, two_jobs: None) -> None:
+    code, stdout, _ = invoke(runner, "task", "revoke", "good-1")
+    assert (code, stdout) == (0, "good-1\tproject.users.tasks.divide\tSUCCESS\t\talready finished: SUCCESS\n")
+
+
+def test_revoke_of_an_unknown_id_changes_nothing(runner: CliRunner, two_jobs: None) -> None:
+    task_id = invoke(runner, "task", "send", "divide", "1", "2")[1].strip()
+    code, stdout, stderr = invoke(runner, "task", "revoke", task_id, "nope-1")
+    assert (code, stdout) == (3, "")
+    assert "no job 'nope-1' was ever sent" in stderr
+    assert json.loads(invoke(runner, "task", "status", task_id, "-o", "json")[1])[0]["state"] == "PENDING"
+
+
+def test_prune_needs_yes_without_a_terminal(runner: CliRunner, two_jobs: None) -> None:
+    code, stdout, stderr = invoke(runner, "task", "prune", "--older-than", "1h")
+    assert (code, stdout) == (2, "")
+    assert "refusing to go on without --yes" in stderr
+
+
+def test_prune_dry_run_then_for_real(runner: CliRunner, two_jobs: None) -> None:
+    code, stdout, _ = invoke(runner, "task", "prune", "--older-than", "1h", "--dry-run", "-o", "json")
+    assert (code, json.loads(stdout)["would_delete"]) == (0, 2)
+    code, stdout, stderr = invoke(runner, "task", "prune", "--older-than", "2h30m", "--yes", "-o", "json")
+    assert (code, json.loads(stdout)["deleted"]) == (0, 2)
+    assert stderr.startswith("Deleted 2 job(s) sent before ")
+    assert invoke(runner, "task", "history") == (0, "", "")
+
+
+@pytest.mark.parametrize("value", ["30", "d", "1x", "-1d", "1d 2h"])
+def test_prune_rejects_a_bad_duration(runner: CliRunner, app: Any, value: str) -> None:
+    code, stdout, stderr = invoke(runner, "task", "prune", "--older-than", value, "--yes")
+    assert (code, stdout) == (2, "")
+    assert "is not a duration such as 30m, 1h, 2d or 1w" in stderr
