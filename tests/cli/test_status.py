@@ -1,0 +1,78 @@
+"""``appctl status``: exit 0 only when healthy, and bounded in time when every service is down."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from tests.conftest import run_appctl
+
+
+def test_healthy_with_a_worker_is_exit_0(runner: CliRunner, worker: Any) -> None:
+    result = runner.invoke(cli, ["status", "-o", "json"])
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert [(c["check"], c["ok"]) for c in json.loads(result.stdout)] == [
+        ("database", True),
+        ("broker", True),
+        ("result backend", True),
+        ("workers", True),
+    ]
+
+
+def test_no_worker_is_exit_1_and_says_which_check_failed(runner: CliRunner, app: Any) -> None:
+    result = runner.invoke(cli, ["status"])
+    queue = app.config["CELERY_TASK_DEFAULT_QUEUE"]
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == f"workers\tfalse\tno worker consumes queue {queue}\t" + json.dumps(
+        {"queue": queue, "workers": []}
+    )
+    assert result.stderr == "Error: not healthy: workers\n"
+
+
+def test_table_output(runner: CliRunner, app: Any) -> None:
+    result = runner.invoke(cli, ["--no-color", "status", "-o", "table"])
+    assert result.exit_code == 1
+    assert "result backend" in result.stdout and "no worker consumes queue" in result.stdout
+
+
+def test_every_service_down_is_exit_1_within_seconds(env: dict[str, str]) -> None:
+    dead = {
+        "DATABASE_URL": "postgresql://appctl:s3cret@127.0.0.1:9/appctl",
+        "CELERY_BROKER_URL": "redis://:s3cret@127.0.0.1:9/0",
+        "CELERY_RESULT_BACKEND": "redis://:s3cret@127.0.0.1:9/1",
+    }
+    result = run_appctl("status", "-o", "json", env={**env, **dead}, timeout=15)
+    checks = json.loads(result.stdout)
+    assert (result.returncode, [c["ok"] for c in checks]) == (1, [False, False, False, False])
+    assert checks[0]["detail"].startswith(
+        "cannot reach the database at postgresql+psycopg://appctl:***@127.0.0.1:9/appctl"
+    )
+    assert checks[1]["detail"].startswith("cannot reach the broker at redis://:***@127.0.0.1:9/0")
+    assert checks[2]["detail"].startswith("cannot reach the result backend at redis://:***@127.0.0.1:9/1")
+    assert "s3cret" not in result.stdout + result.stderr
+    assert result.stderr == "Error: not healthy: database, broker, result backend, workers\n"
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield listener.getsockname()[1]
+
+
+def test_services_that_never_answer_do_not_hold_it_up(env: dict[str, str], silent_port: int) -> None:
+    silent = f"redis://127.0.0.1:{silent_port}"
+    services = {"CELERY_BROKER_URL": f"{silent}/0", "CELERY_RESULT_BACKEND": f"{silent}/1"}
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    result = run_appctl("status", "-o", "json", env={**env, **services}, timeout=15)
+    checks = {c["check"]: c for c in json.loads(result.stdout)}
+    assert (result.returncode, checks["database"]["ok"], checks["broker"]["ok"]) == (1, True, False)
+    assert checks["broker"]["detail"] in ("no answer within 3s", f"cannot reach the broker at {silent}/0: Timeout")

@@ -1,0 +1,79 @@
+"""``system_status``: each check on the embedded default, with and without a worker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import insert
+
+from project.extensions import db
+from project.jobs.health import system_status
+from project.jobs.models import heartbeats, utcnow
+from project.migrations import downgrade_database
+
+
+def checks() -> dict[str, dict[str, Any]]:
+    return {check["check"]: check for check in system_status()}
+
+
+def test_healthy_with_a_worker(worker: Any) -> None:
+    found = checks()
+    assert [name for name, check in found.items() if not check["ok"]] == []
+    [alive] = found["workers"]["data"]["workers"]
+    assert alive["queues"] == [worker.conf.task_default_queue]
+    assert alive["active"] == []
+    assert found["workers"]["detail"] == f"{alive['name']} (0 active)"
+    assert found["broker"]["data"]["depth"] == 0
+    assert found["database"]["data"]["revision"] == found["database"]["data"]["head"] == "0002"
+
+
+def test_no_worker_is_unhealthy(app: Any) -> None:
+    found = checks()
+    assert {name: check["ok"] for name, check in found.items()} == {
+        "database": True,
+        "broker": True,
+        "result backend": True,
+        "workers": False,
+    }
+    assert found["workers"]["detail"] == f"no worker consumes queue {app.config['CELERY_TASK_DEFAULT_QUEUE']}"
+
+
+def test_workers_elsewhere_or_silent_do_not_count(app: Any) -> None:
+    now = utcnow()
+    rows = [
+        {
+            "hostname": "celery@other",
+            "queues": ["other"],
+            "active": [],
+            "last_seen": now,
+            "expires_at": now + timedelta(seconds=10),
+        },
+        {
+            "hostname": "celery@gone",
+            "queues": [app.config["CELERY_TASK_DEFAULT_QUEUE"]],
+            "active": [],
+            "last_seen": now - timedelta(minutes=5),
+            "expires_at": now - timedelta(minutes=4),
+        },
+    ]
+    with db.engine.begin() as conn:
+        conn.execute(insert(heartbeats), rows)
+    workers = checks()["workers"]
+    assert (workers["ok"], [w["name"] for w in workers["data"]["workers"]]) == (False, ["celery@other"])
+    assert workers["detail"].endswith("(1 on other queues)")
+
+
+def test_jobs_waiting_are_counted(app: Any) -> None:
+    from project.jobs.dispatch import send_job
+
+    for _ in range(3):
+        send_job("divide", [1, 2])
+    assert checks()["broker"]["data"]["depth"] == 3
+
+
+def test_a_database_behind_head_is_unhealthy(app: Any) -> None:
+    downgrade_database("0001")
+    database = checks()["database"]
+    assert database["ok"] is False
+    assert database["detail"].endswith("at 0001, 1 migration(s) pending (run `appctl db upgrade`)")
