@@ -38,6 +38,11 @@ def test_every_exit_code_has_a_row() -> None:
         "task send",
         "result wait",
         "worker",
+        "task history",
+        "task status",
+        "task revoke",
+        "task prune",
+        "status",
     ],
 )
 def test_every_core_command_has_a_section(command: str) -> None:
@@ -56,6 +61,7 @@ def test_every_core_command_has_a_section(command: str) -> None:
         "APPCTL_DIVIDE_DELAY",
         "APPCTL_QUEUE",
         "APPCTL_WAIT_TIMEOUT",
+        "APPCTL_HEARTBEAT_INTERVAL",
         "APPCTL_DEBUG",
         "NO_COLOR",
     ],

@@ -27,7 +27,7 @@ JOB_COLUMNS = (
     "error",
     "revoked_at",
 )
-JOB_TABLE_COLUMNS = ("id", "name", "state", "sent_at", "finished_at", "worker", "result", "error")
+JOB_TABLE_COLUMNS = ("id", "name", "state", "sent_at", "result", "error")
 REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
 PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 
