@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -83,3 +84,33 @@ def test_a_job_revoked_before_any_worker_ran_is_skipped(app: Any) -> None:
     assert wait_for_results([task_id], timeout=5)[0]["state"] == "REVOKED"
     with celery.connection_for_write() as connection:
         assert queue_depth(connection, celery.conf.task_default_queue) == 0  # consumed and acknowledged
+
+
+def test_a_retried_job_is_recorded_with_its_retries(app: Any) -> None:
+    from celery.contrib.testing.worker import start_worker
+
+    celery = app.extensions["celery"]
+
+    @celery.task(
+        bind=True, max_retries=1, name="tests.flaky", shared=False
+    )  # this app's only: `task list` elsewhere unchanged
+    def flaky(self: Any, value: int) -> int:
+        if self.request.retries == 0:
+            raise self.retry(exc=RuntimeError("not yet"), countdown=0)
+        return value
+
+    with start_worker(celery, pool="threads", perform_ping_check=False, loglevel="WARNING"):
+        task_id = flaky.delay(7).id
+        assert wait_for_results([task_id], timeout=30)[0]["result"] == 7
+        record = wait_for(job_in_state(task_id, "SUCCESS"), what="SUCCESS after a retry")
+    assert (record["retries"], record["result"], record["error"]) == (1, 7, None)
+
+
+def test_a_job_that_expired_before_a_worker_took_it_is_revoked(app: Any) -> None:
+    from celery.contrib.testing.worker import start_worker
+
+    task_id = send_job("divide", [1, 2], expires=0.01)
+    time.sleep(0.1)
+    with start_worker(app.extensions["celery"], pool="threads", perform_ping_check=False, loglevel="WARNING"):
+        record = wait_for(job_in_state(task_id, "REVOKED"), what="the expired job to be discarded")
+    assert (record["error"], record["started_at"]) == ("TaskRevokedError: expired", None)
