@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
@@ -13,6 +15,8 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("table", "json", "jsonl", "csv", "plain")
 Record = dict[str, Any]
+TABLE_LIMIT = 1000  # a table is built whole before it prints; longer lists stream in the other formats
+_encoder = json.JSONEncoder(ensure_ascii=False, default=str)  # one encoder: json.dumps(**options) builds one a call
 
 _no_color = False
 
@@ -49,7 +53,7 @@ def _text(value: Any) -> str:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return _encoder.encode(value)
 
 
 def render_records(
@@ -63,8 +67,7 @@ def render_records(
     fmt = resolve_format(fmt)
     write = sys.stdout.write
     if fmt == "table":
-        shown = table_columns or columns
-        _print_table([[_text(r.get(c)) for c in shown] for r in records], shown, title)
+        _print_limited_table(iter(records), table_columns or columns, title)
     elif fmt == "json":
         write("[")
         for index, record in enumerate(records):
@@ -98,6 +101,13 @@ def _csv_cell(value: Any) -> Any:
     return "" if value is None else value if isinstance(value, (str, int, float)) else _json(value)
 
 
+def _print_limited_table(records: Iterator[Record], columns: Sequence[str], title: str | None) -> None:
+    rows = [[_text(r.get(c)) for c in columns] for r in itertools.islice(records, TABLE_LIMIT)]
+    _print_table(rows, columns, title)
+    if next(records, None) is not None:
+        note(f"Only the first {TABLE_LIMIT} rows are shown: -o plain, csv, json or jsonl list them all.")
+
+
 def _print_table(rows: list[list[str]], columns: Sequence[str], title: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -112,3 +122,18 @@ def _print_table(rows: list[list[str]], columns: Sequence[str], title: str | Non
 def note(message: str) -> None:
     """A progress or status line for people, on stderr."""
     click.echo(message, err=True)
+
+
+@contextmanager
+def progress(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr when it is a terminal; yields ``advance(n)``."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(stderr=True, color_system=None if _no_color else "auto")
+    with Progress(console=console, transient=True) as bar:
+        task_id = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task_id, n)

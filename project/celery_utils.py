@@ -7,11 +7,13 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
+from kombu.transport import TRANSPORT_ALIASES
 
 from project.jobs.backend_retries import bound_result_backend_retries
-from project.jobs.embedded_broker import register_embedded_transport
 from project.jobs.heartbeat import HeartbeatStep
 from project.jobs.tracking import connect_signals, job_starting
+
+EMBEDDED_TRANSPORT = "project.jobs.embedded_broker:Transport"
 
 
 def celery_settings(flask_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -22,6 +24,12 @@ def celery_settings(flask_config: Mapping[str, Any]) -> dict[str, Any]:
     """
     prefix = "CELERY_"
     return {key[len(prefix) :].lower(): value for key, value in flask_config.items() if key.startswith(prefix)}
+
+
+def register_embedded_transport() -> None:
+    """Make ``sqla+…`` broker URLs use the fixed transport, imported only when such a URL is used."""
+    TRANSPORT_ALIASES["sqla"] = EMBEDDED_TRANSPORT
+    TRANSPORT_ALIASES["sqlalchemy"] = EMBEDDED_TRANSPORT
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -42,7 +50,7 @@ def celery_init_app(app: Flask) -> Celery:
     register_embedded_transport()
     connect_signals()
     bound_result_backend_retries()
-    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app = Celery(app.name, task_cls=FlaskTask, fixups=[])  # no Django fixup: it imports the worker
     celery_app.conf.update(celery_settings(app.config))
     celery_app.flask_app = app  # how Celery signal handlers find the Flask app of a task
     celery_app.steps["worker"].add(HeartbeatStep)

@@ -1,7 +1,8 @@
 """Unbound extension objects, bound to an app by ``create_app``."""
 
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
+from project.lazy_migrate import LazyMigrate
+
 db = SQLAlchemy()
-migrate = Migrate()
+migrate = LazyMigrate()  # Flask-Migrate (and Alembic) load only when a migration runs

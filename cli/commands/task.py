@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from cli.commands.result import render_results
 from cli.commands.task_history import history, prune, revoke, status
 from cli.params import ISO8601, KeyValue, Seconds, SecondsOrTime, TaskArgsCommand, json_or_string
-from cli.render import note, output_option, render_record, render_records
+from cli.render import note, output_option, progress, render_record, render_records
 from cli.state import with_app
+
+if TYPE_CHECKING:
+    from project.jobs.dispatch import SendOptions
+    from project.jobs.publish import SentJob
 
 TASK_COLUMNS = ("name", "short_name", "signature", "doc")
 
@@ -43,6 +49,11 @@ def list_(fmt: str | None) -> None:
 @click.option("--eta", type=ISO8601(), help="Run no sooner than this date-time.")
 @click.option("--expires", type=SecondsOrTime(), help="Discard the job if not started by then.")
 @click.option("--queue", help="Publish to this queue.")
+@click.option(
+    "--from-file",
+    type=click.File("rb"),
+    help='Send one job per line of FILE (- for stdin): [args...] or {"args": [...], "kwargs": {...}}.',
+)
 @click.option("--wait", is_flag=True, help="Wait for the result and print it, like `result wait`.")
 @click.option(
     "--timeout",
@@ -62,6 +73,7 @@ def send(
     eta: datetime | None,
     expires: float | datetime | None,
     queue: str | None,
+    from_file: IO[bytes] | None,
     wait: bool,
     timeout: float,
     fmt: str | None,
@@ -70,19 +82,34 @@ def send(
 
     Negative numbers may be given as they are; other arguments that start with "-" go after "--".
     """
-    from project.jobs.dispatch import send_job
+    from project.jobs.dispatch import SendOptions, send_job
 
-    task_id = send_job(
-        name,
-        [json_or_string(a) for a in args],
-        dict(kwargs),
-        countdown=countdown,
-        eta=eta,
-        expires=expires,
-        queue=queue,
-    )
+    options = SendOptions(countdown=countdown, eta=eta, expires=expires, queue=queue)
+    if from_file is not None:
+        if args or kwargs or wait:
+            raise click.UsageError("--from-file takes no ARGS, -k or --wait: each line holds a job's arguments")
+        send_from_file(name, from_file, options, fmt)
+        return
+    task_id = send_job(name, [json_or_string(a) for a in args], dict(kwargs), options)
     if not wait:
         render_record({"id": task_id}, ("id",), fmt)
         return
     note(f"Sent {task_id}; waiting up to {timeout:g}s.")
     render_results([task_id], timeout, fmt)
+
+
+def send_from_file(name: str, stream: IO[bytes], options: SendOptions, fmt: str | None) -> None:
+    """Send the jobs of ``stream`` and print their ids, one a line, as each batch reaches the broker."""
+    from project.jobs.dispatch import send_from_lines
+
+    total, batches = send_from_lines(name, stream, options)
+    with progress(total, f"Sending {name}") as advance:
+        render_records(_sent_ids(batches, advance), ("id",), fmt or "plain")
+
+
+def _sent_ids(batches: Iterable[list[SentJob]], advance: Callable[[int], None]) -> Iterator[dict[str, str]]:
+    for jobs in batches:
+        for job in jobs:
+            yield {"id": job.id}
+        sys.stdout.flush()  # the ids of a batch the broker has, before waiting for more input
+        advance(len(jobs))

@@ -1,32 +1,99 @@
-"""Publishing jobs to the broker."""
+"""Publishing jobs to the broker: one job, or many from JSON lines in batches."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
+from celery import Task
 from flask import current_app
+from kombu.exceptions import BatchPublishError
 
-from project.failures import publish_errors
-from project.jobs.registry import check_arguments, resolve_task
+from project.errors import InvalidInput, ServiceUnavailable
+from project.failures import service_errors, unavailable
+from project.jobs.job_lines import job_batches
+from project.jobs.publish import BatchPublisher, Job, SentJob
+from project.jobs.registry import check_arguments, current_celery, resolve_task
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """When and where jobs go: what ``apply_async`` takes besides the arguments."""
+
+    countdown: float | None = None
+    eta: datetime | None = None
+    expires: float | datetime | None = None
+    queue: str | None = None
+
+
+@contextmanager
+def publishing(task: Task, options: SendOptions) -> Iterator[BatchPublisher]:
+    """A publisher over one producer; broker failures become ServiceUnavailable."""
+    url = current_app.config["CELERY_BROKER_URL"]
+    try:
+        with service_errors("broker", url), current_celery().producer_or_acquire() as producer:
+            yield BatchPublisher(task, producer, asdict(options))
+    except BatchPublishError as exc:  # kombu: sending a batch failed; the cause says why
+        raise unavailable("broker", url, exc.__cause__ or exc) from exc
 
 
 def send_job(
-    name: str,
-    args: list[Any] | None = None,
-    kwargs: dict[str, Any] | None = None,
-    *,
-    countdown: float | None = None,
-    eta: datetime | None = None,
-    expires: float | datetime | None = None,
-    queue: str | None = None,
+    name: str, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None, options: SendOptions = SendOptions()
 ) -> str:
     """Check ``name`` and the arguments, publish one job and return its id."""
-    args, kwargs = list(args or []), dict(kwargs or {})
     task = resolve_task(name)
-    check_arguments(task, args, kwargs)
-    options: dict[str, Any] = {"countdown": countdown, "eta": eta, "expires": expires, "queue": queue}
-    config = current_app.config
-    with publish_errors(config["CELERY_BROKER_URL"], config["CELERY_RESULT_BACKEND"]):
-        result = task.apply_async(args, kwargs, **{k: v for k, v in options.items() if v is not None})
-    return str(result.id)
+    job = Job(tuple(args), dict(kwargs or {}))
+    check_arguments(task, list(job.args), job.kwargs)
+    with publishing(task, options) as publisher:
+        sent = publisher.publish([job])
+    return sent[0].id
+
+
+def dispatch_many(task: Task, batches: Iterable[list[Job]], options: SendOptions) -> Iterator[list[SentJob]]:
+    """Publish each batch of (checked) jobs as one; yield each once the broker has it.
+
+    Each yielded batch (ids, name, arguments, queue) is the point to record the jobs in bulk.
+    """
+    with publishing(task, options) as publisher:
+        for jobs in batches:
+            yield publisher.publish(jobs)
+
+
+def count_jobs(task: Task, stream: IO[bytes]) -> int:
+    """Check every line of ``stream`` (InvalidInput names the first bad one); how many jobs it holds."""
+    try:
+        return sum(len(jobs) for jobs in job_batches(stream, task))
+    except InvalidInput as exc:
+        raise InvalidInput(f"{exc.message}; nothing was sent", hint=exc.hint) from None
+
+
+def send_from_lines(
+    name: str, stream: IO[bytes], options: SendOptions = SendOptions()
+) -> tuple[int | None, Iterator[list[SentJob]]]:
+    """Jobs of ``name``, one a JSON line, published in batches: ``(total, batches as sent)``.
+
+    A file (seekable) is checked whole first, so a bad line sends nothing and the total is known;
+    from a pipe a bad line stops the run after the jobs before it were sent.
+    """
+    task = resolve_task(name)
+    total = None
+    if stream.seekable():
+        start = stream.tell()
+        total = count_jobs(task, stream)
+        stream.seek(start)
+    return total, _sent_counting(dispatch_many(task, job_batches(stream, task), options))
+
+
+def _sent_counting(batches: Iterator[list[SentJob]]) -> Iterator[list[SentJob]]:
+    """Pass the batches on; an error says how many jobs were sent before it."""
+    sent = 0
+    try:
+        for jobs in batches:
+            sent += len(jobs)
+            yield jobs
+    except (InvalidInput, ServiceUnavailable) as exc:
+        done = f"{sent} job{'s' if sent != 1 else ''} sent before it"
+        raise type(exc)(f"{exc.message}; {done}", hint=exc.hint) from exc

@@ -1,6 +1,6 @@
 """kombu's SQLAlchemy transport, fixed so options work and no job is lost with its worker.
 
-Two fixes over ``kombu.transport.sqlalchemy``:
+Three fixes over ``kombu.transport.sqlalchemy``:
 - kombu hands every transport option to ``create_engine``, so options such as
   ``polling_interval`` made SQLAlchemy raise a TypeError; they are kept apart here.
 - kombu marks a delivered message invisible and never looks at it again: acked rows pile up,
@@ -8,6 +8,8 @@ Two fixes over ``kombu.transport.sqlalchemy``:
   requeue makes it visible again, and every ``unacked_restore_interval`` seconds a consumer
   makes visible the rows delivered more than ``visibility_timeout`` seconds ago that it does
   not hold itself (the jobs of dead workers), like kombu's Redis transport does.
+- kombu commits once per message; ``Producer.batch`` stores a batch in one transaction here
+  (project/jobs/embedded_batch.py), as the Redis transport sends one pipeline.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from json import loads
 from queue import Empty
 from typing import Any
 
-from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import sqlalchemy as kombu_sqla
 from sqlalchemy import create_engine, delete, text, update
+
+from project.jobs.embedded_batch import PublishBatch
 
 # Options kombu or this module reads; everything else is an engine option.
 _TRANSPORT_OPTIONS = {
@@ -122,14 +125,19 @@ class Channel(kombu_sqla.Channel):
         engine, _ = self._open()
         return engine
 
+    def create_publish_batch(self, max_size: int) -> PublishBatch:
+        """kombu's ``Producer.batch`` hook: the batch's messages are stored in one transaction."""
+        return PublishBatch(self, max_size)
+
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        batch = kwargs.pop("_publish_batch", None)
+        if batch is None:
+            super()._put(queue, payload, **kwargs)
+        else:
+            batch.add(queue, payload)
+
 
 class Transport(kombu_sqla.Transport):
     """The ``sqla+`` transport with working options and redelivery of unacked messages."""
 
     Channel = Channel
-
-
-def register_embedded_transport() -> None:
-    """Make ``sqla+…`` broker URLs use this transport."""
-    TRANSPORT_ALIASES["sqla"] = f"{__name__}:Transport"
-    TRANSPORT_ALIASES["sqlalchemy"] = f"{__name__}:Transport"

@@ -1,0 +1,139 @@
+"""Task messages exactly as ``apply_async`` publishes them, built fast enough for bulk sends.
+
+``apply_async`` also makes a result object for every job and, on Redis, subscribes to each job's
+result channel; publishing thousands of jobs needs neither. Here Celery itself builds and
+publishes the first job of a run (``create_task_message`` then ``send_task_message``); every
+later job is a copy of that message in which only what Celery derives from the job's id and
+arguments is replaced: the ``id``, ``root_id``, ``argsrepr`` and ``kwargsrepr`` headers, the
+``correlation_id`` property and the body. tests/jobs/test_messages.py compares the result with
+``apply_async``'s own messages. Relative times (``countdown``, ``expires`` in seconds) count
+from the start of the run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from celery import Task
+from celery.utils.saferepr import saferepr
+
+# The options send_task passes to create_task_message by name; the rest go through the router.
+_NAMED_OPTIONS = ("countdown", "eta", "expires", "time_limit", "soft_time_limit", "ignore_result")
+
+
+def job_repr(value: Any, maxsize: int, maxlevels: int) -> str:
+    """Celery's ``saferepr`` of task arguments, with ``repr`` where the two are known to agree."""
+    if _plain(value, 0, maxlevels):
+        text = repr(value)
+        if len(text) <= maxsize:
+            return text
+    return str(saferepr(value, maxsize, maxlevels=maxlevels))
+
+
+def _plain(value: Any, depth: int, maxlevels: int) -> bool:
+    """True for JSON data ``saferepr`` shows as ``repr`` does: no quotes, backslashes or
+    unprintable characters in strings, containers nested less than ``maxlevels`` deep."""
+    kind = type(value)
+    if kind is str:
+        return value.isprintable() and "'" not in value and "\\" not in value
+    if value is None or kind in (int, float, bool):
+        return True
+    if kind not in (list, tuple, dict) or (maxlevels and depth >= maxlevels):
+        return False
+    items = [*value, *value.values()] if kind is dict else value
+    return all(_plain(item, depth + 1, maxlevels) for item in items)
+
+
+class _RecordingProducer:
+    """Passes ``publish`` on to the real producer and remembers its keyword arguments."""
+
+    def __init__(self, producer: Any) -> None:
+        self.producer = producer
+        self.publish_kwargs: dict[str, Any] = {}
+
+    def publish(self, body: Any, **kwargs: Any) -> Any:
+        self.publish_kwargs = kwargs
+        return self.producer.publish(body, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.producer, name)
+
+
+def delivery_options(task: Task, options: dict[str, Any]) -> dict[str, Any]:
+    """``apply_async``'s execution options: the task's own, then the caller's (queue, countdown, eta, expires)."""
+    merged = dict(task._get_exec_options(), **{k: v for k, v in options.items() if v is not None})
+    merged.setdefault("ignore_result", task.ignore_result)
+    return merged
+
+
+class MessageFactory:
+    """Publishes jobs of one task with one set of options, each message as ``apply_async`` would."""
+
+    def __init__(self, task: Task, options: dict[str, Any]) -> None:
+        self.task = task
+        self.app = task.app
+        self.options = delivery_options(task, options)
+        self.argsrepr_maxsize = self.app.amqp.argsrepr_maxsize
+        self.kwargsrepr_maxsize = self.app.amqp.kwargsrepr_maxsize
+        self.maxlevels = self.app.conf.task_repr_maxlevels
+        self.template: Any = None
+        self.publish_kwargs: dict[str, Any] = {}
+        # Routers, shadow names and sent events may depend on each job: then Celery builds every message.
+        self.celery_builds_each = bool(
+            self.app.amqp.router.routes
+            or self.app.conf.task_send_sent_event
+            or type(task).shadow_name is not Task.shadow_name
+        )
+
+    def can_copy(self) -> bool:
+        """True when the next job can be a copy of the template (else ``send_with_celery`` it)."""
+        return self.template is not None and not self.celery_builds_each
+
+    def send_with_celery(self, producer: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Publish one job the way ``send_task`` does and keep its message as the template."""
+        amqp, name = self.app.amqp, self.task.name
+        named, route = self._send_task_options(args, kwargs)
+        message = amqp.create_task_message(
+            task_id,
+            name,
+            args,
+            kwargs,
+            reply_to=self.app.thread_oid,
+            create_sent_event=self.app.conf.task_send_sent_event,
+            shadow=self.task.shadow_name(args, kwargs, self.options),
+            **named,
+            **route,
+        )
+        recorder = _RecordingProducer(producer)
+        amqp.send_task_message(recorder, name, message, **route)
+        self.template, self.publish_kwargs = message, recorder.publish_kwargs
+
+    def _send_task_options(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``send_task``'s split of the options: those ``create_task_message`` names, and the routed rest."""
+        options = dict(self.options)
+        named = {key: options.pop(key, None) for key in _NAMED_OPTIONS}
+        route = self.app.amqp.router.route(options, self.task.name, args, kwargs, self.task)
+        expires = named["expires"]
+        if isinstance(expires, datetime):
+            route["expiration"] = max(0.0, (expires - self.app.now()).total_seconds())
+        elif expires is not None:
+            route["expiration"] = expires
+        return named, route
+
+    def message(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The body and ``Producer.publish`` arguments of a later job (the queue is declared already)."""
+        headers = dict(
+            self.template.headers,
+            id=task_id,
+            root_id=task_id,
+            argsrepr=job_repr(args, self.argsrepr_maxsize, self.maxlevels),
+            kwargsrepr=job_repr(kwargs, self.kwargsrepr_maxsize, self.maxlevels),
+        )
+        body = (args, kwargs, self.template.body[2])
+        publish_kwargs = dict(self.publish_kwargs, headers=headers, correlation_id=task_id, declare=[], retry=False)
+        if isinstance(self.options.get("expires"), datetime):  # the time left, as send_task counts it
+            publish_kwargs["expiration"] = self._send_task_options(args, kwargs)[1]["expiration"]
+        return body, publish_kwargs

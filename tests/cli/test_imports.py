@@ -1,0 +1,90 @@
+"""Each command imports only what it uses; the chapter's `flask db` still works with a lazy Migrate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_appctl
+
+ROOT = Path(__file__).resolve().parents[2]
+MIGRATION_MODULES = ("alembic", "flask_migrate")
+BROKER_MODULES = ("kombu.transport.sqlalchemy", "kombu.transport.redis", "celery.backends.database")
+
+
+def modules_after(args: list[str], env: dict[str, str]) -> set[str]:
+    """The modules a fresh interpreter has imported after running ``appctl ARGS``."""
+    script = (
+        "import sys\n"
+        "from cli import cli\n"
+        f"try:\n    cli({args!r}, prog_name='appctl')\nexcept SystemExit as exit:\n    assert not exit.code, exit\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return set(done.stderr.strip().splitlines()[-1].split())
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+
+
+@pytest.fixture
+def migrated(env: dict[str, str]) -> dict[str, str]:
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    return env
+
+
+@pytest.mark.parametrize(
+    "args", [["user", "list"], ["user", "add", "ann", "ann@example.com"], ["task", "list"]], ids=" ".join
+)
+def test_data_commands_load_no_migration_or_broker_code(migrated: dict[str, str], args: list[str]) -> None:
+    modules = modules_after(args, migrated)
+    assert loaded(modules, MIGRATION_MODULES + BROKER_MODULES) == []
+
+
+def test_task_send_loads_no_migration_or_result_backend_code(migrated: dict[str, str]) -> None:
+    modules = modules_after(["task", "send", "divide", "1", "2"], migrated)
+    assert loaded(modules, (*MIGRATION_MODULES, "celery.backends.database", "celery.worker")) == []
+    assert "kombu.transport.sqlalchemy" in modules  # the embedded broker it published to
+
+
+def test_db_commands_load_flask_migrate(migrated: dict[str, str]) -> None:
+    assert "flask_migrate" in modules_after(["db", "status"], migrated)
+
+
+def flask(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The chapter's ``FLASK_APP=app.py flask …``, run from the project directory."""
+    command = [sys.executable, "-m", "flask", *args]
+    chapter_env = {**env, "FLASK_APP": "app.py"}
+    return subprocess.run(command, env=chapter_env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_chapter_flask_db_commands_work(env: dict[str, str]) -> None:
+    assert "  db " in flask("--help", env=env).stdout
+    upgraded = flask("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert flask("db", "current", env=env).stdout.strip().endswith("(head)")
+    assert run_appctl("db", "status", "-o", "json", env=env).stdout.count('"at_head": true') == 1
+
+
+def test_public_migrate_object_configures_alembic(app: object) -> None:
+    from project import migrate
+
+    calls = []
+
+    @migrate.configure
+    def remember(config: object) -> object:
+        calls.append(config)
+        return config
+
+    from project.migrations import alembic_config
+
+    try:
+        assert alembic_config() is calls[-1]
+    finally:
+        migrate.real.configure_callbacks.remove(remember)
+        migrate._callbacks.remove(remember)

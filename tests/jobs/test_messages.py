@@ -1,0 +1,111 @@
+"""Bulk-sent messages are exactly what apply_async publishes (compared raw, on Redis)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from celery.utils.saferepr import saferepr
+from hypothesis import given
+from hypothesis import strategies as st
+
+from project.jobs.dispatch import SendOptions, publishing
+from project.jobs.messages import job_repr
+from project.jobs.publish import Job
+from project.jobs.registry import resolve_task
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+ID_FIELDS = ("id", "root_id")
+SOON = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@given(st.lists(JSON, max_size=5).map(tuple), st.dictionaries(st.text(), JSON, max_size=3))
+def test_job_repr_is_celerys_saferepr(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    assert job_repr(args, 1024, 3) == saferepr(args, 1024, maxlevels=3)
+    assert job_repr(kwargs, 1024, 3) == saferepr(kwargs, 1024, maxlevels=3)
+
+
+def test_job_repr_of_long_and_deep_values_is_celerys() -> None:
+    for value in (("x" * 3000,), ([[[[1]]]],), ("it's",), ("a\\b", "tab\there"), tuple(range(600))):
+        assert job_repr(value, 1024, 3) == saferepr(value, 1024, maxlevels=3)
+
+
+@pytest.fixture
+def redis_app(env: dict[str, str], redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The app on Redis (broker and results), its queue emptied afterwards."""
+    import redis
+
+    from project import create_app
+
+    monkeypatch.setenv("CELERY_BROKER_URL", redis_url)
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", redis_url)
+    flask_app = create_app("testing")
+    client = redis.Redis.from_url(redis_url)
+    with flask_app.app_context():
+        yield flask_app
+    client.delete(env["APPCTL_QUEUE"], "issue4-other-queue")
+
+
+def queued(app: Any, queue: str) -> list[dict[str, Any]]:
+    """The messages waiting in ``queue``, oldest first, with their bodies decoded."""
+    import redis
+
+    client = redis.Redis.from_url(app.config["CELERY_BROKER_URL"])
+    messages = [json.loads(raw) for raw in reversed(client.lrange(queue, 0, -1))]
+    for message in messages:
+        message["body"] = json.loads(base64.b64decode(message["body"]))
+    return messages
+
+
+def without_ids(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` with the fields that are unique to each message blanked out."""
+    copy = json.loads(json.dumps(message))
+    for field in ID_FIELDS:
+        copy["headers"][field] = "-"
+    copy["properties"]["correlation_id"] = copy["properties"]["delivery_tag"] = "-"
+    copy["properties"].pop("expiration", None)  # milliseconds left until `expires`, counted as each is sent
+    return copy
+
+
+JOBS = [
+    Job((1, 2)),
+    Job((3,), {"y": 4}),
+    Job(("it's", "a\\b"), {}),
+    Job(([1, {"a": [2, [3]]}], None)),
+    Job(("x" * 2000, 1.5)),
+]
+OPTIONS = [
+    {},
+    {"queue": "issue4-other-queue"},
+    {"eta": SOON, "expires": SOON + timedelta(days=1)},
+]
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("options", OPTIONS, ids=["defaults", "queue", "eta-expires"])
+def test_bulk_messages_equal_apply_async(redis_app: Any, env: dict[str, str], options: dict[str, Any]) -> None:
+    task = resolve_task("divide")
+    queue = options.get("queue") or env["APPCTL_QUEUE"]
+    for job in JOBS:
+        task.apply_async(job.args, job.kwargs, **options)
+    with publishing(task, SendOptions(**options)) as publisher:
+        sent = publisher.publish(JOBS)
+    messages = queued(redis_app, queue)
+    assert len(messages) == 2 * len(JOBS)
+    by_celery, by_batch = messages[: len(JOBS)], messages[len(JOBS) :]
+    assert [without_ids(m) for m in by_batch] == [without_ids(m) for m in by_celery]
+    assert [m["headers"]["id"] for m in by_batch] == [job.id for job in sent]
+    for ours, celerys in zip(by_batch, by_celery, strict=True):
+        left = [int(m["properties"].get("expiration", 0)) for m in (ours, celerys)]
+        assert abs(left[0] - left[1]) < 10_000
+    for message in by_batch:
+        assert message["headers"]["root_id"] == message["properties"]["correlation_id"] == message["headers"]["id"]
+    assert {job.queue for job in sent} == {queue}
