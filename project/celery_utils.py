@@ -10,10 +10,10 @@ from flask import Flask
 from kombu.transport import TRANSPORT_ALIASES
 
 from project.jobs.backend_retries import bound_result_backend_retries
-from project.jobs.heartbeat import HeartbeatStep
 from project.jobs.tracking import connect_signals, job_starting
 
 EMBEDDED_TRANSPORT = "project.jobs.embedded_broker:Transport"
+HEARTBEAT_STEP = "project.jobs.heartbeat:HeartbeatStep"
 
 
 def celery_settings(flask_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,11 +49,11 @@ def celery_init_app(app: Flask) -> Celery:
 
     register_embedded_transport()
     connect_signals()
-    bound_result_backend_retries()
+    bound_result_backend_retries(app.config["CELERY_RESULT_BACKEND"])
     celery_app = Celery(app.name, task_cls=FlaskTask, fixups=[])  # no Django fixup: it imports the worker
     celery_app.conf.update(celery_settings(app.config))
     celery_app.flask_app = app  # how Celery signal handlers find the Flask app of a task
-    celery_app.steps["worker"].add(HeartbeatStep)
+    celery_app.steps["worker"].add(HEARTBEAT_STEP)  # by name: only a worker imports it
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

@@ -16,7 +16,6 @@ from cli.render import note, output_option, progress, render_record, render_reco
 from cli.state import with_app
 
 if TYPE_CHECKING:
-    from project.jobs.dispatch import SendOptions
     from project.jobs.publish import SentJob
 
 TASK_COLUMNS = ("name", "short_name", "signature", "doc")
@@ -82,15 +81,15 @@ def send(
 
     Negative numbers may be given as they are; other arguments that start with "-" go after "--".
     """
-    from project.jobs.dispatch import SendOptions, send_job
+    from project.jobs.dispatch import send_job
 
-    options = SendOptions(countdown=countdown, eta=eta, expires=expires, queue=queue)
+    when: dict[str, Any] = {"countdown": countdown, "eta": eta, "expires": expires, "queue": queue}
     if from_file is not None:
         if args or kwargs or wait:
             raise click.UsageError("--from-file takes no ARGS, -k or --wait: each line holds a job's arguments")
-        send_from_file(name, from_file, options, fmt)
+        send_from_file(name, from_file, when, fmt)
         return
-    task_id = send_job(name, [json_or_string(a) for a in args], dict(kwargs), options)
+    task_id = send_job(name, [json_or_string(a) for a in args], dict(kwargs), **when, to_wait_for=wait)
     if not wait:
         render_record({"id": task_id}, ("id",), fmt)
         return
@@ -98,11 +97,11 @@ def send(
     render_results([task_id], timeout, fmt)
 
 
-def send_from_file(name: str, stream: IO[bytes], options: SendOptions, fmt: str | None) -> None:
+def send_from_file(name: str, stream: IO[bytes], when: dict[str, Any], fmt: str | None) -> None:
     """Send the jobs of ``stream`` and print their ids, one a line, as each batch reaches the broker."""
     from project.jobs.dispatch import send_from_lines
 
-    total, batches = send_from_lines(name, stream, options)
+    total, batches = send_from_lines(name, stream, **when)
     with progress(total, f"Sending {name}") as advance:
         render_records(_sent_ids(batches, advance), ("id",), fmt or "plain")
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import signals
-from celery.backends.database import session
 
 CELERY_REDIS_RETRY_POLICY = {"max_retries": 20, "interval_start": 0, "interval_step": 1, "interval_max": 1}
-CELERY_PREPARE_MODELS_RETRIES = session.PREPARE_MODELS_MAX_RETRIES
+CELERY_PREPARE_MODELS_RETRIES = 10  # celery.backends.database.session.PREPARE_MODELS_MAX_RETRIES
 
 
 def use_worker_retries(sender: Any, **_: Any) -> None:
@@ -22,13 +21,20 @@ def use_worker_retries(sender: Any, **_: Any) -> None:
     app = sender.app
     options = dict(app.conf.result_backend_transport_options or {}, retry_policy=CELERY_REDIS_RETRY_POLICY)
     app.conf.update(result_backend_transport_options=options, result_backend_max_retries=None)
-    session.PREPARE_MODELS_MAX_RETRIES = CELERY_PREPARE_MODELS_RETRIES
+    if app.conf.result_backend.startswith("db+"):
+        from celery.backends.database import session
+
+        session.PREPARE_MODELS_MAX_RETRIES = CELERY_PREPARE_MODELS_RETRIES
 
 
-def bound_result_backend_retries() -> None:
+def bound_result_backend_retries(backend_url: str) -> None:
     """Clients: the database backend creates its tables once, not eleven times (Celery's constant).
 
-    Workers: connect the handler that restores Celery's policies (once per process).
+    Workers: connect the handler that restores Celery's policies (once per process). Celery's
+    database backend is imported only when ``backend_url`` uses it: the import is costly.
     """
-    session.PREPARE_MODELS_MAX_RETRIES = 0
+    if backend_url.startswith("db+"):
+        from celery.backends.database import session
+
+        session.PREPARE_MODELS_MAX_RETRIES = 0
     signals.worker_init.connect(use_worker_retries, weak=False, dispatch_uid="appctl-worker-retries")

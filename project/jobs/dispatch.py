@@ -13,10 +13,11 @@ from flask import current_app
 from kombu.exceptions import BatchPublishError
 
 from project.errors import InvalidInput, ServiceUnavailable
-from project.failures import service_errors, unavailable
+from project.failures import publish_errors, service_errors, unavailable
 from project.jobs.job_lines import job_batches
 from project.jobs.publish import BatchPublisher, Job, SentJob
 from project.jobs.registry import check_arguments, current_celery, resolve_task
+from project.jobs.tracking import recording_in_batches
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,31 @@ def publishing(task: Task, options: SendOptions) -> Iterator[BatchPublisher]:
 
 
 def send_job(
-    name: str, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None, options: SendOptions = SendOptions()
+    name: str,
+    args: Iterable[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    countdown: float | None = None,
+    eta: datetime | None = None,
+    expires: float | datetime | None = None,
+    queue: str | None = None,
+    to_wait_for: bool = False,
 ) -> str:
-    """Check ``name`` and the arguments, publish one job and return its id."""
+    """Check ``name`` and the arguments, publish one job and return its id.
+
+    ``to_wait_for``: the caller waits for the result next, so the job goes through ``apply_async``,
+    which reaches the result backend first (on Redis it subscribes to the result): a dead backend
+    fails before anything is sent, and a Redis result arrives as a notification.
+    """
     task = resolve_task(name)
     job = Job(tuple(args), dict(kwargs or {}))
     check_arguments(task, list(job.args), job.kwargs)
+    options = SendOptions(countdown=countdown, eta=eta, expires=expires, queue=queue)
+    if to_wait_for:
+        config = current_app.config
+        with publish_errors(config["CELERY_BROKER_URL"], config["CELERY_RESULT_BACKEND"]):
+            given = {key: value for key, value in asdict(options).items() if value is not None}
+            return str(task.apply_async(job.args, job.kwargs, **given).id)
     with publishing(task, options) as publisher:
         sent = publisher.publish([job])
     return sent[0].id
@@ -55,9 +75,10 @@ def send_job(
 def dispatch_many(task: Task, batches: Iterable[list[Job]], options: SendOptions) -> Iterator[list[SentJob]]:
     """Publish each batch of (checked) jobs as one; yield each once the broker has it.
 
-    Each yielded batch (ids, name, arguments, queue) is the point to record the jobs in bulk.
+    The job history records them from Celery's ``after_task_publish`` signal, several hundred
+    rows per insert (project/jobs/tracking.py).
     """
-    with publishing(task, options) as publisher:
+    with publishing(task, options) as publisher, recording_in_batches():
         for jobs in batches:
             yield publisher.publish(jobs)
 
@@ -70,15 +91,15 @@ def count_jobs(task: Task, stream: IO[bytes]) -> int:
         raise InvalidInput(f"{exc.message}; nothing was sent", hint=exc.hint) from None
 
 
-def send_from_lines(
-    name: str, stream: IO[bytes], options: SendOptions = SendOptions()
-) -> tuple[int | None, Iterator[list[SentJob]]]:
+def send_from_lines(name: str, stream: IO[bytes], **when: Any) -> tuple[int | None, Iterator[list[SentJob]]]:
     """Jobs of ``name``, one a JSON line, published in batches: ``(total, batches as sent)``.
 
     A file (seekable) is checked whole first, so a bad line sends nothing and the total is known;
-    from a pipe a bad line stops the run after the jobs before it were sent.
+    from a pipe a bad line stops the run after the jobs before it were sent. ``when`` holds
+    ``send_job``'s options (countdown, eta, expires, queue).
     """
     task = resolve_task(name)
+    options = SendOptions(**when)
     total = None
     if stream.seekable():
         start = stream.tell()

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult
 from flask import current_app
 
@@ -83,6 +84,8 @@ def wait_for_results(task_ids: Iterable[str], timeout: float) -> list[dict[str, 
     for task_id in ids:
         check_task_id(task_id)
     deadline = time.monotonic() + timeout
+    if backend_notifies():
+        return [wait_for_notice(task_id, deadline, timeout) for task_id in ids]
     finished: dict[str, dict[str, Any]] = {}
     known: set[str] = set()
     interval = POLL_INTERVAL
@@ -104,6 +107,28 @@ def wait_for_results(task_ids: Iterable[str], timeout: float) -> list[dict[str, 
             raise TimedOut(f"timed out after {timeout:g}s waiting for {', '.join(waiting)}")
         time.sleep(min(interval, remaining))
         interval = min(interval * 1.5, MAX_POLL_INTERVAL)
+
+
+def backend_notifies() -> bool:
+    """True when the result backend announces results (Redis, RPC), so waiting needs no polling."""
+    with service_errors("result backend", current_app.config["CELERY_RESULT_BACKEND"]):
+        return bool(current_celery().backend.is_async)  # builds the backend: it may connect
+
+
+def wait_for_notice(task_id: str, deadline: float, timeout: float) -> dict[str, Any]:
+    """The job's finished state, waited for with the result backend's own notifications."""
+    state = job_state(task_id)
+    if state["state"] == "PENDING" and not is_known(task_id):
+        raise never_sent(task_id)
+    if state["state"] not in FINISHED_STATES:
+        result = AsyncResult(task_id, app=current_celery())
+        with service_errors("result backend", current_app.config["CELERY_RESULT_BACKEND"]):
+            try:
+                result.get(timeout=max(deadline - time.monotonic(), 0.001), propagate=False, interval=POLL_INTERVAL)
+            except CeleryTimeoutError:
+                raise TimedOut(f"timed out after {timeout:g}s waiting for {task_id}") from None
+        state = job_state(task_id)
+    return state
 
 
 def require_success(states: Iterable[dict[str, Any]]) -> None:

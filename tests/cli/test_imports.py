@@ -12,7 +12,8 @@ from tests.conftest import run_appctl
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATION_MODULES = ("alembic", "flask_migrate")
-BROKER_MODULES = ("kombu.transport.sqlalchemy", "kombu.transport.redis", "celery.backends.database")
+BROKER_MODULES = ("kombu.transport.sqlalchemy", "kombu.transport.redis", "celery.backends.redis")
+WORKER_MODULES = ("celery.worker", "project.jobs.heartbeat")
 
 
 def modules_after(args: list[str], env: dict[str, str]) -> set[str]:
@@ -38,17 +39,25 @@ def migrated(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize(
-    "args", [["user", "list"], ["user", "add", "ann", "ann@example.com"], ["task", "list"]], ids=" ".join
-)
-def test_data_commands_load_no_migration_or_broker_code(migrated: dict[str, str], args: list[str]) -> None:
+DATA_COMMANDS = [["user", "list"], ["user", "add", "ann", "ann@example.com"], ["task", "list"]]
+
+
+@pytest.mark.parametrize("args", DATA_COMMANDS, ids=" ".join)
+def test_data_commands_load_no_migration_broker_or_worker_code(migrated: dict[str, str], args: list[str]) -> None:
     modules = modules_after(args, migrated)
-    assert loaded(modules, MIGRATION_MODULES + BROKER_MODULES) == []
+    assert loaded(modules, MIGRATION_MODULES + BROKER_MODULES + WORKER_MODULES) == []
+
+
+@pytest.mark.parametrize("args", DATA_COMMANDS, ids=" ".join)
+def test_with_redis_results_data_commands_load_no_result_backend(migrated: dict[str, str], args: list[str]) -> None:
+    redis = "redis://127.0.0.1:1/0"  # never connected to: these commands do not use it
+    modules = modules_after(args, {**migrated, "CELERY_BROKER_URL": redis, "CELERY_RESULT_BACKEND": redis})
+    assert loaded(modules, ("celery.backends.database", *BROKER_MODULES)) == []
 
 
 def test_task_send_loads_no_migration_or_result_backend_code(migrated: dict[str, str]) -> None:
     modules = modules_after(["task", "send", "divide", "1", "2"], migrated)
-    assert loaded(modules, (*MIGRATION_MODULES, "celery.backends.database", "celery.worker")) == []
+    assert loaded(modules, (*MIGRATION_MODULES, "celery.backends.redis", *WORKER_MODULES)) == []
     assert "kombu.transport.sqlalchemy" in modules  # the embedded broker it published to
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from project.errors import InvalidInput
-from project.jobs.dispatch import SendOptions, send_from_lines
+from project.jobs.dispatch import send_from_lines
 from project.jobs.results import wait_for_results
 from tests.conftest import thread_worker
 
@@ -22,7 +22,7 @@ def job_lines(count: int) -> bytes:
 
 
 def send_all(data: bytes) -> list[str]:
-    total, batches = send_from_lines("divide", io.BytesIO(data), SendOptions())
+    total, batches = send_from_lines("divide", io.BytesIO(data))
     ids = [job.id for jobs in batches for job in jobs]
     assert total == len(ids)
     return ids
@@ -65,4 +65,4 @@ def test_bulk_jobs_run_on_redis(redis_worker: Any, monkeypatch: pytest.MonkeyPat
 def test_a_bad_line_in_a_file_sends_nothing(app: Any) -> None:
     data = job_lines(5).replace(b"[3, 4]", b"[3, 4, 5]")
     with pytest.raises(InvalidInput, match=r"^line 4: arguments do not fit divide.*; nothing was sent$"):
-        send_from_lines("divide", io.BytesIO(data), SendOptions())
+        send_from_lines("divide", io.BytesIO(data))
