@@ -78,6 +78,16 @@ def job_statuses(task_ids: list[str]) -> tuple[list[dict[str, Any]], NotFound | 
     return records, never_sent(*unknown) if unknown else None
 
 
+def _poll(task_id: str, known: set[str]) -> dict[str, Any]:
+    """One read of the job's state; NotFound at once when neither history nor backend knows the id."""
+    state = job_state(task_id)
+    if state["state"] == "PENDING" and task_id not in known:
+        if not is_known(task_id):
+            raise never_sent(task_id)
+        known.add(task_id)
+    return state
+
+
 def wait_for_results(task_ids: Iterable[str], timeout: float) -> list[dict[str, Any]]:
     """Wait until every job has finished or ``timeout`` seconds pass (TimedOut)."""
     ids = list(task_ids)
@@ -92,11 +102,7 @@ def wait_for_results(task_ids: Iterable[str], timeout: float) -> list[dict[str, 
     while True:
         for task_id in ids:
             if task_id not in finished:
-                state = job_state(task_id)
-                if state["state"] == "PENDING" and task_id not in known:
-                    if not is_known(task_id):
-                        raise never_sent(task_id)  # at once: no history row and the backend knows nothing
-                    known.add(task_id)
+                state = _poll(task_id, known)
                 if state["state"] in FINISHED_STATES:
                     finished[task_id] = state
         if len(finished) == len(ids):
