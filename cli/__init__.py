@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import click
@@ -13,6 +14,7 @@ from cli.render import set_no_color
 from cli.state import AppState
 
 __version__ = "0.1.0"
+SIGPIPE_STATUS = 141  # 128 + SIGPIPE
 
 COMMANDS = {
     "db": "cli.commands.db:db",
@@ -32,6 +34,11 @@ class AppctlGroup(LazyGroup):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            # Whoever read stdout stopped (`appctl user export | head`): end quietly with the status
+            # of a process killed by SIGPIPE, as other tools do; nothing more can be written anyway.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(SIGPIPE_STATUS)
         except Exception as exc:
             raise as_click_error(exc, ctx.ensure_object(AppState).debug) from None
 

@@ -134,6 +134,7 @@ def progress(total: int | None, description: str) -> Iterator[Callable[[int], No
     from rich.progress import Progress
 
     console = Console(stderr=True, color_system=None if _no_color else "auto")
-    with Progress(console=console, transient=True) as bar:
+    # stdout stays data: rich would otherwise print what commands write there above the bar, on stderr
+    with Progress(console=console, transient=True, redirect_stdout=False, redirect_stderr=False) as bar:
         task_id = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task_id, n)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cli.commands.user_bulk import export, import_
 from cli.confirm import confirm_or_abort, yes_option
 from cli.render import note, output_option, render_record, render_records
 from cli.state import with_app
@@ -14,6 +15,10 @@ COLUMNS = ("id", "username", "email")
 @click.group()
 def user() -> None:
     """Manage users."""
+
+
+user.add_command(import_)
+user.add_command(export)
 
 
 @user.command()

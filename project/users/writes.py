@@ -1,0 +1,63 @@
+"""Writing many users in one transaction: multi-row inserts, and the database's own upsert where it has one."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from sqlalchemy import Insert, bindparam, insert, update
+from sqlalchemy.exc import IntegrityError
+
+from project.errors import UserExists
+from project.extensions import db
+from project.users.models import User
+
+UPSERT_DIALECTS = ("sqlite", "postgresql")  # INSERT … ON CONFLICT
+
+
+def write_users(inserts: list[dict[str, str]], updates: list[dict[str, str]], on_conflict: str) -> int:
+    """Insert and update users in one transaction; returns how many were inserted.
+
+    With ``skip`` and ``update`` the inserts are upserts where the database has them, so a user
+    another writer adds meanwhile is skipped or updated instead of failing the import.
+    """
+    connection = db.session.connection()
+    try:
+        inserted = _insert(connection, inserts, on_conflict)
+        if updates:
+            _update(connection, updates, on_conflict)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise UserExists("another writer added one of these users meanwhile; nothing was imported") from None
+    except BaseException:
+        db.session.rollback()
+        raise
+    return inserted
+
+
+def _insert(connection: Any, rows: list[dict[str, str]], on_conflict: str) -> int:
+    if not rows:
+        return 0
+    statement = _insert_statement(connection.dialect.name, on_conflict)
+    result = connection.execute(statement, rows)
+    count = result.rowcount
+    return count if 0 <= count <= len(rows) else len(rows)  # a driver that cannot count reports -1
+
+
+def _insert_statement(dialect: str, on_conflict: str) -> Insert:
+    if on_conflict == "fail" or dialect not in UPSERT_DIALECTS:
+        return insert(User.__table__)
+    statement = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(User.__table__)
+    if on_conflict == "skip":
+        return statement.on_conflict_do_nothing()
+    return statement.on_conflict_do_update(index_elements=["username"], set_={"email": statement.excluded.email})
+
+
+def _update(connection: Any, rows: list[dict[str, str]], on_conflict: str) -> None:
+    table = User.__table__
+    if connection.dialect.name in UPSERT_DIALECTS:  # the upsert also updates existing usernames
+        connection.execute(_insert_statement(connection.dialect.name, on_conflict), rows)
+        return
+    statement = update(table).where(table.c.username == bindparam("name")).values(email=bindparam("new_email"))
+    connection.execute(statement, [{"name": row["username"], "new_email": row["email"]} for row in rows])
