@@ -17,7 +17,7 @@ from project.failures import publish_errors, service_errors, unavailable
 from project.jobs.job_lines import job_batches
 from project.jobs.publish import BatchPublisher, Job, SentJob
 from project.jobs.registry import check_arguments, current_celery, resolve_task
-from project.jobs.tracking import recording_in_batches
+from project.jobs.tracking import record_published, recorded_by_caller
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def publishing(task: Task, options: SendOptions) -> Iterator[BatchPublisher]:
     """A publisher over one producer; broker failures become ServiceUnavailable."""
     url = current_app.config["CELERY_BROKER_URL"]
     try:
-        with service_errors("broker", url), current_celery().producer_or_acquire() as producer:
+        with service_errors("broker", url), current_celery().producer_or_acquire() as producer, recorded_by_caller():
             yield BatchPublisher(task, producer, asdict(options))
     except BatchPublishError as exc:  # kombu: sending a batch failed; the cause says why
         raise unavailable("broker", url, exc.__cause__ or exc) from exc
@@ -69,18 +69,21 @@ def send_job(
             return str(task.apply_async(job.args, job.kwargs, **given).id)
     with publishing(task, options) as publisher:
         sent = publisher.publish([job])
+        record_published(sent)
     return sent[0].id
 
 
 def dispatch_many(task: Task, batches: Iterable[list[Job]], options: SendOptions) -> Iterator[list[SentJob]]:
     """Publish each batch of (checked) jobs as one; yield each once the broker has it.
 
-    The job history records them from Celery's ``after_task_publish`` signal, several hundred
-    rows per insert (project/jobs/tracking.py).
+    The job history records each batch with one insert once the broker has it, so a batch the
+    broker refused leaves no history behind (project/jobs/tracking.py).
     """
-    with publishing(task, options) as publisher, recording_in_batches():
+    with publishing(task, options) as publisher:
         for jobs in batches:
-            yield publisher.publish(jobs)
+            sent = publisher.publish(jobs)
+            record_published(sent)
+            yield sent
 
 
 def count_jobs(task: Task, stream: IO[bytes]) -> int:

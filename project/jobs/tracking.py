@@ -6,7 +6,7 @@ belongs to (the task's Celery app, or the app publishing) and does nothing for o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -32,6 +32,7 @@ class _Batch(list[dict[str, Any]]):
 
 
 _batch: ContextVar[_Batch | None] = ContextVar("appctl_history_batch", default=None)
+_caller_records: ContextVar[bool] = ContextVar("appctl_history_caller_records", default=False)
 
 
 def publishing_app() -> Flask | None:
@@ -61,10 +62,28 @@ def recording_in_batches(size: int = BATCH_SIZE) -> Iterator[None]:
             _flush(rows)
 
 
+@contextmanager
+def recorded_by_caller() -> Iterator[None]:
+    """Within the block the publish signal records nothing: the caller records what the broker
+    confirmed with ``record_published`` (a producer batch fires the signal before it is flushed)."""
+    token = _caller_records.set(True)
+    try:
+        yield
+    finally:
+        _caller_records.reset(token)
+
+
+def record_published(jobs: Iterable[Any]) -> None:
+    """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue)."""
+    rows = [ledger.sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue) for job in jobs]
+    if rows:
+        _flush(rows)
+
+
 def on_published(sender: str, body: Any, headers: dict[str, Any], routing_key: str, **_: Any) -> None:
     """after_task_publish: record the job just sent (message protocol 2; protocol 1 is not recorded)."""
     flask_app = publishing_app()
-    if flask_app is None or not isinstance(body, tuple) or not headers.get("id"):
+    if flask_app is None or _caller_records.get() or not isinstance(body, tuple) or not headers.get("id"):
         return
     row = ledger.sent_row(headers["id"], headers.get("task") or sender, body[0], body[1], routing_key or None)
     rows = _batch.get()

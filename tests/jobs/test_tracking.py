@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from typing import Any
 
 import pytest
+from kombu.exceptions import OperationalError
 from sqlalchemy import event, text
 
+from project.errors import ServiceUnavailable
 from project.extensions import db
-from project.jobs.dispatch import send_job
+from project.jobs.dispatch import send_from_lines, send_job
 from project.jobs.health import queue_depth
-from project.jobs.history import find_job
+from project.jobs.history import find_job, list_history
 from project.jobs.results import wait_for_results
 from project.jobs.tracking import recording_in_batches
 from project.users.tasks import divide
@@ -114,3 +117,35 @@ def test_a_job_that_expired_before_a_worker_took_it_is_revoked(app: Any) -> None
     with start_worker(app.extensions["celery"], pool="threads", perform_ping_check=False, loglevel="WARNING"):
         record = wait_for(job_in_state(task_id, "REVOKED"), what="the expired job to be discarded")
     assert (record["error"], record["started_at"]) == ("TaskRevokedError: expired", None)
+
+
+def test_bulk_sends_record_each_batch_the_broker_took_with_one_insert(app: Any) -> None:
+    lines = b"".join(b"[%d, 2]\n" % i for i in range(45))
+    inserts: list[int] = []
+
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.startswith("INSERT INTO jobs"):
+            inserts.append(len(parameters) if executemany else 1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        _, batches = send_from_lines("divide", io.BytesIO(lines))
+        sent = [[job.id for job in jobs] for jobs in batches]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert inserts == [len(ids) for ids in sent] and sum(inserts) == 45
+    assert sorted(job["id"] for job in list_history(limit=None)) == sorted(i for ids in sent for i in ids)
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_jobs_the_broker_refused_leave_no_history(app: Any, monkeypatch: pytest.MonkeyPatch, bulk: bool) -> None:
+    def refuse(self: Any) -> None:
+        raise OperationalError("the broker went away")
+
+    monkeypatch.setattr("kombu.messaging._ProducerBatchState.flush", refuse)
+    with pytest.raises(ServiceUnavailable):
+        if bulk:
+            list(send_from_lines("divide", io.BytesIO(b"[1, 2]\n[3, 4]\n"))[1])
+        else:
+            send_job("divide", [1, 2])
+    assert list(list_history()) == []
