@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from celery import Celery
 from flask import Flask, current_app
 from kombu import Connection
 
@@ -81,17 +82,28 @@ def check_workers() -> dict[str, Any]:
     celery = current_celery()
     queue = celery.conf.task_default_queue
     workers = {worker["name"]: worker for worker in active_workers()}
-    if supports_broadcast(celery):
-        for reply in celery.control.ping(timeout=PING_TIMEOUT) or []:
-            for name in reply:
-                workers.setdefault(name, {"name": name, "queues": None, "active": None, "last_seen": None})
-                workers[name]["ping"] = True
+    for name in _pinged(celery):
+        workers.setdefault(name, {"name": name, "queues": None, "active": None, "last_seen": None})
+        workers[name]["ping"] = True
     serving = sorted(name for name, w in workers.items() if w["queues"] is None or queue in w["queues"])
     if serving:
         detail = ", ".join(f"{name} ({_active(workers[name])} active)" for name in serving)
     else:
         detail = f"no worker consumes queue {queue}" + (f" ({len(workers)} on other queues)" if workers else "")
     return {"ok": bool(serving), "detail": detail, "data": {"queue": queue, "workers": list(workers.values())}}
+
+
+def _pinged(celery: Celery) -> list[str]:
+    """Names of the workers answering Celery's ping, where the broker broadcasts (else none).
+
+    A broker failure here is left to the broker check; the heartbeats still count.
+    """
+    try:
+        if not supports_broadcast(celery):
+            return []
+        return [name for reply in celery.control.ping(timeout=PING_TIMEOUT) or [] for name in reply]
+    except Exception:
+        return []
 
 
 def _active(worker: dict[str, Any]) -> str:

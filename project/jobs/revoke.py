@@ -29,7 +29,8 @@ REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
 def supports_broadcast(celery: Celery) -> bool:
     """Whether the broker carries Celery's broadcast messages (remote control): not the SQLAlchemy one."""
     with celery.connection_for_write() as connection:
-        return bool(getattr(connection.transport.Channel, "supports_fanout", True))
+        channel_class = getattr(connection.transport, "Channel", None)  # virtual transports only
+        return bool(getattr(channel_class, "supports_fanout", True))
 
 
 def _mark(conn: Connection, record: dict[str, Any], terminate: bool) -> str:

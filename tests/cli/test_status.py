@@ -76,3 +76,30 @@ def test_services_that_never_answer_do_not_hold_it_up(env: dict[str, str], silen
     checks = {c["check"]: c for c in json.loads(result.stdout)}
     assert (result.returncode, checks["database"]["ok"], checks["broker"]["ok"]) == (1, True, False)
     assert checks["broker"]["detail"] in ("no answer within 3s", f"cannot reach the broker at {silent}/0: Timeout")
+
+
+@pytest.fixture
+def amqp_worker(env: dict[str, str], amqp_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The app on RabbitMQ (results in the embedded database backend) with a real worker thread."""
+    from project import create_app
+    from project.migrations import upgrade_database
+    from tests.conftest import thread_worker
+
+    monkeypatch.setenv("CELERY_BROKER_URL", amqp_url)
+    flask_app = create_app("testing")
+    with flask_app.app_context():
+        upgrade_database()
+        with thread_worker(flask_app.extensions["celery"]) as celery:
+            yield celery
+
+
+@pytest.mark.services
+def test_status_and_revoke_on_rabbitmq(runner: CliRunner, amqp_worker: Any) -> None:
+    result = runner.invoke(cli, ["status", "-o", "json"])
+    checks = {check["check"]: check for check in json.loads(result.stdout)}
+    assert (result.exit_code, [check["ok"] for check in checks.values()]) == (0, [True] * 4), result.output
+    [alive] = checks["workers"]["data"]["workers"]
+    assert alive["ping"] is True  # RabbitMQ carries Celery's broadcast: the worker answered its ping
+    task_id = runner.invoke(cli, ["task", "send", "divide", "1", "2", "--countdown", "60"]).stdout.strip()
+    revoked = runner.invoke(cli, ["task", "revoke", task_id, "-o", "json"])
+    assert (revoked.exit_code, json.loads(revoked.stdout)[0]["state"]) == (0, "REVOKED")
