@@ -47,6 +47,9 @@ def unavailable(service: str, url: str, exc: BaseException) -> ServiceUnavailabl
     where = mask_password(url)
     if service == "database" and any(marker in str(exc) for marker in _NOT_MIGRATED):
         return ServiceUnavailable(f"the database at {where} is not initialised", hint="run `appctl db upgrade`")
+    if "database is locked" in str(exc):  # SQLite: another writer held the lock past the busy timeout
+        hint = "try again; APPCTL_SQLITE_BUSY_TIMEOUT sets how long to wait"
+        return ServiceUnavailable(f"the {service} at {where} stayed locked by another process", hint=hint)
     return ServiceUnavailable(f"cannot reach the {service} at {where}: {reason(exc)}")
 
 
