@@ -9,6 +9,7 @@ from flask import Flask
 
 from project.celery_utils import celery_init_app
 from project.config import config, config_name_from_environ
+from project.datadir import prepare_data_directory
 from project.errors import ConfigError
 from project.extensions import db, migrate
 from project.urls import mask_password
@@ -27,20 +28,13 @@ def create_app(config_name: str | None = None) -> Flask:
         raise ConfigError(f"unknown config {config_name!r}", hint=f"FLASK_CONFIG must be one of: {names}")
     app = Flask(__name__)
     app.config.from_mapping(config[config_name].from_environ(os.environ))
-    prepare_data_directory(app)
+    prepare_data_directory(app.config)
     init_database(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     celery_init_app(app)
     app.register_blueprint(users_blueprint)
     app.shell_context_processor(lambda: {"app": app, "db": db})
     return app
-
-
-def prepare_data_directory(app: Flask) -> None:
-    """Create the data directory, readable by its owner only, when an embedded URL uses it."""
-    urls = (app.config["SQLALCHEMY_DATABASE_URI"], app.config["CELERY_BROKER_URL"], app.config["CELERY_RESULT_BACKEND"])
-    if any("sqlite:///" in url for url in urls):
-        Path(app.config["APPCTL_DATA_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def init_database(app: Flask) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from project.bounds import Bounds, celery_bounds, engine_options, seconds_setting
+from project.url_checks import check_service_urls
 from project.urls import sqlalchemy_database_url
 
 DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds between a worker's heartbeat rows
@@ -48,6 +49,7 @@ class BaseConfig:
         database_url = environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'app.sqlite'}"
         broker_url = environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"
         backend_url = environ.get("CELERY_RESULT_BACKEND") or f"db+sqlite:///{data_dir / 'results.sqlite'}"
+        check_service_urls(database_url, broker_url, backend_url)
         bounds = Bounds.from_environ(environ)
         settings.update(
             APPCTL_DATA_DIR=str(data_dir),

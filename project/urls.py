@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/?#@\s]*:)(?P<password>[^@/?#\s]*)(?P<tail>@)")
+# The password runs to the last "@" of the URL's authority (as urllib reads it), so one holding
+# "@", "#", "/" or "?" unencoded is still masked whole.
+_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/?#@\s]*:)(?P<password>\S*?)(?P<tail>@)(?=[^@\s/]*(?:[/\s]|$))")
 
 
 def mask_password(text: str) -> str:

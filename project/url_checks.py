@@ -1,0 +1,90 @@
+"""Malformed service URLs are configuration errors (exit 78), found when the app is built.
+
+Without these checks a typo in ``DATABASE_URL``, ``CELERY_BROKER_URL`` or ``CELERY_RESULT_BACKEND``
+surfaced later as a KeyError, a ValueError about a port, or a connection attempt to a host
+called "notaurl".
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from project.errors import ConfigError
+from project.urls import mask_password
+
+BROKER_EXAMPLES = "redis://127.0.0.1:6379/0, amqp://127.0.0.1:5672// or sqla+sqlite:////path/broker.sqlite"
+BACKEND_EXAMPLES = "redis://127.0.0.1:6379/0 or db+sqlite:////path/results.sqlite"
+DATABASE_EXAMPLES = "sqlite:////path/app.sqlite or postgresql://user@host:5432/database"
+
+
+def _invalid(setting: str, url: str, why: str, examples: str) -> ConfigError:
+    return ConfigError(f"{setting} {mask_password(url)!r} is not valid: {why}", hint=f"for example {examples}")
+
+
+def check_database_url(url: str, setting: str = "DATABASE_URL", prefix: str = "", examples: str = "") -> None:
+    """Raise ConfigError unless SQLAlchemy can parse ``url`` and knows its dialect.
+
+    ``prefix`` (``sqla+``, ``db+``) and ``examples`` are for a database URL inside a Celery one.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise _invalid(setting, prefix + url, str(exc), examples or DATABASE_EXAMPLES) from None
+
+
+def _check_host_and_port(setting: str, url: str, examples: str) -> None:
+    if not url.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
+        return  # other transports have URL shapes of their own (sentinel lists, cloud queues)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise _invalid(setting, url, str(exc), examples) from None
+    if parts.scheme.startswith("redis") and parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        raise _invalid(setting, url, f"the Redis database {parts.path.strip('/')!r} is not a number", examples)
+
+
+def _scheme(setting: str, url: str, examples: str) -> str:
+    scheme, sep, _ = url.partition("://")
+    if not sep or not scheme:
+        raise _invalid(setting, url, "it is not a URL (scheme://…)", examples)
+    return scheme
+
+
+def check_broker_url(url: str, setting: str = "CELERY_BROKER_URL") -> None:
+    """Raise ConfigError unless ``url`` names a kombu transport and parses as a URL."""
+    from kombu.transport import TRANSPORT_ALIASES
+
+    transport = _scheme(setting, url, BROKER_EXAMPLES).split("+", 1)[0]
+    if transport not in TRANSPORT_ALIASES:
+        raise _invalid(setting, url, f"no broker transport is called {transport!r}", BROKER_EXAMPLES)
+    if transport in ("sqla", "sqlalchemy"):
+        prefix, inner = url.split("+", 1)
+        check_database_url(inner, setting, prefix + "+", BROKER_EXAMPLES)
+    else:
+        _check_host_and_port(setting, url, BROKER_EXAMPLES)
+
+
+def check_backend_url(url: str, setting: str = "CELERY_RESULT_BACKEND") -> None:
+    """Raise ConfigError unless ``url`` names a Celery result backend and parses as a URL."""
+    from celery.app.backends import BACKEND_ALIASES
+
+    scheme = _scheme(setting, url, BACKEND_EXAMPLES)
+    backend = scheme.split("+", 1)[0]
+    if backend not in BACKEND_ALIASES:
+        raise _invalid(setting, url, f"no result backend is called {backend!r}", BACKEND_EXAMPLES)
+    if "+" in scheme:
+        prefix, inner = url.split("+", 1)
+        check_database_url(inner, setting, prefix + "+", BACKEND_EXAMPLES)
+    else:
+        _check_host_and_port(setting, url, BACKEND_EXAMPLES)
+
+
+def check_service_urls(database_url: str, broker_url: str, backend_url: str) -> None:
+    """Check the three service URLs; the first malformed one is a ConfigError."""
+    check_database_url(database_url)
+    check_broker_url(broker_url)
+    check_backend_url(backend_url)
