@@ -41,7 +41,10 @@ def with_app(command: F) -> F:
         ctx = click.get_current_context()
         app = ctx.ensure_object(AppState).load_app()
         ctx.with_resource(app.app_context())
+        from project.extensions import connections_released
         from project.failures import database_errors
+
+        ctx.with_resource(connections_released())  # exits first, inside the app context
 
         with database_errors(app.config["SQLALCHEMY_DATABASE_URI"]):
             return command(*args, **kwargs)

@@ -16,7 +16,7 @@ from project.errors import InvalidInput, ServiceUnavailable
 from project.failures import publish_errors, service_errors, unavailable
 from project.jobs.job_lines import job_batches
 from project.jobs.publish import BatchPublisher, Job, SentJob
-from project.jobs.registry import check_arguments, current_celery, resolve_task
+from project.jobs.registry import check_arguments, check_queue_name, current_celery, resolve_task
 from project.jobs.tracking import record_published, recorded_by_caller
 
 
@@ -28,6 +28,9 @@ class SendOptions:
     eta: datetime | None = None
     expires: float | datetime | None = None
     queue: str | None = None
+
+    def __post_init__(self) -> None:
+        check_queue_name(self.queue)
 
 
 @contextmanager

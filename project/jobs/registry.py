@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Any
 
 from celery import Celery, Task
@@ -57,10 +58,22 @@ def resolve_task(name: str) -> Task:
 
 
 def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None:
-    """Raise InvalidInput unless ``args`` and ``kwargs`` fit the task's signature."""
+    """Raise InvalidInput unless ``args`` and ``kwargs`` fit the task's signature and are strict JSON."""
     signature = task_signature(task)
     try:
         signature.bind(*args, **kwargs)
     except TypeError as exc:
         short = task.name.rsplit(".", 1)[-1]
         raise InvalidInput(f"arguments do not fit {short}{signature}: {exc}") from None
+    try:
+        json.dumps([args, kwargs], allow_nan=False)
+    except ValueError:  # Python reads NaN, Infinity and 1e999 as numbers JSON does not have
+        raise InvalidInput("arguments must be finite numbers: JSON has no NaN or Infinity") from None
+    except TypeError as exc:
+        raise InvalidInput(f"arguments must be JSON values: {exc}") from None
+
+
+def check_queue_name(queue: str | None) -> None:
+    """Raise InvalidInput for a queue name no worker could be listening on (empty, spaces, controls)."""
+    if queue is not None and (not queue or any(c.isspace() or not c.isprintable() for c in queue)):
+        raise InvalidInput(f"queue name {queue!r} must be non-empty, without spaces or control characters")

@@ -15,6 +15,7 @@ from project.extensions import db
 from project.users.models import EMAIL_MAX, USERNAME_MAX, User
 
 SORT_KEYS = ("id", "username", "email")
+MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 STREAM_BATCH = 1000
 # Addresses of the common shape (ASCII, letters/digits/._+- before the @, a dotted domain ending in
 # a letters-only TLD) that email_validator accepts; they skip its ~50 µs check (bulk imports).
@@ -113,10 +114,13 @@ def list_users(
 
 
 def find_user(ref: str) -> User:
-    """The user whose id (all digits) or username is ``ref``; NotFound otherwise."""
-    column = User.id if ref.isdigit() else User.username
-    value: int | str = int(ref) if ref.isdigit() else ref
-    user = db.session.scalar(select(User).where(column == value))
+    """The user whose id (ASCII digits) or username is ``ref``; NotFound otherwise."""
+    is_id = ref.isascii() and ref.isdigit()
+    if is_id and int(ref) > MAX_ID:  # beyond the id column's range: no such user, not a database error
+        user = None
+    else:
+        column = User.id if is_id else User.username
+        user = db.session.scalar(select(User).where(column == (int(ref) if is_id else ref)))
     if user is None:
         raise NotFound(f"no user {ref!r}", hint="`appctl user list` shows who exists")
     return user

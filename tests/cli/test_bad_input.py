@@ -1,0 +1,211 @@
+"""Bad input, table-driven: each case gets its documented exit code and one error line, no traceback,
+and leaves the database (users, job history) and the broker's queue exactly as they were.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from tests.conftest import run_appctl
+
+LONG = "x" * 129
+
+
+@dataclass(frozen=True)
+class Case:
+    """``appctl ARGS`` (with ENV set) must exit CODE with MESSAGE in its one ``Error:`` line."""
+
+    args: list[str]
+    code: int
+    message: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def case(*args: str, code: int, message: str, **env: str) -> Case:
+    return Case(list(args), code, message, env)
+
+
+ADD = ("user", "add")
+SEND = ("task", "send", "divide")
+USER_ADD = [
+    case(*ADD, "", "a@example.com", code=65, message="username must not be empty"),
+    case(*ADD, " ", "a@example.com", code=65, message="contains spaces"),
+    case(*ADD, "al ice", "a@example.com", code=65, message="contains spaces"),
+    case(*ADD, "al\tice", "a@example.com", code=65, message="contains spaces"),
+    case(*ADD, "alice\n", "a@example.com", code=65, message="contains spaces"),
+    case(*ADD, "al\x00ice", "a@example.com", code=65, message="control characters"),
+    case(*ADD, "\x1b[31mred", "a@example.com", code=65, message="control characters"),
+    case(*ADD, "ab\u200bc", "a@example.com", code=65, message="control characters"),
+    case(*ADD, "ab\u202ec", "a@example.com", code=65, message="control characters"),
+    case(*ADD, "ab\ud800c", "a@example.com", code=65, message="control characters"),
+    case(*ADD, "12345", "a@example.com", code=65, message="all digits"),
+    case(*ADD, "\uff11\uff12", "a@example.com", code=65, message="all digits"),
+    case(*ADD, LONG, "a@example.com", code=65, message="the limit is 128"),
+    case(*ADD, "bob", "", code=65, message="is not valid"),
+    case(*ADD, "bob", "not-an-email", code=65, message="is not valid"),
+    case(*ADD, "bob", "bob@", code=65, message="is not valid"),
+    case(*ADD, "bob", "@example.com", code=65, message="is not valid"),
+    case(*ADD, "bob", "bob@@example.com", code=65, message="is not valid"),
+    case(*ADD, "bob", "bob@example", code=65, message="is not valid"),
+    case(*ADD, "bob", "b ob@example.com", code=65, message="contains spaces"),
+    case(*ADD, "bob", "bob@example.com\n", code=65, message="contains spaces"),
+    case(*ADD, "bob", "b\x00ob@example.com", code=65, message="control characters"),
+    case(*ADD, "bob", "<script>@example.com", code=65, message="is not valid"),
+    case(*ADD, "bob", "b" * 120 + "@example.com", code=65, message="the limit is 128"),
+    case(*ADD, "alice", "new@example.com", code=4, message="username 'alice' is already taken"),
+    case(*ADD, "newcomer", "alice@example.com", code=4, message="email 'alice@example.com' is already taken"),
+    case(*ADD, "alice", "alice@example.com", code=4, message="username 'alice' is already taken"),
+    case(*ADD, "alice", "other@example.com", "--if-not-exists", code=4, message="already taken"),
+    case(*ADD, code=2, message="Missing argument 'USERNAME'"),
+    case(*ADD, "bob", code=2, message="Missing argument 'EMAIL'"),
+    case(*ADD, "bob", "bob@example.com", "extra", code=2, message="unexpected extra argument"),
+    case(*ADD, "bob", "bob@example.com", "-o", "yaml", code=2, message="'yaml' is not one of"),
+]
+OTHER_USER_COMMANDS = [
+    case("user", "list", "--limit", "-1", code=2, message="--limit"),
+    case("user", "list", "--offset", "x", code=2, message="--offset"),
+    case("user", "list", "--sort", "password", code=65, message="cannot sort by 'password'"),
+    case("user", "show", "nobody", code=3, message="no user 'nobody'"),
+    case("user", "show", "99999", code=3, message="no user '99999'"),
+    case("user", "show", "99999999999999999999999", code=3, message="no user '99999999999999999999999'"),
+    case("user", "show", "\u00b2", code=3, message="no user '\u00b2'"),
+    case("user", "show", "", code=3, message="no user ''"),
+    case("user", "delete", "nobody", "--yes", code=3, message="no user 'nobody'"),
+    case("user", "delete", "alice", code=2, message="without --yes"),
+]
+TASK_SEND = [
+    case("task", "send", "nosuchtask", code=3, message="no task 'nosuchtask'"),
+    case("task", "send", "os.system", "rm -rf /", code=3, message="no task 'os.system'"),
+    case("task", "send", "celery.backend_cleanup", code=3, message="no task 'celery.backend_cleanup'"),
+    case("task", "send", "", code=3, message="no task ''"),
+    case(*SEND, code=65, message="missing a required argument: 'x'"),
+    case(*SEND, "1", code=65, message="missing a required argument: 'y'"),
+    case(*SEND, "1", "2", "3", code=65, message="too many positional arguments"),
+    case(*SEND, "1", "2", "-k", "z=3", code=65, message="unexpected keyword argument 'z'"),
+    case(*SEND, "1", "-k", "x=2", code=65, message="multiple values for argument 'x'"),
+    case(*SEND, "1e999", "2", code=65, message="no NaN or Infinity"),
+    case(*SEND, "NaN", "2", code=65, message="no NaN or Infinity"),
+    case(*SEND, "1", "-Infinity", code=65, message="no NaN or Infinity"),
+    case(*SEND, "1", "2", "--queue=", code=65, message="queue name '' must be non-empty"),
+    case(*SEND, "1", "2", "--queue", "a b", code=65, message="queue name 'a b'"),
+    case(*SEND, "1", "2", "-k", "noequals", code=2, message="is not key=value"),
+    case(*SEND, "1", "2", "-k", "1x=3", code=2, message="is not key=value"),
+    case(*SEND, "1", "2", "--countdown", "-1", code=2, message="--countdown"),
+    case(*SEND, "1", "2", "--countdown", "soon", code=2, message="--countdown"),
+    case(*SEND, "1", "2", "--countdown", "nan", code=2, message="--countdown"),
+    case(*SEND, "1", "2", "--countdown", "inf", code=2, message="--countdown"),
+    case(*SEND, "1", "2", "--eta", "tomorrow", code=2, message="--eta"),
+    case(*SEND, "1", "2", "--expires", "later", code=2, message="--expires"),
+    case(*SEND, "1", "2", "--wait", "--timeout", "-5", code=2, message="--timeout"),
+    case(*SEND, "1", "2", "--bogus", code=2, message="--bogus"),
+]
+JOB_IDS = [
+    case("result", "wait", "", code=65, message="is not a task id"),
+    case("result", "wait", "has space", code=65, message="is not a task id"),
+    case("result", "wait", "x" * 300, code=65, message="is not a task id"),
+    case("result", "wait", "\x1b[2J", code=65, message="is not a task id"),
+    case("result", "wait", "made-up-id", code=3, message="made-up-id"),
+    case("result", "wait", "made-up-id", "--timeout", "-1", code=2, message="--timeout"),
+    case("result", "wait", "made-up-id", "--timeout", "abc", code=2, message="--timeout"),
+    case("result", "wait", code=2, message="Missing argument"),
+    case("result", "wait", "made-up-id", code=2, message="--timeout", APPCTL_WAIT_TIMEOUT="abc"),
+    case("task", "status", "", code=65, message="is not a task id"),
+    case("task", "status", "bad id", code=65, message="is not a task id"),
+    case("task", "status", "made-up-id", code=3, message="made-up-id"),
+    case("task", "revoke", "made-up-id", code=3, message="made-up-id"),
+]
+LIST = ("user", "list")
+CONFIGURATION = [
+    case(*LIST, code=78, message="unknown config 'nope'", FLASK_CONFIG="nope"),
+    case(*LIST, code=78, message="unknown config 'Production'", FLASK_CONFIG="Production"),
+    case(*LIST, code=78, message="DATABASE_URL 'notaurl' is not valid", DATABASE_URL="notaurl"),
+    case(*LIST, code=78, message="is not valid", DATABASE_URL="postgresql://u:s3cret@host:port/db"),
+    case(*LIST, code=78, message="needs the Python module", DATABASE_URL="mysql://u:s3cret@host/db"),
+    case(*LIST, code=78, message="no broker transport is called 'foo'", CELERY_BROKER_URL="foo://host"),
+    case(*LIST, code=78, message="it is not a URL", CELERY_BROKER_URL="notaurl"),
+    case(*LIST, code=78, message="Port could not be cast", CELERY_BROKER_URL="redis://:s3cret@host:port/0"),
+    case(*LIST, code=78, message="Redis database 'zero'", CELERY_BROKER_URL="redis://127.0.0.1:6379/zero"),
+    case(*LIST, code=78, message="no result backend is called 'foo'", CELERY_RESULT_BACKEND="foo://host"),
+    case(*LIST, code=78, message="sqlalchemy.dialects:nonsense", CELERY_RESULT_BACKEND="db+nonsense://host/db"),
+    case(*LIST, code=78, message="APPCTL_CONNECT_TIMEOUT", APPCTL_CONNECT_TIMEOUT="abc"),
+    case(*LIST, code=78, message="APPCTL_SOCKET_TIMEOUT", APPCTL_SOCKET_TIMEOUT="-1"),
+    case(*LIST, code=78, message="APPCTL_PUBLISH_RETRIES", APPCTL_PUBLISH_RETRIES="1.5"),
+    case(*LIST, code=78, message="CELERY_VISIBILITY_TIMEOUT", CELERY_VISIBILITY_TIMEOUT="inf"),
+    case(*LIST, code=78, message="APPCTL_RESTORE_INTERVAL", APPCTL_RESTORE_INTERVAL="nan"),
+    case(*LIST, code=78, message="APPCTL_SQLITE_BUSY_TIMEOUT", APPCTL_SQLITE_BUSY_TIMEOUT="forever"),
+    case(*LIST, code=78, message="APPCTL_DIVIDE_DELAY", APPCTL_DIVIDE_DELAY="-1"),
+]
+CASES = USER_ADD + OTHER_USER_COMMANDS + TASK_SEND + JOB_IDS + CONFIGURATION
+
+
+def case_id(c: Case) -> str:
+    return " ".join([*(f"{k}={v}" for k, v in c.env.items()), *c.args]).encode("unicode_escape").decode()[:60]
+
+
+def snapshot(data_dir: Path) -> dict[str, list[Any]]:
+    """Every row of every table of the app's database, and the messages on the broker."""
+    rows: dict[str, list[Any]] = {}
+    for name in ("app.sqlite", "broker.sqlite"):
+        with sqlite3.connect(data_dir / name) as connection:
+            tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+            for (table,) in tables:
+                rows[f"{name}:{table}"] = sorted(map(repr, connection.execute(f'SELECT * FROM "{table}"')))
+    return rows
+
+
+def assert_one_error_line(stderr: str, c: Case) -> None:
+    """One ``Error:`` line carrying the message; a usage error (2) also shows Click's usage and hint."""
+    lines = stderr.splitlines()
+    errors = [line for line in lines if line.startswith("Error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], stderr
+    assert c.message in errors[0], stderr
+    assert len(lines) == 1 or c.code == 2, stderr
+    assert "Traceback" not in stderr and "s3cret" not in stderr
+
+
+@pytest.fixture
+def seeded(app: Any, env: dict[str, str]) -> Path:
+    """A migrated database holding alice, and one job sent (so the broker and history have rows)."""
+    from project.jobs.dispatch import send_job
+    from project.users.service import create_user
+
+    create_user("alice", "alice@example.com")
+    send_job("divide", [1, 2])
+    return Path(env["APPCTL_DATA_DIR"])
+
+
+def test_the_corpus_is_large() -> None:
+    assert len(CASES) >= 50
+
+
+@pytest.mark.parametrize("c", CASES, ids=case_id)
+def test_bad_input(c: Case, seeded: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in c.env.items():
+        monkeypatch.setenv(name, value)
+    before = snapshot(seeded)
+    result = runner.invoke(cli, c.args)
+    assert result.exit_code == c.code, (result.stderr, result.exception)
+    assert isinstance(result.exception, SystemExit)
+    assert result.stdout == ""
+    assert_one_error_line(result.stderr, c)
+    assert snapshot(seeded) == before
+
+
+SUBPROCESS_CASES = [CASES[i] for i in (2, 10, 24, 32, 38, 46, 60, 66)] + CONFIGURATION[:1] + CONFIGURATION[7:8]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("c", SUBPROCESS_CASES, ids=case_id)
+def test_bad_input_as_a_real_process(c: Case, seeded: Path, env: dict[str, str]) -> None:
+    before = snapshot(seeded)
+    result = run_appctl(*c.args, env={**env, **c.env})
+    assert (result.returncode, result.stdout) == (c.code, "")
+    assert_one_error_line(result.stderr, c)
+    assert snapshot(seeded) == before
