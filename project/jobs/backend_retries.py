@@ -14,6 +14,9 @@ from celery import signals
 
 CELERY_REDIS_RETRY_POLICY = {"max_retries": 20, "interval_start": 0, "interval_step": 1, "interval_max": 1}
 CELERY_PREPARE_MODELS_RETRIES = 10  # celery.backends.database.session.PREPARE_MODELS_MAX_RETRIES
+# A client and a worker creating the result tables at once race ("table … already exists");
+# Celery retries after 10, 20, 40 ms (with jitter): a few retries cost well under a second.
+CLIENT_PREPARE_MODELS_RETRIES = 3
 
 
 def use_worker_retries(sender: Any, **_: Any) -> None:
@@ -28,7 +31,7 @@ def use_worker_retries(sender: Any, **_: Any) -> None:
 
 
 def bound_result_backend_retries(backend_url: str) -> None:
-    """Clients: the database backend creates its tables once, not eleven times (Celery's constant).
+    """Clients: the database backend tries to create its tables 4 times, not 11 (Celery's constant).
 
     Workers: connect the handler that restores Celery's policies (once per process). Celery's
     database backend is imported only when ``backend_url`` uses it: the import is costly.
@@ -36,5 +39,5 @@ def bound_result_backend_retries(backend_url: str) -> None:
     if backend_url.startswith("db+"):
         from celery.backends.database import session
 
-        session.PREPARE_MODELS_MAX_RETRIES = 0
+        session.PREPARE_MODELS_MAX_RETRIES = CLIENT_PREPARE_MODELS_RETRIES
     signals.worker_init.connect(use_worker_retries, weak=False, dispatch_uid="appctl-worker-retries")
