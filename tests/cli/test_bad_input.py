@@ -26,10 +26,16 @@ class Case:
     code: int
     message: str
     env: dict[str, str] = field(default_factory=dict)
+    stdin: bytes | None = None
 
 
-def case(*args: str, code: int, message: str, **env: str) -> Case:
-    return Case(list(args), code, message, env)
+def case(*args: str, code: int, message: str, stdin: bytes | None = None, **env: str) -> Case:
+    return Case(list(args), code, message, env, stdin)
+
+
+def import_case(text: bytes, *options: str, code: int = 65, message: str) -> Case:
+    """``user import -`` reading TEXT."""
+    return case("user", "import", "-", *options, code=code, message=message, stdin=text)
 
 
 ADD = ("user", "add")
@@ -79,6 +85,26 @@ OTHER_USER_COMMANDS = [
     case("user", "show", "", code=3, message="no user ''"),
     case("user", "delete", "nobody", "--yes", code=3, message="no user 'nobody'"),
     case("user", "delete", "alice", code=2, message="without --yes"),
+]
+USER_IMPORT = [
+    import_case(b"username,email\nbob,bob@example.com\nbob,b2@example.com\n", message="is also on line 2"),
+    import_case(b'{"username": "bob"}\n', message="is not an object"),
+    import_case(b"not json\n", "--format", "jsonl", message="is not JSON"),
+    import_case(b'{"username": "alice", "email": "a2@example.com"}\n', code=4, message="'alice' is already taken"),
+    import_case(b'{"username": "bob", "email": "alice@example.com"}\n', code=4, message="is already taken"),
+    import_case(b"a,b\n1,2\n", "--format", "csv", message="the CSV header must name"),
+    import_case(b'{"username": "bo b", "email": "b@example.com"}\n', message="contains spaces"),
+    import_case(b'{"username": "b\\u0000b", "email": "b@example.com"}\n', message="control characters"),
+    import_case(b'{"username": 123, "email": "b@example.com"}\n', message="line 1"),
+    import_case(b'{"username": "bob", "email": "bob@"}\n', message="is not valid"),
+    import_case(b"\xff\xfe\n", "--format", "jsonl", message="is not UTF-8"),
+    import_case(b"[1, 2]\n", "--format", "jsonl", message="is not an object"),
+    import_case(b'{"username": "bob", "email": "bob@example.com", "admin": true}\n', message="is not an object"),
+    import_case(b'username,email\n"bo\nb",bob@example.com\n', "--format", "csv", message="control characters"),
+    import_case(b"username,email\nbob\n", "--format", "csv", message="line 2"),
+    import_case(b"", "--on-conflict", "merge", code=2, message="'merge' is not one of"),
+    import_case(b"", "--format", "xml", code=2, message="'xml' is not one of"),
+    case("user", "import", "/nonexistent/users.csv", code=2, message="/nonexistent/users.csv"),
 ]
 TASK_SEND = [
     case("task", "send", "nosuchtask", code=3, message="no task 'nosuchtask'"),
@@ -142,7 +168,7 @@ CONFIGURATION = [
     case(*LIST, code=78, message="APPCTL_SQLITE_BUSY_TIMEOUT", APPCTL_SQLITE_BUSY_TIMEOUT="forever"),
     case(*LIST, code=78, message="APPCTL_DIVIDE_DELAY", APPCTL_DIVIDE_DELAY="-1"),
 ]
-CASES = USER_ADD + OTHER_USER_COMMANDS + TASK_SEND + JOB_IDS + CONFIGURATION
+CASES = USER_ADD + OTHER_USER_COMMANDS + USER_IMPORT + TASK_SEND + JOB_IDS + CONFIGURATION
 
 
 def case_id(c: Case) -> str:
@@ -190,7 +216,7 @@ def test_bad_input(c: Case, seeded: Path, runner: CliRunner, monkeypatch: pytest
     for name, value in c.env.items():
         monkeypatch.setenv(name, value)
     before = snapshot(seeded)
-    result = runner.invoke(cli, c.args)
+    result = runner.invoke(cli, c.args, input=c.stdin)
     assert result.exit_code == c.code, (result.stderr, result.exception)
     assert isinstance(result.exception, SystemExit)
     assert result.stdout == ""
@@ -198,14 +224,23 @@ def test_bad_input(c: Case, seeded: Path, runner: CliRunner, monkeypatch: pytest
     assert snapshot(seeded) == before
 
 
-SUBPROCESS_CASES = [CASES[i] for i in (2, 10, 24, 32, 38, 46, 60, 66)] + CONFIGURATION[:1] + CONFIGURATION[7:8]
+SUBPROCESS_CASES = [
+    *USER_ADD[2:32:8],
+    OTHER_USER_COMMANDS[4],
+    USER_IMPORT[0],
+    USER_IMPORT[3],
+    *TASK_SEND[4:20:7],
+    JOB_IDS[1],
+    CONFIGURATION[0],
+    CONFIGURATION[7],
+]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("c", SUBPROCESS_CASES, ids=case_id)
 def test_bad_input_as_a_real_process(c: Case, seeded: Path, env: dict[str, str]) -> None:
     before = snapshot(seeded)
-    result = run_appctl(*c.args, env={**env, **c.env})
+    result = run_appctl(*c.args, env={**env, **c.env}, input=c.stdin.decode() if c.stdin else None)
     assert (result.returncode, result.stdout) == (c.code, "")
     assert_one_error_line(result.stderr, c)
     assert snapshot(seeded) == before
