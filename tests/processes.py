@@ -74,3 +74,45 @@ def refused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class FaultyProxy:
+    """A TCP proxy to a real service that can later go silent (connections kept, nothing forwarded)
+    or dead (connections closed, new ones refused): a service failing while appctl uses it."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.port = int(self.listener.getsockname()[1])
+        self.silent = threading.Event()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target, timeout=5)
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with suppress(OSError):
+            while data := source.recv(65536):
+                if not self.silent.is_set():
+                    sink.sendall(data)
+
+    def go_silent(self) -> None:
+        """Keep every connection open and accept new ones, but never answer again."""
+        self.silent.set()
+
+    def die(self) -> None:
+        """Close every connection and refuse new ones."""
+        self.listener.close()
+        for connection in self.sockets:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeoutError
@@ -11,7 +12,7 @@ from celery.result import AsyncResult
 from flask import current_app
 
 from project.errors import InvalidInput, JobFailed, NotFound, TimedOut
-from project.failures import service_errors
+from project.failures import connection_error_types, service_errors
 from project.jobs.history import FIELDS, find_job, is_known, never_sent
 from project.jobs.registry import current_celery
 
@@ -19,6 +20,7 @@ FINISHED_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 POLL_INTERVAL = 0.02
 MAX_POLL_INTERVAL = 0.25
 MAX_ID_LENGTH = 255
+NOTICE_CHECK = 1.0  # seconds between direct reads of a job while waiting for its notification
 
 
 def check_task_id(task_id: str) -> None:
@@ -122,19 +124,36 @@ def backend_notifies() -> bool:
 
 
 def wait_for_notice(task_id: str, deadline: float, timeout: float) -> dict[str, Any]:
-    """The job's finished state, waited for with the result backend's own notifications."""
+    """The job's finished state, waited for with the result backend's own notifications.
+
+    Every NOTICE_CHECK seconds the job is also read directly: a backend that died or went silent
+    during the wait fails that read within its socket timeout (exit 69), where the notification
+    channel alone would wait, unaware, until ``timeout``.
+    """
     state = job_state(task_id)
     if state["state"] == "PENDING" and not is_known(task_id):
         raise never_sent(task_id)
-    if state["state"] not in FINISHED_STATES:
-        result = AsyncResult(task_id, app=current_celery())
-        with service_errors("result backend", current_app.config["CELERY_RESULT_BACKEND"]):
-            try:
-                result.get(timeout=max(deadline - time.monotonic(), 0.001), propagate=False, interval=POLL_INTERVAL)
-            except CeleryTimeoutError:
-                raise TimedOut(f"timed out after {timeout:g}s waiting for {task_id}") from None
-        state = job_state(task_id)
+    result = AsyncResult(task_id, app=current_celery())
+    try:
+        while state["state"] not in FINISHED_STATES:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimedOut(f"timed out after {timeout:g}s waiting for {task_id}")
+            backend_url = current_app.config["CELERY_RESULT_BACKEND"]
+            with service_errors("result backend", backend_url), suppress(CeleryTimeoutError):
+                result.get(timeout=min(remaining, NOTICE_CHECK), propagate=False, interval=POLL_INTERVAL)
+            state = job_state(task_id)
+    finally:
+        stop_listening(result)
     return state
+
+
+def stop_listening(result: AsyncResult) -> None:
+    """Unsubscribe from the job's notifications now, and quietly: the command's outcome is decided,
+    and left to garbage collection a lost backend prints a traceback ("Exception ignored in …")."""
+    with suppress(RuntimeError, *connection_error_types()):
+        result.backend.remove_pending_result(result)
+    result.backend = None  # nothing left for AsyncResult.__del__ to do
 
 
 def require_success(states: Iterable[dict[str, Any]]) -> None:

@@ -6,14 +6,17 @@ timeout slightly above it; the in-process variants shorten the timeouts through 
 
 from __future__ import annotations
 
+import subprocess
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from tests.conftest import run_appctl
-from tests.processes import refused_port, silent_server
+from tests.conftest import APPCTL, run_appctl
+from tests.processes import FaultyProxy, refused_port, silent_server
 
 SLACK = 2.0  # seconds allowed above a bound for a loaded test machine
 
@@ -67,6 +70,35 @@ def test_refused_result_backend_during_send_wait_is_exit_69(env: dict[str, str])
     env["CELERY_RESULT_BACKEND"] = f"redis://:s3cret@127.0.0.1:{port}/0"
     result = run_appctl("task", "send", "divide", "1", "2", "--wait", env=env, timeout=15 + SLACK)
     assert_unreachable(result, "result backend", f"redis://:***@127.0.0.1:{port}/0")
+
+
+@pytest.mark.slow
+@pytest.mark.services
+@pytest.mark.parametrize("failure", ["go_silent", "die"])
+@pytest.mark.parametrize("command", [["result", "wait"], ["task", "send", "divide", "1", "2", "--wait"]], ids=" ".join)
+def test_result_backend_failing_during_the_wait_is_exit_69_within_15_seconds(
+    env: dict[str, str], app: Any, redis_url: str, command: list[str], failure: str
+) -> None:
+    from project.jobs.dispatch import send_job
+
+    args = [*command, send_job("divide", [1, 2])] if command[0] == "result" else command  # no worker: it waits
+    redis = urlsplit(redis_url)
+    proxy = FaultyProxy(redis.port or 6379)
+    env["CELERY_RESULT_BACKEND"] = f"redis://:s3cret@127.0.0.1:{proxy.port}{redis.path}".replace(":s3cret@", "")
+    waiting = subprocess.Popen(
+        [APPCTL, *args, "--timeout", "60"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 30
+    while not proxy.sockets and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # now waiting on the backend
+    getattr(proxy, failure)()
+    stdout, stderr = waiting.communicate(timeout=15 + SLACK)
+    proxy.die()
+    assert (waiting.returncode, stdout) == (69, ""), stderr
+    *progress, error = stderr.splitlines()  # task send --wait says "Sent ID; waiting up to 60s." first
+    assert error.startswith(f"Error: cannot reach the result backend at redis://127.0.0.1:{proxy.port}"), stderr
+    assert [line for line in progress if not line.startswith("Sent ")] == [], stderr
 
 
 SHORT_BOUNDS = {"APPCTL_CONNECT_TIMEOUT": "1", "APPCTL_SOCKET_TIMEOUT": "1", "APPCTL_PUBLISH_RETRIES": "1"}
