@@ -16,7 +16,8 @@ CELERY_REDIS_RETRY_POLICY = {"max_retries": 20, "interval_start": 0, "interval_s
 CELERY_PREPARE_MODELS_RETRIES = 10  # celery.backends.database.session.PREPARE_MODELS_MAX_RETRIES
 # A client and a worker creating the result tables at once race ("table … already exists");
 # Celery retries after 10, 20, 40 ms (with jitter): a few retries cost well under a second.
-CLIENT_PREPARE_MODELS_RETRIES = 3
+# On a database server each retry of a silent server costs a connect timeout, so one retry there.
+CLIENT_PREPARE_MODELS_RETRIES = {"sqlite": 3, "server": 1}
 
 
 def use_worker_retries(sender: Any, **_: Any) -> None:
@@ -31,7 +32,7 @@ def use_worker_retries(sender: Any, **_: Any) -> None:
 
 
 def bound_result_backend_retries(backend_url: str) -> None:
-    """Clients: the database backend tries to create its tables 4 times, not 11 (Celery's constant).
+    """Clients: the database backend tries to create its tables 4 times (SQLite) or twice, not 11.
 
     Workers: connect the handler that restores Celery's policies (once per process). Celery's
     database backend is imported only when ``backend_url`` uses it: the import is costly.
@@ -39,5 +40,6 @@ def bound_result_backend_retries(backend_url: str) -> None:
     if backend_url.startswith("db+"):
         from celery.backends.database import session
 
-        session.PREPARE_MODELS_MAX_RETRIES = CLIENT_PREPARE_MODELS_RETRIES
+        where = "sqlite" if backend_url.startswith("db+sqlite") else "server"
+        session.PREPARE_MODELS_MAX_RETRIES = CLIENT_PREPARE_MODELS_RETRIES[where]
     signals.worker_init.connect(use_worker_retries, weak=False, dispatch_uid="appctl-worker-retries")
