@@ -62,6 +62,12 @@ def test_every_core_command_has_a_section(command: str) -> None:
         "APPCTL_QUEUE",
         "APPCTL_WAIT_TIMEOUT",
         "APPCTL_HEARTBEAT_INTERVAL",
+        "APPCTL_CONNECT_TIMEOUT",
+        "APPCTL_SOCKET_TIMEOUT",
+        "APPCTL_PUBLISH_RETRIES",
+        "CELERY_VISIBILITY_TIMEOUT",
+        "APPCTL_RESTORE_INTERVAL",
+        "APPCTL_SQLITE_BUSY_TIMEOUT",
         "APPCTL_DEBUG",
         "NO_COLOR",
     ],
@@ -69,3 +75,15 @@ def test_every_core_command_has_a_section(command: str) -> None:
 def test_every_setting_is_in_the_configuration_table(variable: str) -> None:
     table = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     assert f"| `{variable}` |" in table
+
+
+def test_failure_behaviour_lists_the_bounds_and_at_least_once_delivery() -> None:
+    section = README.split("## Failure behaviour", 1)[1].split("\n## ", 1)[0]
+    for promise in (
+        "within 5 s",
+        "within 15 s",
+        "at-least-once",
+        "may run more than once",
+        "CELERY_VISIBILITY_TIMEOUT",
+    ):
+        assert promise in section
