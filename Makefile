@@ -24,7 +24,7 @@ test: install
 	$(PY) -m pytest
 
 bench: install
-	$(PY) -m pytest tests/bench -p no:cacheprovider -o addopts="" -q -s
+	$(PY) -m pytest tests/bench -p no:cacheprovider -o addopts="" -o timeout=1800 -q -s
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -6,12 +6,14 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import event
 
 from project.celery_utils import celery_init_app
 from project.config import config, config_name_from_environ
 from project.datadir import prepare_data_directory
 from project.errors import ConfigError
 from project.extensions import db, migrate
+from project.sqlite import use_write_ahead_log
 from project.urls import mask_password
 from project.users import users_blueprint
 
@@ -45,3 +47,6 @@ def init_database(app: Flask) -> None:
         hint = "pip install 'appctl[postgres]'" if "psycopg" in str(exc) else "install the database driver"
         url = mask_password(app.config["SQLALCHEMY_DATABASE_URI"])
         raise ConfigError(f"DATABASE_URL {url} needs the Python module {exc.name!r}", hint=hint) from None
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", use_write_ahead_log)

@@ -71,29 +71,41 @@ def import_users(
 def check_rows(rows: Iterable[Row]) -> tuple[ImportPlan, list[UserRow]]:
     """Validate every row (the same rules as ``user add``, and no name or email twice in the input)."""
     plan, valid = ImportPlan(), list[UserRow]()
-    names: dict[str, int] = {}
-    emails: dict[str, int] = {}
+    errors: list[tuple[int, str]] = []
     for line, username, email in rows:
         try:
             if username is None:
                 raise InvalidInput(email)  # the reader's own complaint about the row
             check_username(username)
             check_email(email)
-            _first_time(names, username, line, "username")
-            _first_time(emails, email, line, "email")
         except InvalidInput as exc:
             plan.invalid += 1
-            if len(plan.errors) < ERRORS_SHOWN:
-                plan.errors.append(f"line {line}: {exc.message}")
+            if len(errors) < ERRORS_SHOWN:
+                errors.append((line, exc.message))
             continue
         valid.append((line, username, email))
+    if len({row[1] for row in valid}) < len(valid) or len({row[2] for row in valid}) < len(valid):
+        valid = _without_repeats(valid, plan, errors)
+    plan.errors = [f"line {line}: {message}" for line, message in sorted(errors)[:ERRORS_SHOWN]]
     return plan, valid
 
 
-def _first_time(seen: dict[str, int], value: str, line: int, what: str) -> None:
-    first = seen.setdefault(value, line)
-    if first != line:
-        raise InvalidInput(f"{what} {value!r} is also on line {first}")
+def _without_repeats(rows: list[UserRow], plan: ImportPlan, errors: list[tuple[int, str]]) -> list[UserRow]:
+    """The rows whose username and email appear on no earlier row; the others are invalid."""
+    first: dict[tuple[str, str], int] = {}
+    kept: list[UserRow] = []
+    repeats: list[tuple[int, str]] = []
+    for line, username, email in rows:
+        earlier = first.setdefault(("username", username), line), first.setdefault(("email", email), line)
+        if earlier == (line, line):
+            kept.append((line, username, email))
+            continue
+        what, value, on = ("username", username, earlier[0]) if earlier[0] != line else ("email", email, earlier[1])
+        plan.invalid += 1
+        if len(repeats) < ERRORS_SHOWN:
+            repeats.append((line, f"{what} {value!r} is also on line {on}"))
+    errors.extend(repeats)
+    return kept
 
 
 def plan_writes(plan: ImportPlan, rows: list[UserRow], on_conflict: str) -> None:
