@@ -34,6 +34,8 @@ def test_every_exit_code_has_a_row() -> None:
         "user list",
         "user show",
         "user delete",
+        "user import",
+        "user export",
         "task list",
         "task send",
         "result wait",
