@@ -207,3 +207,12 @@ def test_prune_rejects_a_bad_duration(runner: CliRunner, app: Any, value: str) -
     code, stdout, stderr = invoke(runner, "task", "prune", "--older-than", value, "--yes")
     assert (code, stdout) == (2, "")
     assert "is not a duration such as 30m, 1h, 2d or 1w" in stderr
+
+
+def test_send_warns_on_stderr_when_the_history_cannot_be_written(env: dict[str, str]) -> None:
+    from tests.conftest import run_appctl
+
+    sent = run_appctl("task", "send", "divide", "1", "2", env=env)  # the database was never migrated
+    task_id = sent.stdout.strip()
+    assert (sent.returncode, len(task_id)) == (0, 36)
+    assert f"Warning: the job history did not record the sending of {task_id} (the job goes on)" in sent.stderr
