@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli.exit_codes import as_click_error
+from cli.exit_codes import as_click_error, one_line_usage
 from cli.lazy import LazyGroup
 from cli.render import set_no_color
 from cli.state import AppState
@@ -27,11 +27,21 @@ COMMANDS = {
 
 
 class AppctlGroup(LazyGroup):
-    """The root group: turns the project's errors into one stderr line and an exit code."""
+    """The root group: turns every error, usage errors included, into one stderr line and an exit code."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise one_line_usage(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise one_line_usage(exc) from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except BrokenPipeError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import traceback
 from enum import IntEnum
+from typing import IO, Any
 
 import click
 
@@ -29,6 +30,22 @@ class AppctlClickError(click.ClickException):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code  # type: ignore[misc]  # Click declares it per class
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error shown as one ``Error:`` line that points at the command's ``--help``."""
+
+    def __init__(self, original: click.UsageError) -> None:
+        super().__init__(original.format_message(), original.ctx)
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"Error: {self.format_message().rstrip('.')}{hint}", file=file, err=True)
+
+
+def one_line_usage(exc: click.UsageError) -> click.UsageError:
+    """``exc`` as one line, except the bare-command case, whose whole help is the answer."""
+    return exc if isinstance(exc, click.exceptions.NoArgsIsHelpError | OneLineUsageError) else OneLineUsageError(exc)
 
 
 def exit_status_for(exc: BaseException) -> ExitStatus:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def json_or_string(text: str) -> Any:
@@ -148,3 +151,10 @@ class Since(click.ParamType):
         if _DURATION.match(str(value).strip().lower()):
             return datetime.now(UTC) - Duration().convert(value, param, ctx)
         return ISO8601().convert(value, param, ctx)
+
+
+def timeout_option(help_text: str) -> Callable[[F], F]:
+    """The ``--timeout`` of every command that waits (default 60 s, or ``APPCTL_WAIT_TIMEOUT``)."""
+    return click.option(
+        "--timeout", type=Seconds(), default=60, show_default=True, envvar="APPCTL_WAIT_TIMEOUT", help=help_text
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.params import Seconds
+from cli.params import timeout_option
 from cli.render import output_option, render_records, resolve_format
 from cli.state import with_app
 
@@ -30,14 +30,7 @@ def result() -> None:
 
 @result.command()
 @click.argument("task_ids", metavar="ID...", nargs=-1, required=True)
-@click.option(
-    "--timeout",
-    type=Seconds(),
-    default=60,
-    show_default=True,
-    envvar="APPCTL_WAIT_TIMEOUT",
-    help="Give up after this many seconds (exit 124).",
-)
+@timeout_option("Give up after this many seconds (exit 124).")
 @output_option
 @with_app
 def wait(task_ids: tuple[str, ...], timeout: float, fmt: str | None) -> None:

@@ -11,7 +11,7 @@ import click
 
 from cli.commands.result import render_results
 from cli.commands.task_history import history, prune, revoke, status
-from cli.params import ISO8601, KeyValue, Seconds, SecondsOrTime, TaskArgsCommand, json_or_string
+from cli.params import ISO8601, KeyValue, Seconds, SecondsOrTime, TaskArgsCommand, json_or_string, timeout_option
 from cli.render import note, output_option, progress, render_record, render_records
 from cli.state import with_app
 
@@ -54,14 +54,7 @@ def list_(fmt: str | None) -> None:
     help='Send one job per line of FILE (- for stdin): [args...] or {"args": [...], "kwargs": {...}}.',
 )
 @click.option("--wait", is_flag=True, help="Wait for the result and print it, like `result wait`.")
-@click.option(
-    "--timeout",
-    type=Seconds(),
-    default=60,
-    show_default=True,
-    envvar="APPCTL_WAIT_TIMEOUT",
-    help="With --wait: give up after this many seconds (exit 124).",
-)
+@timeout_option("With --wait: give up after this many seconds (exit 124).")
 @output_option
 @with_app
 def send(

@@ -151,3 +151,16 @@ def test_debug_shows_the_masked_traceback(
     assert "Traceback (most recent call last)" in result.stderr
     assert "secret" not in result.stderr
     assert result.stderr.endswith("(run with --debug for the traceback)\n")
+
+
+def test_usage_errors_are_one_line_pointing_at_help(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["user", "add", "alice"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == "Error: Missing argument 'EMAIL' (see 'appctl user add --help')\n"
+
+
+def test_unknown_root_option_is_one_line(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--bogus"])
+    assert result.exit_code == 2
+    assert result.stderr == "Error: No such option '--bogus' (see 'appctl --help')\n"
