@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APPCTL := $(VENV)/bin/appctl
+# Test processes: one per core of the 2-core machines we run on; each test file stays in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: install run worker test bench lint clean
 
@@ -21,7 +23,7 @@ worker: install
 	$(APPCTL) worker --loglevel=info
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	$(PY) -m pytest tests/bench -p no:cacheprovider -o addopts="" -o timeout=1800 -q -s
