@@ -46,7 +46,7 @@ def with_app(command: F) -> F:
 
         ctx.with_resource(connections_released())  # exits first, inside the app context
 
-        with database_errors(app.config["SQLALCHEMY_DATABASE_URI"]):
+        with database_errors(app.config["DATABASE_URL"]):
             return command(*args, **kwargs)
 
     return run_in_app_context  # type: ignore[return-value]

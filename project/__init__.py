@@ -45,7 +45,7 @@ def init_database(app: Flask) -> None:
         db.init_app(app)
     except ModuleNotFoundError as exc:
         hint = "pip install 'appctl[postgres]'" if "psycopg" in str(exc) else "install the database driver"
-        url = mask_password(app.config["SQLALCHEMY_DATABASE_URI"])
+        url = mask_password(app.config["DATABASE_URL"])
         raise ConfigError(f"DATABASE_URL {url} needs the Python module {exc.name!r}", hint=hint) from None
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():

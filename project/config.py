@@ -53,6 +53,7 @@ class BaseConfig:
         bounds = Bounds.from_environ(environ)
         settings.update(
             APPCTL_DATA_DIR=str(data_dir),
+            DATABASE_URL=database_url,  # as the user wrote it: what messages show
             SQLALCHEMY_DATABASE_URI=sqlalchemy_database_url(database_url),
             SQLALCHEMY_ENGINE_OPTIONS=engine_options(database_url, bounds),
             CELERY_TASK_DEFAULT_QUEUE=environ.get("APPCTL_QUEUE") or "celery",

@@ -29,7 +29,7 @@ Check = Callable[[], dict[str, Any]]
 
 def check_database() -> dict[str, Any]:
     """Reachable and at the head revision."""
-    url = mask_password(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    url = mask_password(current_app.config["DATABASE_URL"])
     state = migration_status()
     data = {"url": url, "revision": state["current"], "head": state["head"]}
     if state["at_head"]:
@@ -111,7 +111,7 @@ def _active(worker: dict[str, Any]) -> str:
 
 
 _SERVICES = {
-    "database": "SQLALCHEMY_DATABASE_URI",
+    "database": "DATABASE_URL",
     "broker": "CELERY_BROKER_URL",
     "result backend": "CELERY_RESULT_BACKEND",
 }
