@@ -50,9 +50,7 @@ def test_every_service_down_is_exit_1_within_seconds(env: dict[str, str]) -> Non
     result = run_appctl("status", "-o", "json", env={**env, **dead}, timeout=15)
     checks = json.loads(result.stdout)
     assert (result.returncode, [c["ok"] for c in checks]) == (1, [False, False, False, False])
-    assert checks[0]["detail"].startswith(
-        "cannot reach the database at postgresql://appctl:***@127.0.0.1:9/appctl"
-    )
+    assert checks[0]["detail"].startswith("cannot reach the database at postgresql://appctl:***@127.0.0.1:9/appctl")
     assert checks[1]["detail"].startswith("cannot reach the broker at redis://:***@127.0.0.1:9/0")
     assert checks[2]["detail"].startswith("cannot reach the result backend at redis://:***@127.0.0.1:9/1")
     assert "s3cret" not in result.stdout + result.stderr
