@@ -11,22 +11,6 @@ from cli.params import Duration, Since
 from cli.render import note, output_option, render_record, render_records
 from cli.state import with_app
 
-JOB_COLUMNS = (
-    "id",
-    "name",
-    "state",
-    "args",
-    "kwargs",
-    "queue",
-    "sent_at",
-    "started_at",
-    "finished_at",
-    "worker",
-    "retries",
-    "result",
-    "error",
-    "revoked_at",
-)
 JOB_TABLE_COLUMNS = ("id", "name", "state", "sent_at", "result", "error")
 REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
 PRUNE_COLUMNS = ("deleted", "would_delete", "before")
@@ -41,10 +25,10 @@ PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 @with_app
 def history(states: tuple[str, ...], name: str | None, since: datetime | None, limit: int, fmt: str | None) -> None:
     """List the jobs the app sent, newest first, with their outcome."""
-    from project.jobs.history import list_history
+    from project.jobs.history import FIELDS, list_history
 
     records = list_history(states, name, since, limit or None)
-    render_records(records, JOB_COLUMNS, fmt, table_columns=JOB_TABLE_COLUMNS)
+    render_records(records, FIELDS, fmt, table_columns=JOB_TABLE_COLUMNS)
 
 
 @click.command()
@@ -53,10 +37,11 @@ def history(states: tuple[str, ...], name: str | None, since: datetime | None, l
 @with_app
 def status(task_ids: tuple[str, ...], fmt: str | None) -> None:
     """Show the jobs' state, result or error, times and worker, without waiting."""
+    from project.jobs.history import FIELDS
     from project.jobs.results import job_statuses
 
     records, unknown = job_statuses(list(task_ids))
-    render_records(records, JOB_COLUMNS, fmt, table_columns=JOB_TABLE_COLUMNS)
+    render_records(records, FIELDS, fmt, table_columns=JOB_TABLE_COLUMNS)
     if unknown:
         raise unknown
 
