@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 from project.errors import AppctlError, ServiceUnavailable
 from project.urls import mask_password
@@ -54,16 +54,22 @@ def unavailable(service: str, url: str, exc: BaseException) -> ServiceUnavailabl
 
 
 @contextmanager
-def service_errors(service: str, url: str) -> Iterator[None]:
-    """Re-raise connection failures inside the block as ServiceUnavailable naming ``service``."""
+def _connection_errors(locate: Callable[[BaseException], tuple[str, str]]) -> Iterator[None]:
+    """Re-raise connection failures inside the block as ServiceUnavailable for ``locate(exc)``."""
     try:
         yield
     except AppctlError:
         raise
     except Exception as exc:
         if is_connection_error(exc):
+            service, url = locate(exc)
             raise unavailable(service, url, exc) from exc
         raise
+
+
+def service_errors(service: str, url: str) -> AbstractContextManager[None]:
+    """Re-raise connection failures inside the block as ServiceUnavailable naming ``service``."""
+    return _connection_errors(lambda _: (service, url))
 
 
 def raised_by_result_backend(exc: BaseException) -> bool:
@@ -81,22 +87,16 @@ def raised_by_result_backend(exc: BaseException) -> bool:
     return False
 
 
-@contextmanager
-def publish_errors(broker_url: str, backend_url: str) -> Iterator[None]:
+def publish_errors(broker_url: str, backend_url: str) -> AbstractContextManager[None]:
     """Like service_errors, naming the result backend or the broker, whichever failed.
 
     Celery subscribes to the job's result (Redis) before it publishes, so both can fail here.
     """
-    try:
-        yield
-    except AppctlError:
-        raise
-    except Exception as exc:
-        if is_connection_error(exc):
-            if raised_by_result_backend(exc):
-                raise unavailable("result backend", backend_url, exc) from exc
-            raise unavailable("broker", broker_url, exc) from exc
-        raise
+
+    def locate(exc: BaseException) -> tuple[str, str]:
+        return ("result backend", backend_url) if raised_by_result_backend(exc) else ("broker", broker_url)
+
+    return _connection_errors(locate)
 
 
 @contextmanager

@@ -73,11 +73,11 @@ def import_(source: IO[bytes], input_format: str | None, on_conflict: str, skip_
     one taken username or email (exit 4) means nothing is written. An id column is ignored.
     """
     from project.users.importer import import_users
-    from project.users.rows import detect_format, read_rows
+    from project.users.rows import rows_from
 
     with progress(_size(source), "Importing users") as advance:
         stream = io.BufferedReader(_CountingReader(source, advance))
-        rows = read_rows(stream, input_format or detect_format(stream, getattr(source, "name", None)))
+        rows = rows_from(stream, input_format, getattr(source, "name", None))
         summary = import_users(rows, on_conflict=on_conflict, dry_run=dry_run, skip_invalid=skip_invalid)
     note(summary_line(summary))
 

@@ -31,6 +31,11 @@ def detect_format(stream: IO[bytes], name: str | None) -> str:
     return "jsonl" if start.startswith(b"{") else "csv"
 
 
+def rows_from(stream: IO[bytes], fmt: str | None, name: str | None) -> Iterator[Row]:
+    """The rows of ``stream`` in format ``fmt``, or the format its name or content shows."""
+    return read_rows(stream, fmt or detect_format(stream, name))
+
+
 def read_rows(stream: IO[bytes], fmt: str) -> Iterator[Row]:
     """The rows of ``stream`` in format ``fmt``; InvalidInput when the input as a whole is unusable."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
