@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -21,32 +21,43 @@ class AppState:
         self.debug = False
         self._app: Flask | None = None
 
-    def load_app(self) -> Flask:
-        """Build the app with ``create_app()`` the first time a command needs it."""
+    def load_app(self, orm: bool = True) -> Flask:
+        """Build the app the first time a command needs it: ``create_app()``, or without ``orm`` the publisher app."""
         if self._app is None:
-            from project import create_app
+            from project import create_app, create_publisher_app
 
-            self._app = create_app()
+            self._app = create_app() if orm else create_publisher_app()
+        elif orm:
+            from project import complete_app
+
+            complete_app(self._app)
         return self._app
 
 
 pass_state = click.make_pass_decorator(AppState, ensure=True)
 
 
-def with_app(command: F) -> F:
-    """Run ``command`` inside the app context; database failures become ServiceUnavailable."""
+def with_app(command: F | None = None, *, orm: Callable[[Mapping[str, Any]], bool] | None = None) -> Any:
+    """Run ``command`` inside the app context; database failures become ServiceUnavailable.
+
+    ``orm(params)`` false: the command only publishes jobs, and the publisher app (no ORM) will do.
+    """
+    if command is None:
+        return functools.partial(with_app, orm=orm)
 
     @functools.wraps(command)
     def run_in_app_context(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
-        app = ctx.ensure_object(AppState).load_app()
+        app = ctx.ensure_object(AppState).load_app(orm is None or orm(kwargs))
         ctx.with_resource(app.app_context())
-        from project.extensions import connections_released
         from project.failures import database_errors
 
-        ctx.with_resource(connections_released())  # exits first, inside the app context
+        if "sqlalchemy" in app.extensions:
+            from project.extensions import connections_released
+
+            ctx.with_resource(connections_released())  # exits first, inside the app context
 
         with database_errors(app.config["DATABASE_URL"]):
             return command(*args, **kwargs)
 
-    return run_in_app_context  # type: ignore[return-value]
+    return run_in_app_context

@@ -1,29 +1,79 @@
-"""The application factory: builds the Flask app with its database, migrations and Celery."""
+"""The application factory: builds the Flask app with its database, migrations and Celery.
+
+``db`` and ``migrate`` (project/extensions.py) are loaded the first time they are used, so that
+the publisher app that ``appctl task send`` runs in (config and Celery, no ORM) never imports
+SQLAlchemy, which costs about as much as the rest of a send.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
-from sqlalchemy import event
 
 from project.celery_utils import celery_init_app
 from project.config import config, config_name_from_environ
 from project.datadir import prepare_data_directory
 from project.errors import ConfigError
-from project.extensions import db, migrate
-from project.sqlite import use_write_ahead_log
-from project.urls import mask_password
-from project.users import users_blueprint
+from project.jobs.driver_history import DriverHistory
+from project.jobs.tracking import DRIVER_HISTORY
 
-__all__ = ["create_app", "db", "migrate"]
+if TYPE_CHECKING:
+    from project.extensions import db, migrate
+
+__all__ = ["complete_app", "create_app", "create_publisher_app", "db", "migrate"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+def __getattr__(name: str) -> Any:
+    """``db`` and ``migrate``, imported on first use."""
+    if name in ("db", "migrate"):
+        from project import extensions
+
+        return getattr(extensions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def create_app(config_name: str | None = None) -> Flask:
     """Build the app for ``config_name`` (default: ``FLASK_CONFIG``, else development)."""
+    app = _create_core_app(config_name)
+    complete_app(app)
+    return app
+
+
+def create_publisher_app(config_name: str | None = None) -> Flask:
+    """The app without the ORM, for commands that only publish jobs: config and Celery.
+
+    It records sent jobs through the database driver; when the URL needs SQLAlchemy, it is complete.
+    """
+    app = _create_core_app(config_name)
+    driver_history = DriverHistory.for_config(app.config)
+    if driver_history is None:
+        complete_app(app)
+    else:
+        app.extensions[DRIVER_HISTORY] = driver_history
+    return app
+
+
+def complete_app(app: Flask) -> None:
+    """Add what the publisher app leaves out: Flask-SQLAlchemy, Flask-Migrate, the users blueprint, the shell."""
+    from project.extensions import db, init_database, migrate
+    from project.users import users_blueprint
+
+    if "sqlalchemy" in app.extensions:
+        return
+    app.extensions.pop(DRIVER_HISTORY, None)
+    init_database(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    app.register_blueprint(users_blueprint)
+    app.shell_context_processor(lambda: {"app": app, "db": db})
+
+
+def _create_core_app(config_name: str | None) -> Flask:
+    """The Flask app with its configuration, data directory and Celery."""
     config_name = config_name or config_name_from_environ()
     if config_name not in config:
         names = ", ".join(sorted(config))
@@ -31,22 +81,5 @@ def create_app(config_name: str | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(config[config_name].from_environ(os.environ))
     prepare_data_directory(app.config)
-    init_database(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     celery_init_app(app)
-    app.register_blueprint(users_blueprint)
-    app.shell_context_processor(lambda: {"app": app, "db": db})
     return app
-
-
-def init_database(app: Flask) -> None:
-    """Bind ``db`` to the app; a URL whose driver is not installed is a configuration error."""
-    try:
-        db.init_app(app)
-    except ModuleNotFoundError as exc:
-        hint = "pip install 'appctl[postgres]'" if "psycopg" in str(exc) else "install the database driver"
-        url = mask_password(app.config["DATABASE_URL"])
-        raise ConfigError(f"DATABASE_URL {url} needs the Python module {exc.name!r}", hint=hint) from None
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        with app.app_context():
-            event.listen(db.engine, "connect", use_write_ahead_log)

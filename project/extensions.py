@@ -3,12 +3,30 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
 
+from project.errors import ConfigError
 from project.lazy_migrate import LazyMigrate
+from project.sqlite import use_write_ahead_log
+from project.urls import mask_password
 
 db = SQLAlchemy()
 migrate = LazyMigrate()  # Flask-Migrate (and Alembic) load only when a migration runs
+
+
+def init_database(app: Flask) -> None:
+    """Bind ``db`` to the app; a URL whose driver is not installed is a configuration error."""
+    try:
+        db.init_app(app)
+    except ModuleNotFoundError as exc:
+        hint = "pip install 'appctl[postgres]'" if "psycopg" in str(exc) else "install the database driver"
+        url = mask_password(app.config["DATABASE_URL"])
+        raise ConfigError(f"DATABASE_URL {url} needs the Python module {exc.name!r}", hint=hint) from None
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", use_write_ahead_log)
 
 
 @contextmanager

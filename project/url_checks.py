@@ -25,7 +25,10 @@ def check_database_url(url: str, setting: str = "DATABASE_URL", prefix: str = ""
     """Raise ConfigError unless SQLAlchemy can parse ``url`` and knows its dialect.
 
     ``prefix`` (``sqla+``, ``db+``) and ``examples`` are for a database URL inside a Celery one.
+    Plain SQLite and PostgreSQL URLs are checked without importing SQLAlchemy.
     """
+    if _plain_database_url(url):
+        return
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -33,6 +36,19 @@ def check_database_url(url: str, setting: str = "DATABASE_URL", prefix: str = ""
         make_url(url).get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise _invalid(setting, prefix + url, str(exc), examples or DATABASE_EXAMPLES) from None
+
+
+def _plain_database_url(url: str) -> bool:
+    """True for a SQLite file URL without options, or a PostgreSQL URL whose port parses."""
+    if url.startswith(("sqlite:///", "sqlite+pysqlite:///")):
+        return "?" not in url
+    if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return False
+    try:
+        urlsplit(url).port  # noqa: B018  # raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return True
 
 
 def _check_host_and_port(setting: str, url: str, examples: str) -> None:

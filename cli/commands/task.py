@@ -56,7 +56,7 @@ def list_(fmt: str | None) -> None:
 @click.option("--wait", is_flag=True, help="Wait for the result and print it, like `result wait`.")
 @timeout_option("With --wait: give up after this many seconds (exit 124).")
 @output_option
-@with_app
+@with_app(orm=lambda params: params["wait"])  # only --wait reads the job history
 def send(
     name: str,
     args: tuple[str, ...],

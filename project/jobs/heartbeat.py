@@ -21,7 +21,8 @@ from sqlalchemy import delete, select
 from project.extensions import db
 from project.failures import reason
 from project.jobs.ledger import upsert
-from project.jobs.models import heartbeats, jobs, utcnow
+from project.jobs.models import heartbeats, jobs
+from project.jobs.rows import utcnow
 
 logger = logging.getLogger("appctl.heartbeat")
 

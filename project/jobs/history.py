@@ -12,7 +12,8 @@ from sqlalchemy import Connection, RowMapping, delete, func, or_, select
 from project.errors import InvalidInput, NotFound
 from project.extensions import db
 from project.failures import reason
-from project.jobs.models import STATES, heartbeats, jobs, utcnow
+from project.jobs.models import STATES, heartbeats, jobs
+from project.jobs.rows import utcnow
 
 logger = logging.getLogger("appctl.history")
 

@@ -8,40 +8,18 @@ producer has recorded sending it).
 from __future__ import annotations
 
 import importlib
-import json
-import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select, update
 
 from project.extensions import db
-from project.failures import reason
-from project.jobs.models import FINISHED_STATES, jobs, utcnow
+from project.jobs.models import FINISHED_STATES, jobs
+from project.jobs.rows import utcnow
 
-logger = logging.getLogger("appctl.history")
-
-RESULT_LIMIT = 8192  # bytes of JSON kept per result; the result backend keeps the whole value
-PREVIEW_LENGTH = 500
-ERROR_LIMIT = 2000
 # Set by whoever records a job first and never overwritten. A job the app did not publish
 # itself (another producer) gets its sent_at from the worker's first record of it.
 _SENT_FIELDS = ("name", "args", "kwargs", "queue", "sent_at")
-
-
-def bounded_json(value: Any, limit: int = RESULT_LIMIT) -> Any:
-    """``value`` when its JSON fits in ``limit`` bytes, else ``{truncated, bytes, preview}``."""
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        value = repr(value)
-        text = json.dumps(value, ensure_ascii=False)
-    size = len(text.encode())
-    if size <= limit:
-        return value
-    return {"truncated": True, "bytes": size, "preview": text[:PREVIEW_LENGTH]}
 
 
 def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keep: Sequence[str] = ()) -> None:
@@ -69,33 +47,6 @@ def _update_or_insert(
         changes.update({name: func.coalesce(table.c[name], row[name]) for name in keep if name in row})
         if conn.execute(update(table).where(*where).values(changes)).rowcount == 0:
             conn.execute(table.insert().values(row))
-
-
-@contextmanager
-def history_guard(what: str, task_ids: Sequence[str]) -> Iterator[None]:
-    """Log a warning instead of raising when the history cannot be written: the job goes on."""
-    try:
-        yield
-    except Exception as exc:
-        shown = ", ".join(task_ids[:3]) + (f" and {len(task_ids) - 3} more" if len(task_ids) > 3 else "")
-        message = "Warning: the job history did not record the %s of %s (the job goes on): %s"
-        logger.warning(message, what, shown, reason(exc))
-
-
-def sent_row(
-    task_id: str, name: str, args: Any, kwargs: Any, queue: str | None, sent_at: datetime | None = None
-) -> dict[str, Any]:
-    """The history row for a job just published."""
-    args, kwargs = bounded_json(args), bounded_json(kwargs)
-    return {
-        "id": task_id,
-        "state": "PENDING",
-        "name": name,
-        "args": args,
-        "kwargs": kwargs,
-        "queue": queue,
-        "sent_at": sent_at or utcnow(),
-    }
 
 
 def record_sent(rows: Sequence[dict[str, Any]]) -> None:
@@ -127,10 +78,3 @@ def record_outcome(task_id: str, state: str, fields: dict[str, Any]) -> None:
         row.setdefault("finished_at", now)
     with db.engine.begin() as conn:
         upsert(conn, jobs, [row], keep=(*_SENT_FIELDS, "revoked_at"))
-
-
-def error_fields(exc: BaseException | None) -> dict[str, Any]:
-    """``error_type`` and ``error_message`` columns for ``exc`` (the message bounded)."""
-    if exc is None:
-        return {}
-    return {"error_type": type(exc).__name__, "error_message": str(exc)[:ERROR_LIMIT]}

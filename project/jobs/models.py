@@ -34,11 +34,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def utcnow() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
-
-
 class Job(db.Model):  # type: ignore[name-defined]
     """One job as the application saw it: sent, started, finished (or retried, revoked)."""
 

@@ -16,9 +16,10 @@ from sqlalchemy import Connection, select, update
 
 from project.extensions import db
 from project.failures import reason, service_errors
-from project.jobs.models import FINISHED_STATES, jobs, utcnow
+from project.jobs.models import FINISHED_STATES, jobs
 from project.jobs.registry import current_celery
 from project.jobs.results import job_status
+from project.jobs.rows import utcnow
 
 logger = logging.getLogger("appctl.revoke")
 

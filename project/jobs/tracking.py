@@ -2,6 +2,7 @@
 
 The signals are global to the process; each handler finds the factory-built app the event
 belongs to (the task's Celery app, or the app publishing) and does nothing for other apps.
+Publishing needs no SQLAlchemy (project/jobs/driver_history.py); the worker's handlers load it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from celery import current_app as current_celery_app
 from celery.exceptions import Ignore
 from flask import Flask, current_app, has_app_context
 
-from project.extensions import db
-from project.jobs import ledger
-from project.jobs.models import utcnow
+from project.jobs.rows import bounded_json, error_fields, history_guard, sent_row, utcnow
 
 BATCH_SIZE = 500
+DRIVER_HISTORY = "appctl.driver_history"  # app.extensions key of an app that records sends without the ORM
 
 
 class _Batch(list[dict[str, Any]]):
@@ -44,8 +44,14 @@ def publishing_app() -> Flask | None:
 
 
 def _flush(rows: list[dict[str, Any]]) -> None:
-    with ledger.history_guard("sending", [row["id"] for row in rows]):
-        ledger.record_sent(rows)
+    with history_guard("sending", [row["id"] for row in rows]):
+        driver_history = current_app.extensions.get(DRIVER_HISTORY)
+        if driver_history is not None:
+            driver_history.record_sent(rows)
+        else:
+            from project.jobs import ledger
+
+            ledger.record_sent(rows)
     rows.clear()
 
 
@@ -75,7 +81,7 @@ def recorded_by_caller() -> Iterator[None]:
 
 def record_published(jobs: Iterable[Any]) -> None:
     """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue)."""
-    rows = [ledger.sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue) for job in jobs]
+    rows = [sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue) for job in jobs]
     if rows:
         _flush(rows)
 
@@ -85,7 +91,7 @@ def on_published(sender: str, body: Any, headers: dict[str, Any], routing_key: s
     flask_app = publishing_app()
     if flask_app is None or _caller_records.get() or not isinstance(body, tuple) or not headers.get("id"):
         return
-    row = ledger.sent_row(headers["id"], headers.get("task") or sender, body[0], body[1], routing_key or None)
+    row = sent_row(headers["id"], headers.get("task") or sender, body[0], body[1], routing_key or None)
     rows = _batch.get()
     if rows is not None:
         rows.append(row)
@@ -107,7 +113,9 @@ def _record(task: Any, task_id: str | None, state: str, fields: dict[str, Any]) 
     flask_app = _worker_app(task)
     if flask_app is None or not task_id:
         return
-    with flask_app.app_context(), ledger.history_guard(state, [task_id]):
+    from project.jobs import ledger
+
+    with flask_app.app_context(), history_guard(state, [task_id]):
         ledger.record_outcome(task_id, state, fields)
 
 
@@ -119,14 +127,16 @@ def job_starting(task: Task, task_id: str) -> None:
     request = task.request
     fields = {
         "name": task.name,
-        "args": ledger.bounded_json(list(request.args or [])),
-        "kwargs": ledger.bounded_json(dict(request.kwargs or {})),
+        "args": bounded_json(list(request.args or [])),
+        "kwargs": bounded_json(dict(request.kwargs or {})),
         "queue": (request.delivery_info or {}).get("routing_key"),
         "worker": request.hostname,
         "retries": request.retries or 0,
     }
     may_run = True
-    with flask_app.app_context(), ledger.history_guard("start", [task_id]):
+    from project.jobs import ledger
+
+    with flask_app.app_context(), history_guard("start", [task_id]):
         may_run = ledger.record_started(task_id, fields)
     if not may_run:
         task.backend.mark_as_revoked(task_id, "revoked in the job history", request=request)
@@ -135,19 +145,19 @@ def job_starting(task: Task, task_id: str) -> None:
 
 def on_success(sender: Any, result: Any, **_: Any) -> None:
     """task_success: store the (size-bounded) result."""
-    fields = {"result": ledger.bounded_json(result), "error_type": None, "error_message": None}
+    fields = {"result": bounded_json(result), "error_type": None, "error_message": None}
     _record(sender, sender.request.id, "SUCCESS", fields)
 
 
 def on_failure(sender: Any, task_id: str, exception: BaseException | None = None, **_: Any) -> None:
     """task_failure: store the error's type and message."""
-    _record(sender, task_id, "FAILURE", {"result": None, **ledger.error_fields(exception)})
+    _record(sender, task_id, "FAILURE", {"result": None, **error_fields(exception)})
 
 
 def on_retry(sender: Any, request: Any, reason: Any = None, **_: Any) -> None:
     """task_retry: the job will run again; store why and the retry count."""
     error = reason if isinstance(reason, BaseException) else None
-    fields = {"retries": (request.retries or 0) + 1, **ledger.error_fields(error)}
+    fields = {"retries": (request.retries or 0) + 1, **error_fields(error)}
     _record(sender, request.id, "RETRY", fields)
 
 
@@ -161,7 +171,9 @@ def on_revoked(sender: Any, request: Any, terminated: bool = False, expired: boo
 def on_worker_process_init(**_: Any) -> None:
     """worker_process_init: a forked pool process must not share its parent's database connections."""
     flask_app = getattr(current_celery_app, "flask_app", None)
-    if flask_app is not None:
+    if flask_app is not None and "sqlalchemy" in flask_app.extensions:
+        from project.extensions import db
+
         with flask_app.app_context():
             db.engine.dispose(close=False)
 

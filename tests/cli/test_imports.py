@@ -61,6 +61,13 @@ def test_task_send_loads_no_migration_or_result_backend_code(migrated: dict[str,
     assert "kombu.transport.sqlalchemy" in modules  # the embedded broker it published to
 
 
+def test_task_send_to_redis_loads_no_sqlalchemy(migrated: dict[str, str], redis_url: str) -> None:
+    env = {**migrated, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url}
+    modules = modules_after(["task", "send", "divide", "1", "2"], env)
+    assert loaded(modules, ("sqlalchemy", "flask_sqlalchemy", *MIGRATION_MODULES, *WORKER_MODULES)) == []
+    assert "kombu.transport.redis" in modules
+
+
 def test_db_commands_load_flask_migrate(migrated: dict[str, str]) -> None:
     assert "flask_migrate" in modules_after(["db", "status"], migrated)
 

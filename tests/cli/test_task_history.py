@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from project.jobs import ledger
+from project.jobs.rows import sent_row
 
 SENT = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
 T = SENT.isoformat()
@@ -66,7 +67,7 @@ def invoke(runner: CliRunner, *args: str) -> tuple[int, str, str]:
 
 
 def store(job: dict[str, Any], sent_at: datetime = SENT) -> None:
-    ledger.record_sent([ledger.sent_row(job["id"], job["name"], job["args"], job["kwargs"], "q", sent_at=sent_at)])
+    ledger.record_sent([sent_row(job["id"], job["name"], job["args"], job["kwargs"], "q", sent_at=sent_at)])
     fields = {"started_at": sent_at, "finished_at": sent_at, "worker": job["worker"], "result": job["result"]}
     if job["error"]:
         kind, _, message = job["error"].partition(": ")

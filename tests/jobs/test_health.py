@@ -9,7 +9,8 @@ from sqlalchemy import insert
 
 from project.extensions import db
 from project.jobs.health import system_status
-from project.jobs.models import heartbeats, utcnow
+from project.jobs.models import heartbeats
+from project.jobs.rows import utcnow
 from project.migrations import downgrade_database
 
 

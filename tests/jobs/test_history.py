@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from project.errors import InvalidInput, NotFound
-from project.jobs import ledger
+from project.jobs import ledger, rows
 from project.jobs.history import find_job, list_history, prune_history
 from project.jobs.results import job_status, wait_for_results
 
@@ -17,7 +17,7 @@ NOW = datetime.now(UTC)
 
 def record(task_id: str, name: str, state: str, age: timedelta, **fields: Any) -> None:
     """A history row sent ``age`` ago, then moved to ``state``."""
-    ledger.record_sent([ledger.sent_row(task_id, name, [1], {}, "q", sent_at=NOW - age)])
+    ledger.record_sent([rows.sent_row(task_id, name, [1], {}, "q", sent_at=NOW - age)])
     if state != "PENDING":
         ledger.record_outcome(task_id, state, fields)
 
@@ -70,7 +70,7 @@ def test_prune_works_in_chunks(app: Any, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_a_worker_that_records_first_is_not_overwritten_by_the_producer(app: Any) -> None:
     assert ledger.record_started("fast", {"name": "divide", "args": [1, 2], "worker": "w@h", "retries": 0})
-    ledger.record_sent([ledger.sent_row("fast", "divide", [1, 2], {}, "q")])
+    ledger.record_sent([rows.sent_row("fast", "divide", [1, 2], {}, "q")])
     job = find_job("fast")
     assert job is not None
     assert (job["state"], job["worker"], job["queue"], job["sent_at"] is not None) == ("STARTED", "w@h", "q", True)
@@ -78,7 +78,7 @@ def test_a_worker_that_records_first_is_not_overwritten_by_the_producer(app: Any
 
 def test_a_retry_publish_keeps_the_first_sent_time(app: Any) -> None:
     record("r", "divide", "RETRY", timedelta(minutes=10), retries=1)
-    ledger.record_sent([ledger.sent_row("r", "divide", [1], {}, "q")])
+    ledger.record_sent([rows.sent_row("r", "divide", [1], {}, "q")])
     job = find_job("r")
     assert job is not None
     assert (job["state"], job["retries"]) == ("RETRY", 1)
@@ -86,10 +86,10 @@ def test_a_retry_publish_keeps_the_first_sent_time(app: Any) -> None:
 
 
 def test_results_are_bounded_in_size() -> None:
-    assert ledger.bounded_json([1, "two"]) == [1, "two"]
-    big = ledger.bounded_json("x" * 10_000)
-    assert (big["truncated"], big["bytes"], len(big["preview"])) == (True, 10_002, ledger.PREVIEW_LENGTH)
-    assert ledger.bounded_json({1, 2}) == "{1, 2}"  # not JSON: kept as its repr
+    assert rows.bounded_json([1, "two"]) == [1, "two"]
+    big = rows.bounded_json("x" * 10_000)
+    assert (big["truncated"], big["bytes"], len(big["preview"])) == (True, 10_002, rows.PREVIEW_LENGTH)
+    assert rows.bounded_json({1, 2}) == "{1, 2}"  # not JSON: kept as its repr
 
 
 def test_an_id_never_sent_is_not_found_at_once(app: Any) -> None:

@@ -1,0 +1,69 @@
+"""The job history's row values (sent rows, bounded JSON, errors), computed without SQLAlchemy."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from project.failures import reason
+
+logger = logging.getLogger("appctl.history")
+
+RESULT_LIMIT = 8192  # bytes of JSON kept per value; the result backend keeps the whole result
+PREVIEW_LENGTH = 500
+ERROR_LIMIT = 2000
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def bounded_json(value: Any, limit: int = RESULT_LIMIT) -> Any:
+    """``value`` when its JSON fits in ``limit`` bytes, else ``{truncated, bytes, preview}``."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        value = repr(value)
+        text = json.dumps(value, ensure_ascii=False)
+    size = len(text.encode())
+    if size <= limit:
+        return value
+    return {"truncated": True, "bytes": size, "preview": text[:PREVIEW_LENGTH]}
+
+
+def sent_row(
+    task_id: str, name: str, args: Any, kwargs: Any, queue: str | None, sent_at: datetime | None = None
+) -> dict[str, Any]:
+    """The history row for a job just published."""
+    return {
+        "id": task_id,
+        "state": "PENDING",
+        "name": name,
+        "args": bounded_json(args),
+        "kwargs": bounded_json(kwargs),
+        "queue": queue,
+        "sent_at": sent_at or utcnow(),
+    }
+
+
+@contextmanager
+def history_guard(what: str, task_ids: Sequence[str]) -> Iterator[None]:
+    """Log a warning instead of raising when the history cannot be written: the job goes on."""
+    try:
+        yield
+    except Exception as exc:
+        shown = ", ".join(task_ids[:3]) + (f" and {len(task_ids) - 3} more" if len(task_ids) > 3 else "")
+        message = "Warning: the job history did not record the %s of %s (the job goes on): %s"
+        logger.warning(message, what, shown, reason(exc))
+
+
+def error_fields(exc: BaseException | None) -> dict[str, Any]:
+    """``error_type`` and ``error_message`` columns for ``exc`` (the message bounded)."""
+    if exc is None:
+        return {}
+    return {"error_type": type(exc).__name__, "error_message": str(exc)[:ERROR_LIMIT]}

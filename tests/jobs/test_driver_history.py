@@ -1,0 +1,99 @@
+"""The publisher app records sent jobs through the database driver: the very rows the ORM writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from project import create_publisher_app
+from project.extensions import db
+from project.jobs import ledger
+from project.jobs.driver_history import SENT_COLUMNS, DriverHistory
+from project.jobs.history import find_job
+from project.jobs.rows import sent_row
+from project.jobs.tracking import DRIVER_HISTORY
+
+SENT_AT = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+ARGS = [1, -2.5, "two", {"three": [None, True]}, "ünïcode 'quoted' \"double\" \\ back"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def history_app(request: pytest.FixtureRequest, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The app, migrated, on the embedded SQLite database and on PostgreSQL."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("pg_url"))
+    return request.getfixturevalue("app")
+
+
+def driver(app: Any) -> DriverHistory:
+    found = DriverHistory.for_config(app.config)
+    assert found is not None
+    return found
+
+
+def stored(task_id: str) -> dict[str, Any]:
+    """The row as the database holds it (JSON as text, time as stored), without its id."""
+    columns = ", ".join(f"CAST({name} AS TEXT) AS {name}" for name in (*SENT_COLUMNS, "retries", "terminate"))
+    row = db.session.execute(text(f"SELECT {columns} FROM jobs WHERE id = :id"), {"id": task_id}).mappings().one()
+    return {name: value for name, value in row.items() if name != "id"}
+
+
+def test_the_driver_stores_what_the_orm_stores(history_app: Any) -> None:
+    ledger.record_sent([sent_row("by-orm", "project.users.tasks.divide", ARGS, {"k": "v"}, "q", sent_at=SENT_AT)])
+    driver(history_app).record_sent(
+        [sent_row("by-driver", "project.users.tasks.divide", ARGS, {"k": "v"}, "q", sent_at=SENT_AT)]
+    )
+    assert stored("by-driver") == stored("by-orm")
+    assert find_job("by-driver") == {**find_job("by-orm"), "id": "by-driver"}  # type: ignore[dict-item]
+
+
+def test_a_job_a_worker_recorded_first_keeps_what_the_worker_wrote(history_app: Any) -> None:
+    assert ledger.record_started("fast", {"name": "divide", "args": [1, 2], "worker": "w@h", "retries": 0})
+    driver(history_app).record_sent([sent_row("fast", "other", [9], {}, "q")])
+    job = find_job("fast")
+    assert job is not None
+    assert (job["state"], job["name"], job["args"], job["queue"]) == ("STARTED", "divide", [1, 2], "q")
+
+
+def test_a_batch_is_recorded_whole(history_app: Any) -> None:
+    ids = [f"job-{number}" for number in range(1500)]
+    driver(history_app).record_sent([sent_row(task_id, "divide", [n], {}, None) for n, task_id in enumerate(ids)])
+    assert db.session.execute(text("SELECT count(*) FROM jobs WHERE id LIKE 'job-%'")).scalar() == 1500
+
+
+@pytest.mark.parametrize(
+    ("url", "dialect"),
+    [
+        ("sqlite:////data/app.sqlite", "sqlite"),
+        ("sqlite+pysqlite:////data/app.sqlite", "sqlite"),
+        ("sqlite:///relative.sqlite", "sqlite"),
+        ("sqlite://", None),
+        ("sqlite:///:memory:", None),
+        ("sqlite:////data/app.sqlite?timeout=5", None),
+        ("sqlite:////data/a%20b.sqlite", None),
+        ("postgresql://u:p@db:5432/app?options=-csearch_path%3Dx", "postgresql"),
+        ("postgres://u@db/app", "postgresql"),
+        ("postgresql+psycopg://u@db/app", "postgresql"),
+        ("postgresql+psycopg2://u@db/app", None),
+        ("mysql+pymysql://u@db/app", None),
+    ],
+)
+def test_which_databases_the_driver_writes(url: str, dialect: str | None) -> None:
+    found = DriverHistory.for_config({"DATABASE_URL": url, "SQLALCHEMY_ENGINE_OPTIONS": {}})
+    assert (found.dialect if found else None) == dialect
+
+
+def test_a_url_only_sqlalchemy_reads_gets_the_whole_app(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    database = Path(env["APPCTL_DATA_DIR"]) / "app.sqlite"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}?timeout=5")
+    app = create_publisher_app("testing")
+    assert "sqlalchemy" in app.extensions and DRIVER_HISTORY not in app.extensions
+
+
+def test_the_publisher_app_has_no_orm(env: dict[str, str]) -> None:
+    app = create_publisher_app("testing")
+    assert "sqlalchemy" not in app.extensions and isinstance(app.extensions[DRIVER_HISTORY], DriverHistory)
