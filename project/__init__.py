@@ -55,6 +55,7 @@ def create_publisher_app(config_name: str | None = None) -> Flask:
         complete_app(app)
     else:
         app.extensions[DRIVER_HISTORY] = driver_history
+        app.teardown_appcontext(driver_history.close)
     return app
 
 

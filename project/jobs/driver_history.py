@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,13 +21,17 @@ _POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
 
 
-@dataclass(frozen=True)
 class DriverHistory:
-    """The job history's database, reached through its driver: a SQLite file or PostgreSQL."""
+    """The job history's database, reached through its driver: a SQLite file or PostgreSQL.
 
-    dialect: str
-    target: str  # the SQLite file, or the libpq URL
-    connect_args: Mapping[str, Any]
+    One connection serves every batch of a run; ``close`` (an app teardown) releases it.
+    """
+
+    def __init__(self, dialect: str, target: str, connect_args: Mapping[str, Any]) -> None:
+        self.dialect = dialect
+        self.target = target  # the SQLite file, or the libpq URL
+        self.connect_args = connect_args
+        self._connection: Any = None
 
     @classmethod
     def for_config(cls, config: Mapping[str, Any]) -> DriverHistory | None:
@@ -51,11 +54,19 @@ class DriverHistory:
     def record_sent(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Record published jobs (``rows.sent_row``) in one transaction."""
         values = [tuple(self._value(name, row[name]) for name in SENT_COLUMNS) for row in rows]
-        connection = self._connect()
+        if self._connection is None:
+            self._connection = self._connect()
         try:
-            connection.cursor().executemany(self._upsert(), values)
-            connection.commit()
-        finally:
+            self._connection.cursor().executemany(self._upsert(), values)
+            self._connection.commit()
+        except BaseException:
+            self.close()  # a connection that failed is not used again
+            raise
+
+    def close(self, _exc: BaseException | None = None) -> None:
+        """Close the connection, if one is open."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
             connection.close()
 
     def _connect(self) -> Any:

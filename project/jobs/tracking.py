@@ -88,8 +88,10 @@ def record_published(jobs: Iterable[Any]) -> None:
 
 def on_published(sender: str, body: Any, headers: dict[str, Any], routing_key: str, **_: Any) -> None:
     """after_task_publish: record the job just sent (message protocol 2; protocol 1 is not recorded)."""
+    if _caller_records.get() or not isinstance(body, tuple) or not headers.get("id"):
+        return
     flask_app = publishing_app()
-    if flask_app is None or _caller_records.get() or not isinstance(body, tuple) or not headers.get("id"):
+    if flask_app is None:
         return
     row = sent_row(headers["id"], headers.get("task") or sender, body[0], body[1], routing_key or None)
     rows = _batch.get()
