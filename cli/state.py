@@ -27,10 +27,6 @@ class AppState:
             from project import create_app, create_publisher_app
 
             self._app = create_app() if orm else create_publisher_app()
-        elif orm:
-            from project import complete_app
-
-            complete_app(self._app)
         return self._app
 
 

@@ -23,7 +23,7 @@ from project.jobs.tracking import DRIVER_HISTORY
 if TYPE_CHECKING:
     from project.extensions import db, migrate
 
-__all__ = ["complete_app", "create_app", "create_publisher_app", "db", "migrate"]
+__all__ = ["create_app", "create_publisher_app", "db", "migrate"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -40,7 +40,7 @@ def __getattr__(name: str) -> Any:
 def create_app(config_name: str | None = None) -> Flask:
     """Build the app for ``config_name`` (default: ``FLASK_CONFIG``, else development)."""
     app = _create_core_app(config_name)
-    complete_app(app)
+    _add_orm(app)
     return app
 
 
@@ -52,21 +52,18 @@ def create_publisher_app(config_name: str | None = None) -> Flask:
     app = _create_core_app(config_name)
     driver_history = DriverHistory.for_config(app.config)
     if driver_history is None:
-        complete_app(app)
+        _add_orm(app)
     else:
         app.extensions[DRIVER_HISTORY] = driver_history
         app.teardown_appcontext(driver_history.close)
     return app
 
 
-def complete_app(app: Flask) -> None:
-    """Add what the publisher app leaves out: Flask-SQLAlchemy, Flask-Migrate, the users blueprint, the shell."""
+def _add_orm(app: Flask) -> None:
+    """What the publisher app leaves out: Flask-SQLAlchemy, Flask-Migrate, the users blueprint, the shell."""
     from project.extensions import db, init_database, migrate
     from project.users import users_blueprint
 
-    if "sqlalchemy" in app.extensions:
-        return
-    app.extensions.pop(DRIVER_HISTORY, None)
     init_database(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     app.register_blueprint(users_blueprint)
