@@ -60,7 +60,12 @@ def create_publisher_app(config_name: str | None = None) -> Flask:
 
 
 def _add_orm(app: Flask) -> None:
-    """What the publisher app leaves out: Flask-SQLAlchemy, Flask-Migrate, the users blueprint, the shell."""
+    """What the publisher app leaves out: Flask-SQLAlchemy, Flask-Migrate, the users blueprint, the shell.
+
+    Its Celery app also becomes Celery's default, which ``shared_task`` proxies and workers whose
+    pool threads run tasks (``-P threads``) resolve to. The publisher app publishes through its own
+    Celery app only, and leaves the default to the whole app.
+    """
     from project.extensions import db, init_database, migrate
     from project.users import users_blueprint
 
@@ -68,6 +73,7 @@ def _add_orm(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     app.register_blueprint(users_blueprint)
     app.shell_context_processor(lambda: {"app": app, "db": db})
+    app.extensions["celery"].set_default()
 
 
 def _create_core_app(config_name: str | None) -> Flask:

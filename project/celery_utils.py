@@ -54,6 +54,5 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.conf.update(celery_settings(app.config))
     celery_app.flask_app = app  # how Celery signal handlers find the Flask app of a task
     celery_app.steps["worker"].add(HEARTBEAT_STEP)  # by name: only a worker imports it
-    celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

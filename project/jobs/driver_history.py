@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,14 +25,15 @@ _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in
 class DriverHistory:
     """The job history's database, reached through its driver: a SQLite file or PostgreSQL.
 
-    One connection serves every batch of a run; ``close`` (an app teardown) releases it.
+    One connection per thread serves every batch of a run; ``close`` (an app teardown, in the
+    thread that used the app context) releases that thread's.
     """
 
     def __init__(self, dialect: str, target: str, connect_args: Mapping[str, Any]) -> None:
         self.dialect = dialect
         self.target = target  # the SQLite file, or the libpq URL
         self.connect_args = connect_args
-        self._connection: Any = None
+        self._local = threading.local()
 
     @classmethod
     def for_config(cls, config: Mapping[str, Any]) -> DriverHistory | None:
@@ -54,18 +56,18 @@ class DriverHistory:
     def record_sent(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Record published jobs (``rows.sent_row``) in one transaction."""
         values = [tuple(self._value(name, row[name]) for name in SENT_COLUMNS) for row in rows]
-        if self._connection is None:
-            self._connection = self._connect()
+        connection = getattr(self._local, "connection", None) or self._connect()
+        self._local.connection = connection
         try:
-            self._connection.cursor().executemany(self._upsert(), values)
-            self._connection.commit()
+            connection.cursor().executemany(self._upsert(), values)
+            connection.commit()
         except BaseException:
             self.close()  # a connection that failed is not used again
             raise
 
     def close(self, _exc: BaseException | None = None) -> None:
-        """Close the connection, if one is open."""
-        connection, self._connection = self._connection, None
+        """Close this thread's connection, if it has one open."""
+        connection, self._local.connection = getattr(self._local, "connection", None), None
         if connection is not None:
             connection.close()
 

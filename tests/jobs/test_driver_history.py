@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,12 @@ from sqlalchemy import text
 from project import create_publisher_app
 from project.extensions import db
 from project.jobs import ledger
+from project.jobs.dispatch import send_job
 from project.jobs.driver_history import SENT_COLUMNS, DriverHistory
 from project.jobs.history import find_job
 from project.jobs.rows import sent_row
 from project.jobs.tracking import DRIVER_HISTORY
+from tests.jobs.waiting import job_in_state, wait_for
 
 SENT_AT = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 ARGS = [1, -2.5, "two", {"three": [None, True]}, "ünïcode 'quoted' \"double\" \\ back"]
@@ -97,3 +100,27 @@ def test_a_url_only_sqlalchemy_reads_gets_the_whole_app(env: dict[str, str], mon
 def test_the_publisher_app_has_no_orm(env: dict[str, str]) -> None:
     app = create_publisher_app("testing")
     assert "sqlalchemy" not in app.extensions and isinstance(app.extensions[DRIVER_HISTORY], DriverHistory)
+
+
+def test_each_thread_uses_and_closes_its_own_connection(history_app: Any) -> None:
+    history = driver(history_app)
+    history.record_sent([sent_row("main-1", "divide", [1], {}, None)])
+
+    def in_another_thread() -> None:
+        history.record_sent([sent_row("thread-1", "divide", [2], {}, None)])
+        history.close()
+
+    thread = threading.Thread(target=in_another_thread)
+    thread.start()
+    thread.join(timeout=30)
+    history.record_sent([sent_row("main-2", "divide", [3], {}, None)])  # the main thread's connection still works
+    history.close()
+    assert all(find_job(task_id) for task_id in ("main-1", "thread-1", "main-2"))
+
+
+def test_a_worker_in_the_same_process_keeps_running_its_own_app(worker: Any, env: dict[str, str]) -> None:
+    publisher = create_publisher_app("testing")
+    with publisher.app_context():
+        task_id = send_job("divide", [1, 2])
+    record = wait_for(job_in_state(task_id, "SUCCESS"), what="SUCCESS recorded by the worker")
+    assert record["result"] == 0.5
