@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -43,7 +45,9 @@ def test_a_job_published_by_any_code_using_the_app_is_recorded(app: Any) -> None
     assert (record["state"], record["args"], record["sent_at"] is not None) == ("PENDING", [4, 2], True)
 
 
-def test_bulk_sends_are_recorded_in_batches(app: Any) -> None:
+@contextmanager
+def counted_job_inserts() -> Iterator[list[int]]:
+    """Within the block, the number of rows of each INSERT into ``jobs`` the ORM runs, in order."""
     inserts: list[int] = []
 
     def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
@@ -52,10 +56,14 @@ def test_bulk_sends_are_recorded_in_batches(app: Any) -> None:
 
     event.listen(db.engine, "before_cursor_execute", count)
     try:
-        with recording_in_batches(size=20):
-            ids = [divide.delay(i, 1).id for i in range(45)]
+        yield inserts
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_bulk_sends_are_recorded_in_batches(app: Any) -> None:
+    with counted_job_inserts() as inserts, recording_in_batches(size=20):
+        ids = [divide.delay(i, 1).id for i in range(45)]
     assert inserts == [20, 20, 5]
     assert all(find_job(task_id) is not None for task_id in ids)
 
@@ -121,18 +129,9 @@ def test_a_job_that_expired_before_a_worker_took_it_is_revoked(app: Any) -> None
 
 def test_bulk_sends_record_each_batch_the_broker_took_with_one_insert(app: Any) -> None:
     lines = b"".join(b"[%d, 2]\n" % i for i in range(45))
-    inserts: list[int] = []
-
-    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if statement.startswith("INSERT INTO jobs"):
-            inserts.append(len(parameters) if executemany else 1)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with counted_job_inserts() as inserts:
         _, batches = send_from_lines("divide", io.BytesIO(lines))
         sent = [[job.id for job in jobs] for jobs in batches]
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     assert inserts == [len(ids) for ids in sent] and sum(inserts) == 45
     assert sorted(job["id"] for job in list_history(limit=None)) == sorted(i for ids in sent for i in ids)
 
