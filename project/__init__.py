@@ -8,6 +8,7 @@ SQLAlchemy, which costs about as much as the rest of a send.
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,20 @@ if TYPE_CHECKING:
 
 __all__ = ["create_app", "create_publisher_app", "db", "migrate"]
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+def _migrations_dir() -> Path:
+    """The Alembic folder: the repository's ``migrations/``, installed as ``appctl_migrations`` (pyproject.toml).
+
+    The package is found without being imported, from an editable checkout and from a wheel alike;
+    a checkout put on ``sys.path`` without installing falls back to the folder next to ``project/``.
+    """
+    spec = find_spec("appctl_migrations")
+    if spec is None or not spec.submodule_search_locations:
+        return Path(__file__).resolve().parent.parent / "migrations"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+MIGRATIONS_DIR = _migrations_dir()  # the one place that says where the migrations are
 
 
 def __getattr__(name: str) -> Any:

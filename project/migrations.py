@@ -1,18 +1,29 @@
-"""Schema migrations: upgrade, downgrade and where the database stands."""
+"""Schema migrations: upgrade, downgrade and where the database stands.
+
+Alembic reports every failure as one ``CommandError``; here each kind becomes the project's own
+error: a revision argument that names nothing is NotFound, one that names no possible target is
+InvalidInput, and a migrations folder that is missing or cannot be read is a ConfigError.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
 from flask import current_app
 
-from project.errors import NotFound
+from project.errors import ConfigError, InvalidInput, NotFound
 from project.extensions import db
+
+_REINSTALL = "the migrations ship inside appctl (package appctl_migrations); reinstall it"
 
 
 def alembic_config() -> Config:
@@ -28,22 +39,66 @@ def current_revision() -> str | None:
     return revision
 
 
+def migration_scripts() -> ScriptDirectory:
+    """The migration scripts, every one loaded; a missing or unreadable folder is a ConfigError."""
+    folder = alembic_config().get_main_option("script_location")
+    try:
+        script = ScriptDirectory.from_config(alembic_config())
+        compile(Path(script.dir, "env.py").read_bytes(), "env.py", "exec")
+        heads = script.get_heads()  # reads every version file
+    except Exception as exc:  # reading scripts touches no service: whatever fails, the folder is broken
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot read the migrations at {folder}: {message}", hint=_REINSTALL) from exc
+    if len(heads) != 1:
+        raise ConfigError(f"the migrations at {folder} have {len(heads)} head revisions, not one", hint=_REINSTALL)
+    return script
+
+
+def _known_revision(script: ScriptDirectory, revision: str | None) -> str | None:
+    """``revision`` (the database's), checked against the scripts: one they lack is a ConfigError."""
+    try:
+        script.get_revision(revision)
+    except CommandError:
+        raise ConfigError(
+            f"the database is at revision {revision!r}, which these migrations do not have",
+            hint="it was migrated by another version of appctl, or DATABASE_URL names another app's database",
+        ) from None
+    return revision
+
+
 def migration_status() -> dict[str, Any]:
     """Current revision, head revision and the revisions still to apply, oldest first."""
-    script = ScriptDirectory.from_config(alembic_config())
+    script = migration_scripts()
     head = script.get_current_head()
-    current = current_revision()
+    current = _known_revision(script, current_revision())
     pending = [rev.revision for rev in script.iterate_revisions(head, current)]
     pending.reverse()
     return {"current": current, "head": head, "pending": pending, "at_head": current == head}
 
 
-def _migrate(action: str, revision: str) -> dict[str, Any]:
-    before = current_revision()
+@contextmanager
+def _revision_errors(revision: str) -> Iterator[None]:
+    """Alembic's answer to the REVISION argument: NotFound when it names nothing, else InvalidInput."""
+    hint = "`appctl db status` shows the revisions"
     try:
-        getattr(command, action)(alembic_config(), revision)
+        yield
+    except ResolutionError as exc:
+        raise NotFound(f"no revision {revision!r}: {exc}", hint=hint) from None
     except CommandError as exc:
-        raise NotFound(f"no revision {revision!r}: {exc}", hint="`appctl db status` shows the revisions") from None
+        if isinstance(exc.__cause__, ResolutionError):
+            raise NotFound(f"no revision {revision!r}: {exc}", hint=hint) from None
+        raise InvalidInput(f"cannot migrate to {revision!r}: {exc}", hint=hint) from None
+    except AssertionError:  # Alembic asserts on some malformed targets ("", "0002+1" from base)
+        raise InvalidInput(f"cannot migrate to {revision!r}: not a revision Alembic can parse", hint=hint) from None
+
+
+def _migrate(action: str, revision: str) -> dict[str, Any]:
+    script = migration_scripts()
+    before = _known_revision(script, current_revision())
+    with _revision_errors(revision):
+        if "@" in revision:  # Alembic's downgrade takes an unknown BRANCH@… for "nowhere to go"
+            script.revision_map.get_revisions(revision.rpartition("@")[0])
+        getattr(command, action)(alembic_config(), revision)
     return {"from": before, "to": current_revision()}
 
 

@@ -15,6 +15,7 @@ from celery import Celery
 from flask import Flask, current_app
 from kombu import Connection
 
+from project.errors import AppctlError
 from project.failures import is_connection_error, reason, unavailable
 from project.jobs.history import active_workers
 from project.jobs.registry import current_celery
@@ -118,7 +119,9 @@ _SERVICES = {
 
 
 def _failure(name: str, exc: BaseException) -> dict[str, Any]:
-    if name in _SERVICES and (is_connection_error(exc) or name == "database"):
+    if isinstance(exc, AppctlError):  # already says what is wrong (a broken migrations folder, say)
+        detail = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+    elif name in _SERVICES and (is_connection_error(exc) or name == "database"):
         detail = unavailable(name, current_app.config[_SERVICES[name]], exc).message
     elif name == "workers":
         detail = f"cannot read the worker heartbeats: {reason(exc)}"

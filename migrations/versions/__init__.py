@@ -1,0 +1,1 @@
+"""Alembic revisions, applied by ``appctl db upgrade``."""
