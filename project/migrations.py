@@ -57,7 +57,8 @@ def migration_scripts() -> ScriptDirectory:
 def _known_revision(script: ScriptDirectory, revision: str | None) -> str | None:
     """``revision`` (the database's), checked against the scripts: one they lack is a ConfigError."""
     try:
-        script.get_revision(revision)
+        if revision is not None:
+            script.get_revision(revision)
     except CommandError:
         raise ConfigError(
             f"the database is at revision {revision!r}, which these migrations do not have",
