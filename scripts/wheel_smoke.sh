@@ -28,7 +28,11 @@ trap finish EXIT
 step() { echo "wheel smoke: $*" >&2; }
 
 step "building the wheel"
-timeout 300 "$python" -m pip wheel --quiet --no-deps --wheel-dir "$work/dist" "$repo"
+# From a copy without build output: setuptools would put stale files of an old build/ in the wheel.
+mkdir "$work/src"
+tar -C "$repo" -cf - --exclude=.git --exclude=.venv --exclude=build --exclude=dist --exclude='*.egg-info' \
+    --exclude=__pycache__ --exclude=.data --exclude='.*_cache' --exclude=.hypothesis . | tar -C "$work/src" -xf -
+timeout 300 "$python" -m pip wheel --quiet --no-deps --wheel-dir "$work/dist" "$work/src"
 step "installing it in a fresh virtualenv"
 timeout 120 "$python" -m venv "$work/venv"
 timeout 600 "$work/venv/bin/python" -m pip install --quiet "$work"/dist/appctl-*.whl

@@ -9,6 +9,7 @@ whole install with dependencies, and the worker round trip, is scripts/wheel_smo
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,13 +21,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+BUILD_OUTPUT = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".data", ".*_cache", ".hypothesis"
+)
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel ``pip wheel .`` builds from this checkout."""
-    dist = tmp_path_factory.mktemp("dist")
-    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(dist), str(REPO)]
+    dist, source = tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("src") / "appctl"
+    shutil.copytree(REPO, source, ignore=BUILD_OUTPUT)  # setuptools would ship stale files of an old build/
+    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(dist), str(source)]
     subprocess.run(command, check=True, capture_output=True, timeout=600)
     (built,) = dist.glob("appctl-*.whl")
     return built
