@@ -83,11 +83,23 @@ def _add_orm(app: Flask) -> None:
     from project.extensions import db, init_database, migrate
     from project.users import users_blueprint
 
+    _import_models()
+
     init_database(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     app.register_blueprint(users_blueprint)
     app.shell_context_processor(lambda: {"app": app, "db": db})
     app.extensions["celery"].set_default()
+
+
+def _import_models() -> None:
+    """Every model module, so that ``db.metadata`` holds every table the migrations create.
+
+    Flask-Migrate's autogenerate (``flask db migrate``, ``flask db check``) compares the database
+    with that metadata: a table whose model is not imported here looks like one to drop.
+    """
+    import project.jobs.models
+    import project.users.models  # noqa: F401
 
 
 def _create_core_app(config_name: str | None) -> Flask:

@@ -1,6 +1,7 @@
 """Importing users in bulk: every row is checked first, then all are written in one transaction.
 
-Users are matched by username. ``on_conflict`` says what a row does when its username or email
+Users are matched by username, and names and emails compare as people read them (the keys of
+project/users/names.py: ``Bob`` is ``bob``). ``on_conflict`` says what a row does when its username or email
 is taken already: ``fail`` (nothing is imported), ``skip`` the row, or ``update`` the email of the
 user with that username (an email that belongs to another user is still a conflict).
 """
@@ -17,10 +18,10 @@ from project.errors import InvalidInput, UserExists
 from project.extensions import db
 from project.users.models import User
 from project.users.rows import Row
-from project.users.service import check_email, check_username
+from project.users.service import user_row
 from project.users.writes import write_users
 
-UserRow = tuple[int, str, str]  # line, username, email
+UserRow = tuple[int, dict[str, str]]  # line, the user as stored (service.user_row)
 ON_CONFLICT = ("fail", "skip", "update")
 ERRORS_SHOWN = 5
 LOOKUP_CHUNK = 500  # names per IN (...) lookup: under every database's limit on parameters
@@ -76,67 +77,71 @@ def check_rows(rows: Iterable[Row]) -> tuple[ImportPlan, list[UserRow]]:
         try:
             if username is None:
                 raise InvalidInput(email)  # the reader's own complaint about the row
-            check_username(username)
-            check_email(email)
+            valid.append((line, user_row(username, email)))
         except InvalidInput as exc:
             plan.invalid += 1
             if len(errors) < ERRORS_SHOWN:
                 errors.append((line, exc.message))
-            continue
-        valid.append((line, username, email))
-    if len({row[1] for row in valid}) < len(valid) or len({row[2] for row in valid}) < len(valid):
+    keys = ("username_key", "email_key")
+    if any(len({row[key] for _, row in valid}) < len(valid) for key in keys):
         valid = _without_repeats(valid, plan, errors)
     plan.errors = [f"line {line}: {message}" for line, message in sorted(errors)[:ERRORS_SHOWN]]
     return plan, valid
 
 
 def _without_repeats(rows: list[UserRow], plan: ImportPlan, errors: list[tuple[int, str]]) -> list[UserRow]:
-    """The rows whose username and email appear on no earlier row; the others are invalid."""
+    """The rows whose username and email (as people read them) appear on no earlier row; the others are invalid."""
     first: dict[tuple[str, str], int] = {}
     kept: list[UserRow] = []
     repeats: list[tuple[int, str]] = []
-    for line, username, email in rows:
-        earlier = first.setdefault(("username", username), line), first.setdefault(("email", email), line)
-        if earlier == (line, line):
-            kept.append((line, username, email))
+    for line, row in rows:
+        earlier = [first.setdefault((what, row[f"{what}_key"]), line) for what in ("username", "email")]
+        if earlier == [line, line]:
+            kept.append((line, row))
             continue
-        what, value, on = ("username", username, earlier[0]) if earlier[0] != line else ("email", email, earlier[1])
+        what, on = ("username", earlier[0]) if earlier[0] != line else ("email", earlier[1])
         plan.invalid += 1
         if len(repeats) < ERRORS_SHOWN:
-            repeats.append((line, f"{what} {value!r} is also on line {on}"))
+            repeats.append((line, f"{what} {row[what]!r} is also on line {on}"))
     errors.extend(repeats)
     return kept
 
 
 def plan_writes(plan: ImportPlan, rows: list[UserRow], on_conflict: str) -> None:
     """Sort the valid rows into inserts, updates and skips against the users already there."""
-    email_of, owner_of = existing_users(rows)
-    for line, username, email in rows:
-        current, owner = email_of.get(username), owner_of.get(email)
+    email_key_of, owner_of = existing_users(rows)
+    for line, row in rows:
+        current, owner = email_key_of.get(row["username_key"]), owner_of.get(row["email_key"])
         if current is None and owner is None:
-            plan.inserts.append({"username": username, "email": email})
+            plan.inserts.append(row)
         elif on_conflict == "fail":
-            taken = f"username {username!r}" if current is not None else f"email {email!r}"
+            taken = f"username {row['username']!r}" if current is not None else f"email {row['email']!r}"
             raise UserExists(
                 f"line {line}: {taken} is already taken; nothing was imported",
                 hint="--on-conflict skip leaves such rows out, update changes the user's email",
             )
-        elif on_conflict == "skip" or current == email:
+        elif on_conflict == "skip" or current == row["email_key"]:
             plan.skipped += 1
-        elif owner is not None and owner != username:
-            raise UserExists(f"line {line}: email {email!r} belongs to user {owner!r}; nothing was imported")
+        elif owner is not None and owner[0] != row["username_key"]:
+            raise UserExists(f"line {line}: email {row['email']!r} belongs to user {owner[1]!r}; nothing was imported")
         else:
-            plan.updates.append({"username": username, "email": email})
+            plan.updates.append(row)
 
 
-def existing_users(rows: list[UserRow]) -> tuple[dict[str, str], dict[str, str]]:
-    """Of the users already there with a username or email in ``rows``: email by username, username by email."""
-    email_of: dict[str, str] = {}
+def existing_users(rows: list[UserRow]) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """Of the users already there that share a username or email key with ``rows``.
+
+    Returns their email key by username key, and their (username key, username) by email key.
+    """
+    found: dict[str, tuple[str, str]] = {}  # username key: (username, email key)
     if db.session.scalar(select(User.id).limit(1)) is None:
-        return email_of, {}
-    for column, position in ((User.username, 1), (User.email, 2)):
-        values = [row[position] for row in rows]
+        return {}, {}
+    for column in (User.username_key, User.email_key):
+        values = [row[column.key] for _, row in rows]
         for start in range(0, len(values), LOOKUP_CHUNK):
-            query = select(User.username, User.email).where(column.in_(values[start : start + LOOKUP_CHUNK]))
-            email_of.update((username, email) for username, email in db.session.execute(query))
-    return email_of, {email: username for username, email in email_of.items()}
+            chunk = values[start : start + LOOKUP_CHUNK]
+            query = select(User.username_key, User.username, User.email_key).where(column.in_(chunk))
+            found.update((key, (name, email_key)) for key, name, email_key in db.session.execute(query))
+    email_key_of = {key: email_key for key, (_, email_key) in found.items()}
+    owner_of = {email_key: (key, name) for key, (name, email_key) in found.items()}
+    return email_key_of, owner_of

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from project.errors import InvalidInput, NotFound, UserExists
 from project.extensions import db
 from project.users.models import EMAIL_MAX, USERNAME_MAX, User
+from project.users.names import comparison_key, invisible_part, normal_form
 
 SORT_KEYS = ("id", "username", "email")
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
@@ -28,7 +29,7 @@ _SPECIAL_USE_SUFFIXES = tuple("." + name for name in SPECIAL_USE_DOMAIN_NAMES)  
 
 
 def check_username(username: str) -> None:
-    """Raise InvalidInput unless ``username`` is 1-128 visible characters and not all digits."""
+    """Raise InvalidInput unless ``username`` (in NFC) is 1-128 visible characters and not all digits."""
     if not username:
         raise InvalidInput("username must not be empty")
     if len(username) > USERNAME_MAX:
@@ -37,6 +38,9 @@ def check_username(username: str) -> None:
         raise InvalidInput(f"username {username!r} contains spaces or control characters")
     if username.isdigit():
         raise InvalidInput(f"username {username!r} is all digits, which reads as a user id")
+    unreadable = invisible_part(username)
+    if unreadable:
+        raise InvalidInput(f"username {username!r} {unreadable}")
 
 
 def check_email(email: str) -> None:
@@ -47,6 +51,9 @@ def check_email(email: str) -> None:
         return
     if not _visible(email):
         raise InvalidInput(f"email {email!r} contains spaces or control characters")
+    unreadable = invisible_part(email)
+    if unreadable:
+        raise InvalidInput(f"email {email!r} {unreadable}")
     try:
         validate_email(email, check_deliverability=False)
     except EmailNotValidError as exc:
@@ -67,31 +74,43 @@ def plainly_valid_email(email: str) -> bool:
     return not domain.endswith(_SPECIAL_USE_SUFFIXES)
 
 
-def taken_field(username: str, email: str) -> str | None:
-    """Which of ``username``/``email`` another user already has, if any."""
-    if db.session.scalar(select(User.id).where(User.username == username)) is not None:
-        return "username"
-    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
-        return "email"
-    return None
+def user_row(username: str, email: str) -> dict[str, str]:
+    """Check a user as given and return it as stored: NFC, with the keys it is unique by."""
+    username, email = normal_form(username), normal_form(email)
+    check_username(username)
+    check_email(email)
+    return {
+        "username": username,
+        "email": email,
+        "username_key": comparison_key(username),
+        "email_key": comparison_key(email),
+    }
+
+
+def taken_message(row: dict[str, str]) -> str:
+    """Which of the row's username or email another user already has, as people read it."""
+    for field in ("username", "email"):
+        column = getattr(User, field)
+        taken = db.session.scalar(select(column).where(getattr(User, f"{field}_key") == row[f"{field}_key"]))
+        if taken is not None:
+            message = f"{field} {row[field]!r} is already taken"
+            return message if taken == row[field] else f"{message} (as {taken!r})"
+    return f"username {row['username']!r} or email {row['email']!r} is already taken"
 
 
 def create_user(username: str, email: str, if_not_exists: bool = False) -> dict[str, Any]:
-    """Validate and insert a user; with ``if_not_exists`` an identical existing user is returned."""
-    check_username(username)
-    check_email(email)
-    existing = db.session.scalar(select(User).where(User.username == username))
-    if existing is not None and if_not_exists and existing.email == email:
+    """Validate and insert a user; with ``if_not_exists`` the same existing user is returned."""
+    row = user_row(username, email)
+    existing = db.session.scalar(select(User).where(User.username_key == row["username_key"]))
+    if existing is not None and if_not_exists and existing.email_key == row["email_key"]:
         return existing.to_dict()
-    user = User(username=username, email=email)
+    user = User(**row)
     db.session.add(user)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        field = taken_field(username, email) or "username or email"
-        value = email if field == "email" else username
-        raise UserExists(f"{field} {value!r} is already taken") from None
+        raise UserExists(taken_message(row)) from None
     return user.to_dict()
 
 
@@ -114,13 +133,13 @@ def list_users(
 
 
 def find_user(ref: str) -> User:
-    """The user whose id (ASCII digits) or username is ``ref``; NotFound otherwise."""
+    """The user whose id (ASCII digits) or username (as people read it) is ``ref``; NotFound otherwise."""
     is_id = ref.isascii() and ref.isdigit()
     if is_id and int(ref) > MAX_ID:  # beyond the id column's range: no such user, not a database error
         user = None
     else:
-        column = User.id if is_id else User.username
-        user = db.session.scalar(select(User).where(column == (int(ref) if is_id else ref)))
+        match = User.id == int(ref) if is_id else User.username_key == comparison_key(ref)
+        user = db.session.scalar(select(User).where(match))
     if user is None:
         raise NotFound(f"no user {ref!r}", hint="`appctl user list` shows who exists")
     return user

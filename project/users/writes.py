@@ -63,7 +63,8 @@ def _insert_statement(dialect: str, on_conflict: str) -> Insert:
     statement = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(User.__table__)
     if on_conflict == "skip":
         return statement.on_conflict_do_nothing()
-    return statement.on_conflict_do_update(index_elements=["username"], set_={"email": statement.excluded.email})
+    new_email = {"email": statement.excluded.email, "email_key": statement.excluded.email_key}
+    return statement.on_conflict_do_update(index_elements=["username_key"], set_=new_email)
 
 
 def _update(connection: Any, rows: list[dict[str, str]], on_conflict: str) -> None:
@@ -71,5 +72,10 @@ def _update(connection: Any, rows: list[dict[str, str]], on_conflict: str) -> No
     if connection.dialect.name in UPSERT_DIALECTS:  # the upsert also updates existing usernames
         execute_many(connection, _insert_statement(connection.dialect.name, on_conflict), rows)
         return
-    statement = update(table).where(table.c.username == bindparam("name")).values(email=bindparam("new_email"))
-    connection.execute(statement, [{"name": row["username"], "new_email": row["email"]} for row in rows])
+    statement = (
+        update(table)
+        .where(table.c.username_key == bindparam("name_key"))
+        .values(email=bindparam("new_email"), email_key=bindparam("new_email_key"))
+    )
+    values = [{"name_key": r["username_key"], "new_email": r["email"], "new_email_key": r["email_key"]} for r in rows]
+    connection.execute(statement, values)

@@ -28,7 +28,8 @@ database = sqlite3.connect(sys.argv[2])
 with open(sys.argv[1], newline="") as source, database:
     rows = csv.reader(source)
     next(rows)
-    database.executemany("INSERT INTO users (username, email) VALUES (?, ?)", rows)
+    keyed = ((name, email, name.casefold(), email.casefold()) for name, email in rows)
+    database.executemany("INSERT INTO users (username, email, username_key, email_key) VALUES (?, ?, ?, ?)", keyed)
 """
 
 

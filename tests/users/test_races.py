@@ -1,4 +1,4 @@
-"""Races: 20 processes add the same user at once; exactly one wins, nineteen get exit 4.
+"""Races: 20 processes add the same user (or its case variants) at once; exactly one wins, nineteen get exit 4.
 
 Each racer is a process forked from the test (so it starts without paying for imports) that
 waits at a barrier and then runs appctl's console-script entry point, ``cli.main()``, with its
@@ -35,13 +35,14 @@ def run_appctl_at_barrier(args: list[str], barrier: Any, output: Path) -> None:
     cli.main()
 
 
-def race(args: list[str], directory: Path) -> list[tuple[int, str, str]]:
-    """Run ``appctl ARGS`` in RACERS processes released together: ``(exit code, stdout, stderr)`` each."""
+def race(commands: list[list[str]], directory: Path) -> list[tuple[int, str, str]]:
+    """Run each ``appctl ARGS`` of ``commands`` in a process, all released together: ``(exit, stdout, stderr)``."""
     directory.mkdir()
     fork = multiprocessing.get_context("fork")
-    barrier = fork.Barrier(RACERS)
+    barrier = fork.Barrier(len(commands))
     racers = [
-        fork.Process(target=run_appctl_at_barrier, args=(args, barrier, directory / str(n))) for n in range(RACERS)
+        fork.Process(target=run_appctl_at_barrier, args=(args, barrier, directory / str(n)))
+        for n, args in enumerate(commands)
     ]
     for racer in racers:
         racer.start()
@@ -55,7 +56,7 @@ def race(args: list[str], directory: Path) -> list[tuple[int, str, str]]:
 
 def assert_one_winner(env: dict[str, str], tmp_path: Path) -> None:
     name = f"racer-{uuid.uuid4().hex[:8]}"  # the PostgreSQL schema is shared by the session's tests
-    outcomes = race(["user", "add", name, f"{name}@example.com", "-o", "json"], tmp_path / "race")
+    outcomes = race([["user", "add", name, f"{name}@example.com", "-o", "json"]] * RACERS, tmp_path / "race")
     assert sorted(code for code, _, _ in outcomes) == [0] + [4] * (RACERS - 1), outcomes
     for code, out, err in outcomes:
         assert "Traceback" not in err
@@ -102,3 +103,35 @@ def test_a_database_locked_too_long_is_one_clear_line(env: dict[str, str], tmp_p
         " (hint: try again; APPCTL_SQLITE_BUSY_TIMEOUT sets how long to wait)\n"
     )
     assert json.loads(run_appctl("user", "list", "-o", "json", env=env).stdout) == []
+
+
+def assert_one_case_variant_wins(env: dict[str, str], tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:8]
+    names = [f"{variant}{tag}" for variant in ("Bob", "bob", "BOB")]
+    commands = [["user", "add", names[n % 3], f"racer{n}-{tag}@example.com", "-o", "json"] for n in range(RACERS)]
+    outcomes = race(commands, tmp_path / "race")
+    assert sorted(code for code, _, _ in outcomes) == [0] + [4] * (RACERS - 1), outcomes
+    winner = next(json.loads(out) for code, out, _ in outcomes if code == 0)
+    for code, out, err in outcomes:
+        assert "Traceback" not in err
+        if code == 4:
+            assert out == "" and err.startswith("Error: username '") and "is already taken" in err, err
+    listed = json.loads(run_appctl("user", "list", "--search", tag, "-o", "json", env=env).stdout)
+    assert listed == [winner]
+
+
+@pytest.mark.slow
+def test_twenty_processes_add_case_variants_of_one_user_on_sqlite(env: dict[str, str], tmp_path: Path) -> None:
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    assert_one_case_variant_wins(env, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_twenty_processes_add_case_variants_of_one_user_on_postgresql(
+    env: dict[str, str], tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    env["DATABASE_URL"] = pg_url
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    assert_one_case_variant_wins(env, tmp_path)

@@ -1,0 +1,42 @@
+"""How usernames and emails compare as people read them: NFC, case folding, and characters nobody sees.
+
+A user is stored as given but in NFC, the form that ``é`` typed as one character or as ``e`` plus
+an accent share. Two users may not share a *key*: the NFC form, case-folded (``Bob`` = ``bob``,
+``Straße`` = ``STRASSE``) without variation selectors, which change how a character is drawn but
+not which one it is. The database holds the keys in unique columns, so it refuses a duplicate
+that any writer, not only this module, tries to store.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Code points that draw nothing on their own and are not control or format characters, which
+# str.isprintable() already rejects: Unicode's Default_Ignorable_Code_Point letters and marks
+# (Hangul fillers, the combining grapheme joiner, Khmer inherent vowels, Mongolian variation
+# selectors) and the blank Braille pattern.
+_INVISIBLE = frozenset([0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x2800, 0x3164, 0xFFA0])
+_WITHOUT_VARIATION_SELECTORS = dict.fromkeys([*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)])
+KEY_MAX_FACTOR = 3  # case folding turns one character into at most three (``ΐ`` → ``ΐ``)
+
+
+def normal_form(text: str) -> str:
+    """``text`` in NFC, the form users are stored in."""
+    return unicodedata.normalize("NFC", text)
+
+
+def comparison_key(text: str) -> str:
+    """What two names or emails share when people read them as the same: NFC, case-folded."""
+    if text.isascii():  # most names: NFC already, and case folding is lower()
+        return text.lower()
+    kept = normal_form(text).translate(_WITHOUT_VARIATION_SELECTORS)
+    return unicodedata.normalize("NFC", kept.casefold())
+
+
+def invisible_part(name: str) -> str | None:
+    """Why ``name`` (already printable, no spaces) would not read as itself, or None when it does."""
+    if name and unicodedata.category(name[0]).startswith("M"):
+        return "starts with a combining mark, which has no letter to sit on"
+    if any(ord(char) in _INVISIBLE for char in name):
+        return "contains a character that draws nothing"
+    return None

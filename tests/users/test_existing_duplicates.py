@@ -1,0 +1,103 @@
+"""Migration 0003 on a database that already holds users who read as the same: it fails before any change.
+
+Then, once the duplicates are gone, it fills the keys, stores NFC, and goes down and up again.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import run_appctl, service_url
+
+DUPLICATES = [
+    (1, "Bob", "bob@example.com"),
+    (2, "carol", "Carol@Example.com"),
+    (3, "bob", "robert@example.com"),
+    (4, "Jos\u00e9", "jose@example.com"),
+    (5, "jose\u0301", "j2@example.com"),
+    (6, "dave", "CAROL@example.com"),
+]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def database_url(request: pytest.FixtureRequest, env: dict[str, str]) -> Iterator[str]:
+    """A SQLAlchemy URL for an empty database the test owns (a PostgreSQL schema of its own), set in ``env``."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{env['APPCTL_DATA_DIR']}/app.sqlite"
+        return
+    import psycopg
+
+    base, schema = service_url("TEST_DATABASE_URL"), f"appctl_dups_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
+    env["DATABASE_URL"] = url
+    yield url.replace("postgresql://", "postgresql+psycopg://", 1)
+    with psycopg.connect(base, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def execute(url: str, statement: str, rows: list[dict[str, object]] | None = None) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            result = connection.execute(text(statement), rows) if rows else connection.execute(text(statement))
+            return [tuple(row) for row in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def stored_users(url: str) -> list[tuple[object, ...]]:
+    return execute(url, "SELECT id, username, email FROM users ORDER BY id")
+
+
+def test_existing_duplicates_stop_the_upgrade_before_any_change(env: dict[str, str], database_url: str) -> None:
+    assert run_appctl("db", "upgrade", "0002", env=env).returncode == 0
+    rows = [{"id": n, "username": name, "email": email} for n, name, email in DUPLICATES]
+    execute(database_url, "INSERT INTO users (id, username, email) VALUES (:id, :username, :email)", rows)
+    for _ in range(2):  # and again: the first failure left nothing half-done behind
+        upgraded = run_appctl("db", "upgrade", env=env)
+        assert (upgraded.returncode, upgraded.stdout) == (4, ""), upgraded.stderr
+        assert upgraded.stderr == (
+            "Error: 3 groups of existing users read as the same user, nothing was migrated:"
+            " username 'Bob' (id 1) = 'bob' (id 3); username 'José' (id 4) = 'jose\u0301' (id 5);"
+            " email 'Carol@Example.com' (id 2) = 'CAROL@example.com' (id 6)"
+            " (hint: rename or delete all but one user of each group (appctl user delete ID),"
+            " then run db upgrade again)\n"
+        )
+        assert json.loads(run_appctl("db", "status", "-o", "json", env=env).stdout)["current"] == "0002"
+        assert stored_users(database_url) == [tuple(row) for row in DUPLICATES]
+
+
+def test_the_upgrade_keys_existing_users_and_goes_down_and_up_again(env: dict[str, str], database_url: str) -> None:
+    assert run_appctl("db", "upgrade", "0002", env=env).returncode == 0
+    rows = [
+        {"id": 1, "username": "Jose\u0301", "email": "Jose\u0301@Example.com"},
+        {"id": 2, "username": "bo", "email": "b@e.com"},
+    ]
+    execute(database_url, "INSERT INTO users (id, username, email) VALUES (:id, :username, :email)", rows)
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    keyed = execute(database_url, "SELECT username, email, username_key, email_key FROM users ORDER BY id")
+    assert keyed == [
+        ("Jos\u00e9", "Jos\u00e9@Example.com", "jos\u00e9", "jos\u00e9@example.com"),
+        ("bo", "b@e.com", "bo", "b@e.com"),
+    ]
+    refused = run_appctl("user", "add", "JOSE\u0301", "new@example.com", env=env)
+    assert (refused.returncode, refused.stderr) == (
+        4,
+        "Error: username 'JOS\u00c9' is already taken (as 'Jos\u00e9')\n",
+    )
+    downgraded = run_appctl("db", "downgrade", "0002", "--yes", env=env)
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert stored_users(database_url) == [(1, "Jos\u00e9", "Jos\u00e9@Example.com"), (2, "bo", "b@e.com")]
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    assert (
+        run_appctl("user", "show", "BO", "-o", "json", env=env).stdout
+        == '{"id": 2, "username": "bo", "email": "b@e.com"}\n'
+    )
