@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import project
 from cli import cli
 
-REV_0003 = """revision = "0003"
+REV_BRANCH = """revision = "0099"
 down_revision = "0001"
 
 
@@ -71,7 +71,7 @@ def test_a_missing_migrations_folder_is_a_configuration_error(
         ("env.py", "def run(:\n", "invalid syntax"),
         ("versions/0002_create_job_history.py", "raise RuntimeError('half-written file')\n", "half-written file"),
         ("versions/0002_create_job_history.py", "x = 1\n", "Could not determine revision id"),
-        ("versions/0003_branch.py", REV_0003, "have 2 head revisions, not one"),
+        ("versions/0099_branch.py", REV_BRANCH, "have 2 head revisions, not one"),
     ],
 )
 def test_a_broken_migrations_folder_is_a_configuration_error(
