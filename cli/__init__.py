@@ -11,6 +11,7 @@ import click
 from cli.exit_codes import as_click_error, one_line_usage
 from cli.lazy import LazyGroup
 from cli.render import set_no_color
+from cli.secrets import mask_logs_and_warnings
 from cli.state import AppState
 
 __version__ = "0.1.0"
@@ -66,6 +67,7 @@ def cli(ctx: click.Context, debug: bool, no_color: bool) -> None:
     Data goes to stdout, messages to stderr; exit codes are listed in the README.
     """
     ctx.ensure_object(AppState).debug = debug
+    mask_logs_and_warnings()
     set_no_color(no_color or bool(os.environ.get("NO_COLOR")))
 
 

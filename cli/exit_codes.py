@@ -70,10 +70,10 @@ def exit_status_for(exc: BaseException) -> ExitStatus:
 
 def as_click_error(exc: BaseException, debug: bool) -> AppctlClickError:
     """The one-line error for ``exc``; under ``debug`` the masked traceback goes to stderr first."""
-    from project.urls import mask_password
+    from cli.secrets import mask_configured_secrets
 
     if debug:
-        click.echo(mask_password("".join(traceback.format_exception(exc))), err=True)
+        click.echo(mask_configured_secrets("".join(traceback.format_exception(exc))), err=True)
     status = exit_status_for(exc)
     if status is ExitStatus.SOFTWARE:
         message = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
@@ -81,4 +81,4 @@ def as_click_error(exc: BaseException, debug: bool) -> AppctlClickError:
         message = str(getattr(exc, "message", exc))
         hint = getattr(exc, "hint", None)
         message = f"{message} (hint: {hint})" if hint else message
-    return AppctlClickError(mask_password(message), int(status))
+    return AppctlClickError(mask_configured_secrets(message), int(status))

@@ -12,6 +12,12 @@ from project.url_checks import check_service_urls
 from project.urls import sqlalchemy_database_url
 
 DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds between a worker's heartbeat rows
+SERVICE_URL_SETTINGS = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
+
+
+def service_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The service URLs set in ``environ``: the passwords in them are never printed."""
+    return tuple(environ[name] for name in SERVICE_URL_SETTINGS if environ.get(name))
 
 
 def data_directory(environ: Mapping[str, str]) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from project.errors import ConfigError
-from project.urls import mask_password
+from project.urls import mask_password, url_password
 
 BROKER_EXAMPLES = "redis://127.0.0.1:6379/0, amqp://127.0.0.1:5672// or sqla+sqlite:////path/broker.sqlite"
 BACKEND_EXAMPLES = "redis://127.0.0.1:6379/0 or db+sqlite:////path/results.sqlite"
@@ -21,12 +21,32 @@ def _invalid(setting: str, url: str, why: str, examples: str) -> ConfigError:
     return ConfigError(f"{setting} {mask_password(url)!r} is not valid: {why}", hint=f"for example {examples}")
 
 
+# Characters a password must not hold unencoded: each reader cuts the URL at another one of them.
+# SQLAlchemy ends the password at the first "@", libpq (the job history) at "/"; urllib, which
+# kombu, redis-py and Celery read broker URLs and Redis backend URLs with, at "/", "?" or "#".
+_DATABASE_CUTS = "@/"
+_URLLIB_CUTS = "/?#"
+
+
+def _check_password(setting: str, url: str, cuts: str) -> None:
+    """Raise ConfigError, never showing the password, when drivers would read it differently."""
+    unencoded = sorted(set(url_password(url) or "") & set(cuts))
+    if unencoded:
+        codes = ", ".join(f"{char} as %{ord(char):02X}" for char in unencoded)
+        raise ConfigError(
+            f"{setting} {mask_password(url)!r} is not valid: its password holds "
+            f"{' and '.join(repr(char) for char in unencoded)} unencoded, which drivers read differently",
+            hint=f"percent-encode the password: {codes}",
+        )
+
+
 def check_database_url(url: str, setting: str = "DATABASE_URL", prefix: str = "", examples: str = "") -> None:
     """Raise ConfigError unless SQLAlchemy can parse ``url`` and knows its dialect.
 
     ``prefix`` (``sqla+``, ``db+``) and ``examples`` are for a database URL inside a Celery one.
     Plain SQLite and PostgreSQL URLs are checked without importing SQLAlchemy.
     """
+    _check_password(setting, prefix + url, _DATABASE_CUTS)
     if _plain_database_url(url):
         return
     from sqlalchemy.engine import make_url
@@ -75,6 +95,7 @@ def check_broker_url(url: str, setting: str = "CELERY_BROKER_URL") -> None:
     from kombu.transport import TRANSPORT_ALIASES
 
     transport = _scheme(setting, url, BROKER_EXAMPLES).split("+", 1)[0]
+    _check_password(setting, url, _URLLIB_CUTS)  # kombu reads every broker URL with urllib, sqla+ ones too
     if transport not in TRANSPORT_ALIASES:
         raise _invalid(setting, url, f"no broker transport is called {transport!r}", BROKER_EXAMPLES)
     if transport in ("sqla", "sqlalchemy"):
@@ -90,6 +111,8 @@ def check_backend_url(url: str, setting: str = "CELERY_RESULT_BACKEND") -> None:
 
     scheme = _scheme(setting, url, BACKEND_EXAMPLES)
     backend = scheme.split("+", 1)[0]
+    if "+" not in scheme:
+        _check_password(setting, url, _URLLIB_CUTS)
     if backend not in BACKEND_ALIASES:
         raise _invalid(setting, url, f"no result backend is called {backend!r}", BACKEND_EXAMPLES)
     if "+" in scheme:

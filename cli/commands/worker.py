@@ -15,6 +15,12 @@ from cli.state import with_app
 @with_app
 def worker(celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker for the app; options go to `celery worker` (see `appctl worker --help`)."""
+    from celery import signals
+
+    from cli.secrets import mask_handlers, masked_standard_streams
     from project.jobs.registry import current_celery
 
-    current_celery().worker_main(["worker", *celery_args])
+    signals.after_setup_logger.connect(mask_handlers, weak=False)  # a --logfile too
+    signals.after_setup_task_logger.connect(mask_handlers, weak=False)
+    with masked_standard_streams():
+        current_celery().worker_main(["worker", *celery_args])

@@ -21,7 +21,7 @@ from project.jobs.history import active_workers
 from project.jobs.registry import current_celery
 from project.jobs.revoke import supports_broadcast
 from project.migrations import migration_status
-from project.urls import mask_password
+from project.urls import mask_password, mask_secrets
 
 DEADLINE = 3.0  # seconds for all checks together: with start-up, `appctl status` ends in ~5 s
 PING_TIMEOUT = 1.0
@@ -157,4 +157,16 @@ def system_status(deadline: float = DEADLINE) -> list[dict[str, Any]]:
     for thread in threads:
         thread.join(max(0.0, end - time.monotonic()))
     late = {"ok": False, "detail": f"no answer within {deadline:g}s", "data": None}
-    return [{"check": name, **results.get(name, late)} for name in CHECKS]
+    urls = [app.config[setting] for setting in _SERVICES.values()]
+    return [_masked({"check": name, **results.get(name, late)}, urls) for name in CHECKS]
+
+
+def _masked(value: Any, urls: list[str]) -> Any:
+    """``value`` with every string in it cleared of the passwords of ``urls`` (drivers echo pieces of them)."""
+    if isinstance(value, str):
+        return mask_secrets(value, urls)
+    if isinstance(value, dict):
+        return {key: _masked(item, urls) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item, urls) for item in value]
+    return value
