@@ -334,3 +334,12 @@ def test_bad_input_as_a_real_process(c: Case, seeded: Path, env: dict[str, str])
     assert (result.returncode, result.stdout) == (c.code, "")
     assert_one_error_line(result.stderr, c)
     assert snapshot(seeded) == before
+
+
+@pytest.mark.parametrize(
+    "args", [("user", "list", "--search", "x" * 100_000), ("task", "history", "--name", "x" * 100_000)], ids=str
+)
+def test_a_filter_longer_than_any_value_matches_nothing(args: tuple[str, ...], seeded: Path, runner: CliRunner) -> None:
+    """SQLite refuses LIKE patterns over 50,000 bytes ("pattern too complex", once reported as exit 69)."""
+    result = runner.invoke(cli, list(args))
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
