@@ -43,9 +43,29 @@ class OneLineUsageError(click.UsageError):
         click.echo(f"Error: {self.format_message().rstrip('.')}{hint}", file=file, err=True)
 
 
-def one_line_usage(exc: click.UsageError) -> click.UsageError:
-    """``exc`` as one line, except the bare-command case, whose whole help is the answer."""
-    return exc if isinstance(exc, click.exceptions.NoArgsIsHelpError | OneLineUsageError) else OneLineUsageError(exc)
+def one_line_usage(exc: click.UsageError) -> click.ClickException:
+    """``exc`` as one line, except the bare-command case, whose whole help is the answer.
+
+    A bad value that came from an environment variable (``APPCTL_WAIT_TIMEOUT``, ``APPCTL_DEBUG``)
+    is a configuration error (exit 78), not a usage error: nothing on the command line was wrong.
+    """
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError | OneLineUsageError):
+        return exc
+    variable = _environment_variable(exc)
+    if variable is not None and isinstance(exc, click.BadParameter):
+        return AppctlClickError(f"{variable} is not valid: {exc.message}", ExitStatus.CONFIG)
+    return OneLineUsageError(exc)
+
+
+def _environment_variable(exc: click.UsageError) -> str | None:
+    """The variable that gave the bad value of ``exc``, when the value came from the environment."""
+    param, ctx = getattr(exc, "param", None), exc.ctx
+    if param is None or ctx is None or param.name is None:
+        return None
+    if ctx.get_parameter_source(param.name) is not click.core.ParameterSource.ENVIRONMENT:
+        return None
+    envvar = getattr(param, "envvar", None)
+    return envvar if isinstance(envvar, str) else None
 
 
 def exit_status_for(exc: BaseException) -> ExitStatus:

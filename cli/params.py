@@ -13,13 +13,36 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# What Python, the databases and Celery can hold. A value beyond is a usage error (exit 2), never a crash.
+MAX_SECONDS = 100 * 365.25 * 86400  # 100 years: every moment from now +- this is a date-time Python has
+MAX_ROWS = 2**63 - 1  # LIMIT and OFFSET are 64-bit integers on SQLite and PostgreSQL
+
 
 def json_or_string(text: str) -> Any:
-    """``text`` parsed as a JSON literal, or the string itself when it is not JSON."""
+    """``text`` parsed as a JSON literal, or the string itself when it is not JSON.
+
+    ValueError when it is JSON nested too deeply for Python to read (thousands of levels).
+    """
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{text[:10]!r}... is JSON nested too deeply to read") from None
     except ValueError:
         return text
+
+
+class JsonOrString(click.ParamType):
+    """A task argument: a JSON literal, or a string when it is not JSON."""
+
+    name = "json|text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json_or_string(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class KeyValue(click.ParamType):
@@ -33,7 +56,7 @@ class KeyValue(click.ParamType):
         key, sep, raw = str(value).partition("=")
         if not sep or not key.isidentifier():
             self.fail(f"{value!r} is not key=value with a Python identifier as key", param, ctx)
-        return key, json_or_string(raw)
+        return key, JsonOrString().convert(raw, param, ctx)
 
 
 class ISO8601(click.ParamType):
@@ -48,11 +71,16 @@ class ISO8601(click.ParamType):
             moment = datetime.fromisoformat(str(value))
         except ValueError:
             self.fail(f"{value!r} is not an ISO 8601 date-time", param, ctx)
-        return moment if moment.tzinfo else moment.astimezone()
+        try:  # near year 1 or 9999 the moment may have no local or UTC time
+            moment = moment if moment.tzinfo else moment.astimezone()
+            moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            self.fail(f"{value!r} is too close to year 1 or 9999 to be a date-time in every zone", param, ctx)
+        return moment
 
 
 class Seconds(click.ParamType):
-    """A finite, non-negative number of seconds."""
+    """A non-negative number of seconds, at most MAX_SECONDS (100 years)."""
 
     name = "seconds"
 
@@ -63,6 +91,8 @@ class Seconds(click.ParamType):
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
         if not math.isfinite(seconds) or seconds < 0:
             self.fail(f"{value!r} is not a finite, non-negative number of seconds", param, ctx)
+        if seconds > MAX_SECONDS:
+            self.fail(f"{value!r} is more than {MAX_SECONDS:.0f} seconds (100 years)", param, ctx)
         return seconds
 
 
@@ -137,7 +167,10 @@ class Duration(click.ParamType):
         parts = _DURATION.findall(text)
         if not parts or "".join(number + unit for number, unit in parts) != text:
             self.fail(f"{value!r} is not a duration such as 30m, 1h, 2d or 1w", param, ctx)
-        return timedelta(seconds=sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts))
+        seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+        if seconds > MAX_SECONDS:
+            self.fail(f"{value!r} is longer than 100 years", param, ctx)
+        return timedelta(seconds=seconds)
 
 
 class Since(click.ParamType):
@@ -151,6 +184,11 @@ class Since(click.ParamType):
         if _DURATION.match(str(value).strip().lower()):
             return datetime.now(UTC) - Duration().convert(value, param, ctx)
         return ISO8601().convert(value, param, ctx)
+
+
+def count_option(*names: str, **kwargs: Any) -> Callable[[F], F]:
+    """An option taking a whole number from 0 to MAX_ROWS (a row count or offset)."""
+    return click.option(*names, type=click.IntRange(min=0, max=MAX_ROWS), **kwargs)
 
 
 def timeout_option(help_text: str) -> Callable[[F], F]:

@@ -19,10 +19,12 @@ DEFAULT_PUBLISH_RETRIES = 2  # further attempts to publish a job after a connect
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0  # seconds; longer than any job this app runs
 DEFAULT_RESTORE_INTERVAL = 10.0  # seconds between a worker's sweeps for jobs of dead workers
 DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for another one
+MAX_SECONDS = 100 * 365.25 * 86400  # 100 years, as on the command line (cli/params.py): sockets and clocks hold it
+MAX_COUNT = 2**31 - 1  # what a C int holds
 
 
 def seconds_setting(environ: Mapping[str, str], name: str, default: float) -> float:
-    """Read a non-negative number of seconds from ``environ[name]``, or ``default``."""
+    """Read a number of seconds from 0 to MAX_SECONDS (100 years) from ``environ[name]``, or ``default``."""
     raw = environ.get(name)
     if not raw:
         return default
@@ -30,18 +32,18 @@ def seconds_setting(environ: Mapping[str, str], name: str, default: float) -> fl
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not 0 <= value < float("inf"):
-        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}")
+    if not 0 <= value <= MAX_SECONDS:
+        raise ConfigError(f"{name} must be a number of seconds from 0 to {MAX_SECONDS:.0f} (100 years), not {raw!r}")
     return value
 
 
 def count_setting(environ: Mapping[str, str], name: str, default: int) -> int:
-    """Read a non-negative whole number from ``environ[name]``, or ``default``."""
+    """Read a whole number from 0 to MAX_COUNT from ``environ[name]``, or ``default``."""
     raw = environ.get(name)
     if not raw:
         return default
-    if not raw.strip().isdigit():
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}")
+    if not (raw.strip().isascii() and raw.strip().isdigit()) or len(raw.strip()) > 10 or int(raw) > MAX_COUNT:
+        raise ConfigError(f"{name} must be a whole number from 0 to {MAX_COUNT}, not {raw!r}")
     return int(raw)
 
 

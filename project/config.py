@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from project.bounds import Bounds, celery_bounds, engine_options, seconds_setting
+from project.errors import ConfigError, InvalidInput
+from project.jobs.registry import check_queue_name
 from project.url_checks import check_service_urls
 from project.urls import sqlalchemy_database_url
 
@@ -21,11 +23,34 @@ def service_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def data_directory(environ: Mapping[str, str]) -> Path:
-    """Where the embedded SQLite files live: ``APPCTL_DATA_DIR``, else the XDG data home."""
+    """Where the embedded SQLite files live: ``APPCTL_DATA_DIR``, else the XDG data home.
+
+    Never relative to the current directory (cron runs elsewhere): a relative ``APPCTL_DATA_DIR``
+    is a ConfigError, and a relative ``XDG_DATA_HOME`` is ignored, as the XDG spec says.
+    """
     if environ.get("APPCTL_DATA_DIR"):
-        return Path(environ["APPCTL_DATA_DIR"]).expanduser().resolve()
-    xdg = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(xdg).expanduser().resolve() / "appctl"
+        directory = Path(environ["APPCTL_DATA_DIR"]).expanduser()
+        if not directory.is_absolute():
+            raise ConfigError(
+                f"APPCTL_DATA_DIR {environ['APPCTL_DATA_DIR']!r} must be an absolute path",
+                hint="a relative one would change with the current directory; for example $HOME/appctl-data",
+            )
+        return directory.resolve()
+    xdg = Path(environ.get("XDG_DATA_HOME") or "").expanduser()
+    base = xdg if xdg.is_absolute() else Path.home() / ".local" / "share"
+    return base.resolve() / "appctl"
+
+
+def default_queue(environ: Mapping[str, str]) -> str:
+    """``APPCTL_QUEUE`` checked as ``--queue`` is (a ConfigError here), else ``celery``."""
+    queue = environ.get("APPCTL_QUEUE")
+    if not queue:  # set but empty counts as unset, as for every other setting
+        return "celery"
+    try:
+        check_queue_name(queue)
+    except InvalidInput as exc:
+        raise ConfigError(f"APPCTL_QUEUE is not valid: {exc.message}") from None
+    return queue
 
 
 class BaseConfig:
@@ -62,7 +87,7 @@ class BaseConfig:
             DATABASE_URL=database_url,  # as the user wrote it: what messages show
             SQLALCHEMY_DATABASE_URI=sqlalchemy_database_url(database_url),
             SQLALCHEMY_ENGINE_OPTIONS=engine_options(database_url, bounds),
-            CELERY_TASK_DEFAULT_QUEUE=environ.get("APPCTL_QUEUE") or "celery",
+            CELERY_TASK_DEFAULT_QUEUE=default_queue(environ),
             **celery_bounds(broker_url, backend_url, bounds),
         )
         settings["DIVIDE_DELAY"] = seconds_setting(environ, "APPCTL_DIVIDE_DELAY", cls.DIVIDE_DELAY)

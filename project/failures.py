@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from project.errors import AppctlError, ServiceUnavailable
+from project.errors import AppctlError, ConfigError, ServiceUnavailable
 from project.urls import mask_password
 
 _CONNECTION_ERRORS = {
@@ -16,6 +16,8 @@ _CONNECTION_ERRORS = {
     "sqlalchemy.exc": ("OperationalError", "InterfaceError"),
 }
 _NOT_MIGRATED = ("no such table", "UndefinedTable", "does not exist")
+_SETTINGS = {"broker": "CELERY_BROKER_URL", "result backend": "CELERY_RESULT_BACKEND"}
+_NO_SUCH_REDIS_DATABASE = "DB index is out of range"  # Redis's answer to SELECT n beyond its `databases`
 
 
 def connection_error_types() -> tuple[type[BaseException], ...]:
@@ -61,10 +63,21 @@ def _connection_errors(locate: Callable[[BaseException], tuple[str, str]]) -> It
     except AppctlError:
         raise
     except Exception as exc:
+        if names_missing_redis_database(exc):
+            service, url = locate(exc)
+            setting = _SETTINGS.get(service, service)
+            hint = "a Redis server has databases 0 to 15 unless its `databases` setting says more"
+            why = "the Redis server has no such database"
+            raise ConfigError(f"{setting} {mask_password(url)!r} is not valid: {why}", hint) from exc
         if is_connection_error(exc):
             service, url = locate(exc)
             raise unavailable(service, url, exc) from exc
         raise
+
+
+def names_missing_redis_database(exc: BaseException) -> bool:
+    """True when ``exc`` (or its cause) is Redis refusing to select a database number it does not have."""
+    return any(_NO_SUCH_REDIS_DATABASE in str(e) for e in (exc, exc.__cause__, exc.__context__) if e is not None)
 
 
 def service_errors(service: str, url: str) -> AbstractContextManager[None]:

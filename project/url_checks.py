@@ -14,6 +14,7 @@ from project.urls import mask_password, url_password
 
 BROKER_EXAMPLES = "redis://127.0.0.1:6379/0, amqp://127.0.0.1:5672// or sqla+sqlite:////path/broker.sqlite"
 BACKEND_EXAMPLES = "redis://127.0.0.1:6379/0 or db+sqlite:////path/results.sqlite"
+MAX_REDIS_DB = 2**31 - 2  # Redis counts its databases in a C int
 DATABASE_EXAMPLES = "sqlite:////path/app.sqlite or postgresql://user@host:5432/database"
 
 
@@ -79,8 +80,14 @@ def _check_host_and_port(setting: str, url: str, examples: str) -> None:
         parts.port  # noqa: B018  # raises ValueError for a port that is not a number in range
     except ValueError as exc:
         raise _invalid(setting, url, str(exc), examples) from None
-    if parts.scheme.startswith("redis") and parts.path.strip("/") and not parts.path.strip("/").isdigit():
-        raise _invalid(setting, url, f"the Redis database {parts.path.strip('/')!r} is not a number", examples)
+    database = parts.path.strip("/")
+    if parts.scheme.startswith("redis") and database and not _redis_database_number(database):
+        why = f"the Redis database {database!r} is not a number from 0 to {MAX_REDIS_DB}"
+        raise _invalid(setting, url, why, examples)
+
+
+def _redis_database_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_REDIS_DB
 
 
 def _scheme(setting: str, url: str, examples: str) -> str:

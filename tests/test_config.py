@@ -21,7 +21,51 @@ def test_data_directory_default_follows_xdg(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.chdir(tmp_path)
     assert data_directory({}) == Path.home().resolve() / ".local" / "share" / "appctl"
     assert data_directory({"XDG_DATA_HOME": str(tmp_path / "xdg")}) == tmp_path / "xdg" / "appctl"
-    assert data_directory({"APPCTL_DATA_DIR": "relative", "XDG_DATA_HOME": "/x"}) == tmp_path / "relative"
+    assert data_directory({"APPCTL_DATA_DIR": "~/data"}) == Path.home().resolve() / "data"
+    # a relative XDG_DATA_HOME is ignored, as the XDG Base Directory spec says: never the current directory
+    assert data_directory({"XDG_DATA_HOME": "xdg"}) == Path.home().resolve() / ".local" / "share" / "appctl"
+
+
+@pytest.mark.parametrize("relative", ["relative", "./data", "../data", "data/appctl"])
+def test_a_relative_data_directory_is_a_config_error(relative: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must be an absolute path"):
+        data_directory({"APPCTL_DATA_DIR": relative})
+
+
+def test_two_working_directories_never_mean_two_data_directories(env: dict[str, str], tmp_path: Path) -> None:
+    """cron runs elsewhere: a relative APPCTL_DATA_DIR is refused from every directory, and nothing is created."""
+    import subprocess
+
+    from tests.conftest import APPCTL
+
+    for cwd in (tmp_path / "one", tmp_path / "two"):
+        cwd.mkdir()
+        for command in (
+            ["db", "upgrade"],
+            ["user", "add", "ann", "ann@example.com"],
+            ["task", "send", "divide", "1", "2"],
+        ):
+            done = subprocess.run(
+                [APPCTL, *command], cwd=cwd, env={**env, "APPCTL_DATA_DIR": "data"}, capture_output=True, text=True
+            )
+            assert (done.returncode, done.stdout) == (78, ""), done.stderr
+            assert done.stderr == (
+                "Error: APPCTL_DATA_DIR 'data' must be an absolute path (hint: a relative one would change with the "
+                "current directory; for example $HOME/appctl-data)\n"
+            )
+        assert list(cwd.iterdir()) == []
+
+
+@pytest.mark.parametrize("queue", ["", "celery", "reports.high", "ü-queue"])
+def test_appctl_queue_sets_the_default_queue(queue: str, tmp_path: Path) -> None:
+    settings = TestingConfig.from_environ({"APPCTL_DATA_DIR": str(tmp_path), "APPCTL_QUEUE": queue})
+    assert settings["CELERY_TASK_DEFAULT_QUEUE"] == (queue or "celery")
+
+
+@pytest.mark.parametrize("queue", [" ", "a b", "tab\there", "new\nline", "\x1b[2J", "nbsp\u00a0"])
+def test_appctl_queue_is_checked_as_queue_is(queue: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"APPCTL_QUEUE is not valid: queue name .* must be non-empty"):
+        TestingConfig.from_environ({"APPCTL_DATA_DIR": str(tmp_path), "APPCTL_QUEUE": queue})
 
 
 def test_embedded_defaults_live_in_the_data_directory(tmp_path: Path) -> None:
@@ -134,3 +178,29 @@ def test_the_shell_context_has_app_and_db(env: dict[str, str]) -> None:
 def test_the_data_directory_is_private(env: dict[str, str]) -> None:
     create_app()
     assert Path(env["APPCTL_DATA_DIR"]).stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize(
+    ("variable", "command"),
+    [
+        ("CELERY_BROKER_URL", ["task", "send", "divide", "1", "2"]),
+        ("CELERY_BROKER_URL", ["task", "send", "divide", "1", "2", "--wait"]),
+        ("CELERY_RESULT_BACKEND", ["task", "send", "divide", "1", "2", "--wait"]),
+        ("CELERY_RESULT_BACKEND", ["result", "wait", "some-id"]),
+        ("CELERY_RESULT_BACKEND", ["task", "status", "some-id"]),
+    ],
+)
+def test_a_redis_database_the_server_does_not_have_is_a_config_error(
+    env: dict[str, str], redis_url: str, variable: str, command: list[str]
+) -> None:
+    """Redis has databases 0-15 unless configured otherwise; /99 is a setting to fix (78), not an outage (69)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from tests.conftest import run_appctl
+
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    missing = urlunsplit(urlsplit(redis_url)._replace(path="/99"))
+    done = run_appctl(*command, env={**env, variable: missing})
+    assert (done.returncode, done.stdout) == (78, ""), done.stderr
+    assert done.stderr.startswith(f"Error: {variable} ") and "the Redis server has no such database" in done.stderr
+    assert done.stderr.count("\n") == 1

@@ -11,7 +11,7 @@ import click
 
 from cli.commands.result import render_results
 from cli.commands.task_history import history, prune, revoke, status
-from cli.params import ISO8601, KeyValue, Seconds, SecondsOrTime, TaskArgsCommand, json_or_string, timeout_option
+from cli.params import ISO8601, JsonOrString, KeyValue, Seconds, SecondsOrTime, TaskArgsCommand, timeout_option
 from cli.render import note, output_option, progress, render_record, render_records
 from cli.state import with_app
 
@@ -42,7 +42,7 @@ def list_(fmt: str | None) -> None:
 
 @task.command(cls=TaskArgsCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("name")
-@click.argument("args", nargs=-1)
+@click.argument("args", nargs=-1, type=JsonOrString())
 @click.option("-k", "--kwarg", "kwargs", type=KeyValue(), multiple=True, help="A keyword argument, key=value.")
 @click.option("--countdown", type=Seconds(), help="Run no sooner than this many seconds from now.")
 @click.option("--eta", type=ISO8601(), help="Run no sooner than this date-time.")
@@ -59,7 +59,7 @@ def list_(fmt: str | None) -> None:
 @with_app(orm=lambda params: params["wait"])  # only --wait reads the job history
 def send(
     name: str,
-    args: tuple[str, ...],
+    args: tuple[Any, ...],
     kwargs: tuple[tuple[str, Any], ...],
     countdown: float | None,
     eta: datetime | None,
@@ -82,7 +82,7 @@ def send(
             raise click.UsageError("--from-file takes no ARGS, -k or --wait: each line holds a job's arguments")
         send_from_file(name, from_file, when, fmt)
         return
-    task_id = send_job(name, [json_or_string(a) for a in args], dict(kwargs), **when, to_wait_for=wait)
+    task_id = send_job(name, list(args), dict(kwargs), **when, to_wait_for=wait)
     if not wait:
         render_record({"id": task_id}, ("id",), fmt)
         return

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import click
 
 from cli.confirm import confirm_or_abort, yes_option
-from cli.params import Duration, Since
+from cli.params import Duration, Since, count_option
 from cli.render import note, output_option, render_record, render_records
 from cli.state import with_app
 
@@ -20,7 +20,7 @@ PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 @click.option("--state", "states", multiple=True, help="Only jobs in this state (repeatable), e.g. FAILURE.")
 @click.option("--name", help="Only this task (full or short name).")
 @click.option("--since", type=Since(), help="Only jobs sent since then: 1h, 2d or an ISO 8601 date-time.")
-@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="At most this many (0: all).")
+@count_option("--limit", default=100, show_default=True, help="At most this many (0: all).")
 @output_option
 @with_app
 def history(states: tuple[str, ...], name: str | None, since: datetime | None, limit: int, fmt: str | None) -> None:

@@ -6,10 +6,12 @@ import click
 
 from cli.commands.user_bulk import export, import_
 from cli.confirm import confirm_or_abort, yes_option
+from cli.params import count_option
 from cli.render import note, output_option, render_record, render_records
 from cli.state import with_app
 
 COLUMNS = ("id", "username", "email")
+SORT_CHOICES = tuple(prefix + key for key in COLUMNS for prefix in ("", "-"))  # the service's SORT_KEYS
 
 
 @click.group()
@@ -35,10 +37,17 @@ def add(username: str, email: str, if_not_exists: bool, fmt: str | None) -> None
 
 
 @user.command(name="list")
-@click.option("--limit", type=click.IntRange(min=0), help="At most this many users.")
-@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Skip this many users.")
+@count_option("--limit", help="At most this many users.")
+@count_option("--offset", default=0, show_default=True, help="Skip this many users.")
 @click.option("--search", help="Only users whose username or email contains this text (any case).")
-@click.option("--sort", default="id", show_default=True, help="id, username or email; prefix - to reverse.")
+@click.option(
+    "--sort",
+    type=click.Choice(SORT_CHOICES),
+    default="id",
+    show_default=True,
+    show_choices=False,
+    help="id, username or email; prefix - to reverse.",
+)
 @output_option
 @with_app
 def list_(limit: int | None, offset: int, search: str | None, sort: str, fmt: str | None) -> None:

@@ -13,7 +13,7 @@ import click
 from cli.render import note, progress, render_records
 from cli.state import with_app
 
-FORMATS = ("csv", "jsonl")
+FORMATS = ("csv", "jsonl", "json")
 COLUMNS = ("id", "username", "email")
 
 
@@ -67,18 +67,21 @@ def summary_line(summary: dict[str, Any]) -> str:
 @click.option("--dry-run", is_flag=True, help="Check and count everything; write nothing.")
 @with_app
 def import_(source: IO[bytes], input_format: str | None, on_conflict: str, skip_invalid: bool, dry_run: bool) -> None:
-    """Import users from FILE (- for stdin): CSV with a username,email header, or JSON lines.
+    """Import users from FILE (- for stdin): CSV with a username,email header, JSON lines or a JSON array.
 
     Every row is checked before anything is written; one invalid row (exit 65) or, by default,
-    one taken username or email (exit 4) means nothing is written. An id column is ignored.
+    one taken username or email (exit 4) means nothing is written; so does a FILE with no users
+    (exit 65). An id column is ignored.
     """
     from project.users.importer import import_users
     from project.users.rows import rows_from
 
     with progress(_size(source), "Importing users") as advance:
         stream = io.BufferedReader(_CountingReader(source, advance))
-        rows = rows_from(stream, input_format, getattr(source, "name", None))
-        summary = import_users(rows, on_conflict=on_conflict, dry_run=dry_run, skip_invalid=skip_invalid)
+        name = getattr(source, "name", None)
+        rows = rows_from(stream, input_format, name)
+        where = name if isinstance(name, str) and name not in ("-", "<stdin>") else "the input"
+        summary = import_users(rows, on_conflict, dry_run, skip_invalid, source=where)
     note(summary_line(summary))
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, or_, select
+from sqlalchemy import Connection, RowMapping, delete, false, func, or_, select
 
 from project.errors import InvalidInput, NotFound
 from project.extensions import db
@@ -33,6 +33,7 @@ FIELDS = (
     "error",
     "revoked_at",
 )
+NAME_MAX = 255  # the length of jobs.name
 PRUNE_CHUNK = 5000  # rows per delete: short write transactions, so workers are not kept waiting
 STREAM_BATCH = 1000
 
@@ -71,7 +72,9 @@ def list_history(
     query = select(jobs).order_by(jobs.c.sent_at.desc(), jobs.c.id.desc()).limit(limit)
     if states:
         query = query.where(jobs.c.state.in_(check_states(states)))
-    if name:
+    if name and len(name) > NAME_MAX:  # no task name is that long; SQLite would refuse the LIKE pattern
+        query = query.where(false())
+    elif name:
         query = query.where(or_(jobs.c.name == name, jobs.c.name.endswith("." + name, autoescape=True)))
     if since is not None:
         query = query.where(jobs.c.sent_at >= since)

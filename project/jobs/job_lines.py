@@ -10,7 +10,7 @@ from celery import Task
 
 from project.errors import InvalidInput
 from project.jobs.publish import BATCH_SIZE, Job
-from project.jobs.registry import check_arguments
+from project.jobs.registry import MAX_NESTING, check_json_values, check_signature
 
 READ_SIZE = 1 << 16
 SHAPE = 'a JSON array of arguments or an object {"args": [...], "kwargs": {...}}'
@@ -35,6 +35,8 @@ def parse_job(text: bytes, line: int) -> Job:
         value = json.loads(text)
     except ValueError as exc:
         raise InvalidInput(f"line {line}: not JSON ({exc}); each line must be {SHAPE}") from None
+    except RecursionError:
+        raise InvalidInput(f"line {line}: arguments must be nested at most {MAX_NESTING} levels deep") from None
     if isinstance(value, list):
         return Job(tuple(value), {}, line)
     if isinstance(value, dict) and not set(value) - {"args", "kwargs"}:
@@ -45,7 +47,8 @@ def parse_job(text: bytes, line: int) -> Job:
 
 
 class ArgumentChecker:
-    """Checks jobs against a task's signature, once per shape (how many positional, which keywords)."""
+    """Checks jobs as ``check_arguments`` does: the signature once per shape (how many positional
+    arguments, which keywords), the values on every line."""
 
     def __init__(self, task: Task) -> None:
         self.task = task
@@ -56,12 +59,17 @@ class ArgumentChecker:
         shape = (len(job.args), frozenset(job.kwargs))
         if shape not in self.verdicts:
             try:
-                check_arguments(self.task, list(job.args), job.kwargs)
+                check_signature(self.task, list(job.args), job.kwargs)
                 self.verdicts[shape] = None
             except InvalidInput as exc:
                 self.verdicts[shape] = exc.message
-        if self.verdicts[shape] is not None:
-            raise InvalidInput(f"line {job.line}: {self.verdicts[shape]}")
+        verdict = self.verdicts[shape]
+        try:
+            if verdict is not None:
+                raise InvalidInput(verdict)
+            check_json_values(job.args, job.kwargs)
+        except InvalidInput as exc:
+            raise InvalidInput(f"line {job.line}: {exc.message}") from None
 
 
 def job_batches(stream: IO[bytes], task: Task, size: int = BATCH_SIZE) -> Iterator[list[Job]]:

@@ -39,16 +39,24 @@ class ImportPlan:
 
 
 def import_users(
-    rows: Iterable[Row], on_conflict: str = "fail", dry_run: bool = False, skip_invalid: bool = False
+    rows: Iterable[Row],
+    on_conflict: str = "fail",
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    source: str = "the input",
 ) -> dict[str, Any]:
     """Check every row, then write them in one transaction; returns the counts and the first errors.
 
     An invalid row is InvalidInput (nothing written) unless ``skip_invalid``; a conflict under
     ``fail`` is UserExists (nothing written). ``dry_run`` writes nothing and counts the same.
+    An input without a single row (empty, a header alone, blank lines, ``[]``) is InvalidInput too:
+    an import of nothing is more likely a wrong file than a wish.
     """
     if on_conflict not in ON_CONFLICT:
         raise InvalidInput(f"--on-conflict must be one of {', '.join(ON_CONFLICT)}, not {on_conflict!r}")
     plan, valid = check_rows(rows)
+    if not valid and not plan.invalid:
+        raise InvalidInput(f"no users in {source} (it is empty, a CSV header alone or []); nothing was imported")
     if plan.invalid and not skip_invalid:
         more = plan.invalid - len(plan.errors)
         shown = "; ".join(plan.errors) + (f"; and {more} more" if more else "")

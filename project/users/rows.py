@@ -1,4 +1,5 @@
-"""Reading users to import: CSV with a ``username,email`` header, or JSON lines as ``user list -o jsonl`` prints.
+"""Reading users to import: CSV with a ``username,email`` header, JSON lines as ``user list -o jsonl``
+prints, or a JSON array as ``user list -o json`` prints.
 
 An ``id`` column or key is accepted and ignored: the database numbers its users itself, and an
 import matches existing users by username. Rows come out as ``(line, username, email)``, or as
@@ -10,25 +11,32 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import IO, Any
 
 from project.errors import InvalidInput
 
-FORMATS = ("csv", "jsonl")
+FORMATS = ("csv", "jsonl", "json")
 FIELDS = ("username", "email")
 IGNORED = ("id",)
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
 Row = tuple[int, str | None, str]
 
 
 def detect_format(stream: IO[bytes], name: str | None) -> str:
-    """``csv`` or ``jsonl``: from the file name's extension, else from the first character."""
+    """``csv``, ``jsonl`` or ``json``: from the file name's extension, else from the first character.
+
+    A ``.json`` file may hold either JSON shape: ``[`` first means an array, else JSON lines.
+    """
     suffix = (name or "").rsplit(".", 1)[-1].lower()
-    if suffix in ("csv", "jsonl", "ndjson", "json"):
+    if suffix in ("csv", "jsonl", "ndjson"):
         return "csv" if suffix == "csv" else "jsonl"
     peek = getattr(stream, "peek", None)
     start = (peek(64) if peek else b"").lstrip(b"\xef\xbb\xbf \t\r\n")
-    return "jsonl" if start.startswith(b"{") else "csv"
+    if start.startswith(b"["):
+        return "json"
+    return "jsonl" if start.startswith(b"{") or suffix == "json" else "csv"
 
 
 def rows_from(stream: IO[bytes], fmt: str | None, name: str | None) -> Iterator[Row]:
@@ -40,7 +48,7 @@ def read_rows(stream: IO[bytes], fmt: str) -> Iterator[Row]:
     """The rows of ``stream`` in format ``fmt``; InvalidInput when the input as a whole is unusable."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     try:
-        yield from (_csv_rows(text) if fmt == "csv" else _jsonl_rows(text))
+        yield from {"csv": _csv_rows, "jsonl": _jsonl_rows, "json": _json_array_rows}[fmt](text)
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"the input is not UTF-8 text: {exc}") from None
     finally:
@@ -50,7 +58,7 @@ def read_rows(stream: IO[bytes], fmt: str) -> Iterator[Row]:
 def _csv_rows(text: IO[str]) -> Iterator[Row]:
     reader = csv.reader(text, strict=True)
     try:
-        header = next(reader, None)
+        header = next((record for record in reader if "".join(record).strip()), None)  # blank lines: nothing
         if header is None:
             return
         positions = _header_positions([name.strip() for name in header])
@@ -85,9 +93,58 @@ def _jsonl_rows(text: IO[str]) -> Iterator[Row]:
         except ValueError as exc:
             yield number, None, f"is not JSON ({exc})"
             continue
-        if not isinstance(value, dict) or set(value) - set(FIELDS + IGNORED) or not set(FIELDS) <= set(value):
-            yield number, None, 'is not an object {"username": ..., "email": ...} ("id" is allowed)'
-        elif not all(isinstance(value[field], str) for field in FIELDS):
-            yield number, None, "has a username or email that is not a string"
-        else:
-            yield number, value["username"], value["email"]
+        except RecursionError:
+            yield number, None, "is JSON nested too deeply to read"
+            continue
+        yield _object_row(number, value)
+
+
+def _object_row(number: int, value: Any) -> Row:
+    """The row of one JSON object ``{"username": ..., "email": ...}`` (``id`` allowed)."""
+    if not isinstance(value, dict) or set(value) - set(FIELDS + IGNORED) or not set(FIELDS) <= set(value):
+        return number, None, 'is not an object {"username": ..., "email": ...} ("id" is allowed)'
+    if not all(isinstance(value[field], str) for field in FIELDS):
+        return number, None, "has a username or email that is not a string"
+    return number, value["username"], value["email"]
+
+
+def _json_array_rows(text: IO[str]) -> Iterator[Row]:
+    """The objects of one JSON array, each numbered by the line it starts on."""
+    document = text.read()
+    decoder, position, line = json.JSONDecoder(), 0, 1
+
+    def skip_space(start: int) -> int:
+        nonlocal line
+        end = _JSON_SPACE.match(document, start).end()  # type: ignore[union-attr]  # it always matches
+        line += document.count("\n", start, end)
+        return end
+
+    def fail(why: str) -> InvalidInput:
+        return InvalidInput(f"line {line}: not a JSON array of users: {why}")
+
+    position = skip_space(position)
+    if position == len(document):
+        return
+    if document[position] != "[":
+        raise fail("it must start with [")
+    position = skip_space(position + 1)
+    while position < len(document) and document[position] != "]":
+        try:
+            value, end = decoder.raw_decode(document, position)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        except RecursionError:
+            raise fail("JSON nested too deeply to read") from None
+        yield _object_row(line, value)
+        line += document.count("\n", position, end)
+        position = skip_space(end)
+        if position < len(document) and document[position] == ",":
+            position = skip_space(position + 1)
+            if document.startswith("]", position):
+                raise fail("a , before the closing ]")
+        elif position < len(document) and document[position] != "]":
+            raise fail("expected , or ] after an element")
+    if position == len(document):
+        raise fail("it ends before its closing ]")
+    if skip_space(position + 1) != len(document):
+        raise fail("there is more after its closing ]")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from sqlalchemy import delete, select
+from sqlalchemy import delete, false, select
 from sqlalchemy.exc import IntegrityError
 
 from project.errors import InvalidInput, NotFound, UserExists
@@ -123,7 +123,9 @@ def list_users(
         raise InvalidInput(f"cannot sort by {sort!r}; choose one of {', '.join(SORT_KEYS)}")
     column = getattr(User, key)
     query = select(User.id, User.username, User.email)
-    if search:
+    if search and len(search) > max(USERNAME_MAX, EMAIL_MAX):  # in no user; SQLite would refuse the pattern
+        query = query.where(false())
+    elif search:
         matches = User.username.icontains(search, autoescape=True) | User.email.icontains(search, autoescape=True)
         query = query.where(matches)
     query = query.order_by(column.desc() if sort.startswith("-") else column, User.id).offset(offset).limit(limit)

@@ -16,6 +16,9 @@ from cli import cli
 from tests.conftest import run_appctl
 
 LONG = "x" * 129
+DEEP = "[" * 60_000 + "]" * 60_000  # JSON too deep for Python to read
+TOO_DEEP = "[" * 101 + "]" * 101  # JSON Python reads, beyond the 100 levels an argument may nest
+HUGE = str(10**20)
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,13 @@ USER_ADD = [
 OTHER_USER_COMMANDS = [
     case("user", "list", "--limit", "-1", code=2, message="--limit"),
     case("user", "list", "--offset", "x", code=2, message="--offset"),
-    case("user", "list", "--sort", "password", code=65, message="cannot sort by 'password'"),
+    case("user", "list", "--sort", "password", code=2, message="'password' is not one of"),
+    case("user", "list", "--sort", "bogus", code=2, message="--sort"),
+    case("user", "list", "--sort", "", code=2, message="--sort"),
+    case("user", "list", "--limit", HUGE, code=2, message="--limit"),
+    case("user", "list", "--limit", str(2**63), code=2, message="--limit"),
+    case("user", "list", "--offset", HUGE, code=2, message="--offset"),
+    case("user", "list", "--offset", str(2**63), code=2, message="--offset"),
     case("user", "show", "nobody", code=3, message="no user 'nobody'"),
     case("user", "show", "99999", code=3, message="no user '99999'"),
     case("user", "show", "99999999999999999999999", code=3, message="no user '99999999999999999999999'"),
@@ -102,6 +111,16 @@ USER_IMPORT = [
     import_case(b'{"username": "bob", "email": "bob@example.com", "admin": true}\n', message="is not an object"),
     import_case(b'username,email\n"bo\nb",bob@example.com\n', "--format", "csv", message="control characters"),
     import_case(b"username,email\nbob\n", "--format", "csv", message="line 2"),
+    import_case(b"", message="no users in the input"),
+    import_case(b"username,email\n", message="no users in the input"),
+    import_case(b"\n \n\n", message="no users in the input"),
+    import_case(b"[]\n", message="no users in the input"),
+    import_case(b'{"username": ' + DEEP.encode() + b', "email": "b@example.com"}\n', message="nested too deeply"),
+    import_case(b"[" + DEEP.encode() + b"]", message="nested too deeply"),
+    import_case(b'[{"username": "bob", "email": "bob@example.com"},]', message="not a JSON array of users"),
+    import_case(b'[{"username": "bob", "email": "bob@example.com"}', message="before its closing ]"),
+    import_case(b'[{"username": "bob", "email": "bob@example.com"}] []', message="more after its closing ]"),
+    import_case(b'[{"username": "bob", "email": "bob@example.com"}, 1]', message="line 1: is not an object"),
     import_case(b"", "--on-conflict", "merge", code=2, message="'merge' is not one of"),
     import_case(b"", "--format", "xml", code=2, message="'xml' is not one of"),
     case("user", "import", "/nonexistent/users.csv", code=2, message="/nonexistent/users.csv"),
@@ -131,6 +150,52 @@ TASK_SEND = [
     case(*SEND, "1", "2", "--expires", "later", code=2, message="--expires"),
     case(*SEND, "1", "2", "--wait", "--timeout", "-5", code=2, message="--timeout"),
     case(*SEND, "1", "2", "--bogus", code=2, message="--bogus"),
+    case(*SEND, DEEP, "2", code=2, message="nested too deeply"),
+    case(*SEND, "1", "-k", f"y={DEEP}", code=2, message="nested too deeply"),
+    case(*SEND, TOO_DEEP, "2", code=65, message="nested at most 100 levels"),
+    case(*SEND, "1", "-k", f"y={TOO_DEEP}", code=65, message="nested at most 100 levels"),
+    case(*SEND, "[1, NaN]", "2", code=65, message="no NaN or Infinity"),
+    case(*SEND, '{"a": [Infinity]}', "2", code=65, message="no NaN or Infinity"),
+    case(*SEND, "1", "2", "--countdown", "1e300", code=2, message="--countdown"),
+    case(*SEND, "1", "2", "--countdown", "99999999999999", code=2, message="--countdown"),
+    case(*SEND, "1", "2", "--expires", "1e300", code=2, message="--expires"),
+    case(*SEND, "1", "2", "--expires", "0001-01-01T00:00:00", code=2, message="--expires"),
+    case(*SEND, "1", "2", "--eta", "0001-01-01T00:00:00", code=2, message="--eta"),
+    case(*SEND, "1", "2", "--eta", "9999-12-31T23:59:59-14:00", code=2, message="--eta"),
+    case(*SEND, "1", "2", "--wait", "--timeout", "1e308", code=2, message="--timeout"),
+    case(*SEND, "1", "2", "--wait", "--timeout", "inf", code=2, message="--timeout"),
+    case(*SEND, "1", "2", "--wait", "--timeout", "nan", code=2, message="--timeout"),
+    case(*SEND, "1", "2", "--wait", code=78, message="APPCTL_WAIT_TIMEOUT", APPCTL_WAIT_TIMEOUT="1e308"),
+]
+FROM_FILE_VALUES = {  # a bad value, and what the error says
+    "[1, NaN]": "arguments must be finite numbers",
+    "[Infinity, 2]": "arguments must be finite numbers",
+    '{"args": [1], "kwargs": {"y": -Infinity}}': "arguments must be finite numbers",
+    "[1e999, 2]": "arguments must be finite numbers",
+    f"[{TOO_DEEP}, 2]": "arguments must be nested at most 100 levels",
+    f"[{DEEP}, 2]": "arguments must be nested at most 100 levels",
+    f"[{'9' * 5000}, 2]": "not JSON",  # more digits than Python reads as a number
+}
+FROM_FILE = [
+    case(
+        *SEND,
+        "--from-file",
+        "-",
+        code=65,
+        message=f"line {line}: {message}",
+        stdin=b"[1, 2]\n" * (line - 1) + text.encode(),
+    )
+    for text, message in FROM_FILE_VALUES.items()
+    for line in (1, 2, 1000)
+]
+TASK_HISTORY = [
+    case("task", "history", "--limit", HUGE, code=2, message="--limit"),
+    case("task", "history", "--since", "99999999999d", code=2, message="--since"),
+    case("task", "history", "--since", "101w" * 52, code=2, message="--since"),
+    case("task", "history", "--since", "0001-01-01T00:00:00", code=2, message="--since"),
+    case("task", "history", "--since", "9999-12-31T23:59:59-14:00", code=2, message="--since"),
+    case("task", "prune", "--older-than", "99999999999d", "--yes", code=2, message="--older-than"),
+    case("task", "prune", "--older-than", "1" + "0" * 400 + "s", "--yes", code=2, message="--older-than"),
 ]
 JOB_IDS = [
     case("result", "wait", "", code=65, message="is not a task id"),
@@ -141,7 +206,10 @@ JOB_IDS = [
     case("result", "wait", "made-up-id", "--timeout", "-1", code=2, message="--timeout"),
     case("result", "wait", "made-up-id", "--timeout", "abc", code=2, message="--timeout"),
     case("result", "wait", code=2, message="Missing argument"),
-    case("result", "wait", "made-up-id", code=2, message="--timeout", APPCTL_WAIT_TIMEOUT="abc"),
+    case("result", "wait", "made-up-id", "--timeout", "1e308", code=2, message="--timeout"),
+    case("result", "wait", "made-up-id", code=78, message="APPCTL_WAIT_TIMEOUT", APPCTL_WAIT_TIMEOUT="abc"),
+    case("result", "wait", "made-up-id", code=78, message="APPCTL_WAIT_TIMEOUT", APPCTL_WAIT_TIMEOUT="-1"),
+    case("result", "wait", "made-up-id", code=78, message="APPCTL_WAIT_TIMEOUT", APPCTL_WAIT_TIMEOUT="inf"),
     case("task", "status", "", code=65, message="is not a task id"),
     case("task", "status", "bad id", code=65, message="is not a task id"),
     case("task", "status", "made-up-id", code=3, message="made-up-id"),
@@ -167,8 +235,30 @@ CONFIGURATION = [
     case(*LIST, code=78, message="APPCTL_RESTORE_INTERVAL", APPCTL_RESTORE_INTERVAL="nan"),
     case(*LIST, code=78, message="APPCTL_SQLITE_BUSY_TIMEOUT", APPCTL_SQLITE_BUSY_TIMEOUT="forever"),
     case(*LIST, code=78, message="APPCTL_DIVIDE_DELAY", APPCTL_DIVIDE_DELAY="-1"),
+    case(*LIST, code=78, message="APPCTL_SOCKET_TIMEOUT", APPCTL_SOCKET_TIMEOUT="1e308"),
+    case(*LIST, code=78, message="APPCTL_CONNECT_TIMEOUT", APPCTL_CONNECT_TIMEOUT="1e400"),
+    case(*LIST, code=78, message="APPCTL_HEARTBEAT_INTERVAL", APPCTL_HEARTBEAT_INTERVAL="1e308"),
+    case(*LIST, code=78, message="APPCTL_PUBLISH_RETRIES", APPCTL_PUBLISH_RETRIES=HUGE + "000"),
+    case(*LIST, code=78, message="APPCTL_PUBLISH_RETRIES", APPCTL_PUBLISH_RETRIES="\u00b2"),
+    case(*LIST, code=78, message="APPCTL_DEBUG", APPCTL_DEBUG="sometimes"),
+    case(*LIST, code=78, message="APPCTL_QUEUE", APPCTL_QUEUE="a b"),
+    case(*LIST, code=78, message="APPCTL_QUEUE", APPCTL_QUEUE="q\x1b[2J"),
+    case(*SEND, "1", "2", code=78, message="APPCTL_QUEUE", APPCTL_QUEUE="tab\there"),
+    case(*LIST, code=78, message="must be an absolute path", APPCTL_DATA_DIR="relative/data"),
+    case(*LIST, code=78, message="must be an absolute path", APPCTL_DATA_DIR="./data"),
+    *(
+        case(
+            *command,
+            code=78,
+            message=f"the Redis database {database!r}",
+            **{variable: f"redis://127.0.0.1:1/{database}"},
+        )
+        for command in (LIST, (*SEND, "1", "2"))
+        for variable in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
+        for database in ("-1", "abc", HUGE, "\u00b2")
+    ),
 ]
-CASES = USER_ADD + OTHER_USER_COMMANDS + USER_IMPORT + TASK_SEND + JOB_IDS + CONFIGURATION
+CASES = USER_ADD + OTHER_USER_COMMANDS + USER_IMPORT + TASK_SEND + FROM_FILE + TASK_HISTORY + JOB_IDS + CONFIGURATION
 
 
 def case_id(c: Case) -> str:
@@ -244,3 +334,12 @@ def test_bad_input_as_a_real_process(c: Case, seeded: Path, env: dict[str, str])
     assert (result.returncode, result.stdout) == (c.code, "")
     assert_one_error_line(result.stderr, c)
     assert snapshot(seeded) == before
+
+
+@pytest.mark.parametrize(
+    "args", [("user", "list", "--search", "x" * 100_000), ("task", "history", "--name", "x" * 100_000)], ids=str
+)
+def test_a_filter_longer_than_any_value_matches_nothing(args: tuple[str, ...], seeded: Path, runner: CliRunner) -> None:
+    """SQLite refuses LIKE patterns over 50,000 bytes ("pattern too complex", once reported as exit 69)."""
+    result = runner.invoke(cli, list(args))
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")

@@ -117,3 +117,28 @@ def test_missing_file_is_a_usage_error(runner: CliRunner, app: Any) -> None:
     result = runner.invoke(cli, ["task", "send", "divide", "--from-file", "/nonexistent/jobs.jsonl"])
     assert result.exit_code == 2
     assert "/nonexistent/jobs.jsonl" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "bad", ["[1, NaN]", "[Infinity, 2]", "[1, -Infinity]", "[1e999, 2]", "[1, " + "[" * 150 + "]" * 150 + "]"]
+)
+@pytest.mark.parametrize("line", [2, 1000])
+def test_from_a_pipe_values_are_checked_on_every_line(app: Any, env: dict[str, str], bad: str, line: int) -> None:
+    """Line 1 has the same shape as the bad line: its verdict must not be reused for the values."""
+    lines = "[1, 2]\n" * (line - 1) + bad + "\n[3, 4]\n"
+    done = run_appctl("task", "send", "divide", "--from-file", "-", env=env, input=lines)
+    assert done.returncode == 65, done.stderr
+    assert done.stderr.startswith(f"Error: line {line}: arguments must be ") and done.stderr.count("\n") == 1
+    assert len(done.stdout.splitlines()) == line - 1 == queued(env)
+
+
+def test_whole_numbers_beyond_64_bits_are_json_and_are_sent(runner: CliRunner, app: Any, env: dict[str, str]) -> None:
+    """JSON numbers have no size limit and Python holds them: the job and its history keep them exactly."""
+    from project.jobs.history import find_job
+
+    huge = 10**30
+    path = write(Path(env["APPCTL_DATA_DIR"]), f"[1, 2]\n[{huge}, {-huge}]\n")
+    result = runner.invoke(cli, ["task", "send", "divide", "--from-file", path])
+    assert result.exit_code == 0, result.stderr
+    job = find_job(result.stdout.splitlines()[1])
+    assert job is not None and job["args"] == [huge, -huge]

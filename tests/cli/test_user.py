@@ -142,10 +142,13 @@ class TestList:
         assert invoke(runner, "user", "list", "--search", "example.net") == (0, "3\tbob\tBOB@example.net\n", "")
         assert invoke(runner, "user", "list", "--search", "%") == (0, "", "")  # literal, not a wildcard
 
-    def test_bad_sort_is_exit_65(self, runner: CliRunner) -> None:
+    def test_bad_sort_is_a_usage_error(self, runner: CliRunner) -> None:
         code, stdout, stderr = invoke(runner, "user", "list", "--sort", "password")
-        assert (code, stdout) == (65, "")
-        assert stderr == "Error: cannot sort by 'password'; choose one of id, username, email\n"
+        assert (code, stdout) == (2, "")
+        assert stderr == (
+            "Error: Invalid value for '--sort': 'password' is not one of 'id', '-id', 'username', '-username', "
+            "'email', '-email' (see 'appctl user list --help')\n"
+        )
 
     @pytest.mark.parametrize("option", [["--limit", "-1"], ["--offset", "x"], ["-o", "yaml"]])
     def test_bad_option_values_are_usage_errors(self, runner: CliRunner, option: list[str]) -> None:

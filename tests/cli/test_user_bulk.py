@@ -89,7 +89,7 @@ def test_export(runner: CliRunner, app: Any, fmt: str, expected: str) -> None:
     assert (result.exit_code, result.stdout, result.stderr) == (0, expected, "")
 
 
-@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
 def test_export_then_import_elsewhere_round_trips(env: dict[str, str], tmp_path: Path, fmt: str) -> None:
     assert run_appctl("db", "upgrade", env=env).returncode == 0
     users = "username,email\n" + "".join(f"user{i},user{i}@example.com\n" for i in range(50)) + "o'neil,o@example.org\n"
@@ -153,3 +153,50 @@ def test_progress_bars_only_on_a_terminal(env: dict[str, str]) -> None:
     assert status == 0
     assert len(stdout.splitlines()) == 2  # the ids, and nothing of the bar
     assert "Sending divide" in screen
+
+
+WRITERS = [("user", "export", "-o", fmt) for fmt in ("csv", "jsonl", "json")] + [
+    ("user", "list", "-o", fmt) for fmt in ("csv", "jsonl", "json")
+]
+
+
+@pytest.mark.parametrize("writer", WRITERS, ids=" ".join)
+@pytest.mark.parametrize("through", ["stdin", "a file named for its format", "file.txt"])
+def test_import_reads_every_shape_user_list_and_export_write(
+    runner: CliRunner, app: Any, tmp_path: Path, writer: tuple[str, ...], through: str
+) -> None:
+    """What `user list -o json|jsonl|csv` and `user export` print imports unchanged (after a delete)."""
+    for i in range(3):
+        assert runner.invoke(cli, ["user", "add", f"user{i}", f"user{i}@example.com"]).exit_code == 0
+    before = runner.invoke(cli, ["user", "list", "-o", "jsonl"]).stdout
+    written = runner.invoke(cli, list(writer)).stdout
+    for i in range(3):
+        assert runner.invoke(cli, ["user", "delete", f"user{i}", "--yes"]).exit_code == 0
+    if through == "stdin":
+        result = runner.invoke(cli, ["user", "import", "-"], input=written)
+    else:
+        path = tmp_path / (through if through == "file.txt" else f"users.{writer[-1]}")
+        path.write_text(written)
+        result = runner.invoke(cli, ["user", "import", str(path)])
+    assert result.exit_code == 0, result.stderr
+    assert "3 inserted" in result.stderr
+    after = runner.invoke(cli, ["user", "list", "-o", "jsonl"]).stdout
+    assert [line.split(", ", 1)[1] for line in after.splitlines()] == [
+        line.split(", ", 1)[1] for line in before.splitlines()
+    ]  # the same users; the ids are new
+
+
+@pytest.mark.parametrize(
+    "text", [b"", b"username,email\n", b"id,username,email\r\n", b"\n\n  \n", b"[]", b"[\n]\n", b"\xef\xbb\xbf"]
+)
+@pytest.mark.parametrize("through", ["stdin", "file"])
+def test_an_import_without_users_is_exit_65(
+    runner: CliRunner, app: Any, tmp_path: Path, text: bytes, through: str
+) -> None:
+    path = tmp_path / "users.txt"  # no format in the name: read by its first character
+    path.write_bytes(text)
+    source = "-" if through == "stdin" else str(path)
+    result = runner.invoke(cli, ["user", "import", source], input=text)
+    where = "the input" if through == "stdin" else str(path)
+    assert (result.exit_code, result.stdout) == (65, "")
+    assert result.stderr.startswith(f"Error: no users in {where} ") and result.stderr.count("\n") == 1
