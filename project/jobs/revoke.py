@@ -17,10 +17,9 @@ from sqlalchemy import Connection, select, update
 from project.extensions import db
 from project.failures import reason, service_errors
 from project.jobs.models import FINISHED_STATES, jobs
-from project.jobs.rows import UNKNOWN
 from project.jobs.registry import current_celery
 from project.jobs.results import job_status
-from project.jobs.rows import utcnow
+from project.jobs.rows import UNKNOWN, utcnow
 
 logger = logging.getLogger("appctl.revoke")
 
