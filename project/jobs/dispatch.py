@@ -15,8 +15,7 @@ from kombu.exceptions import BatchPublishError
 from project.errors import FateUnknown, InvalidInput, ServiceUnavailable
 from project.failures import publish_errors, service_errors, unavailable
 from project.jobs.job_lines import job_batches
-from project.jobs.publish import BatchPublisher, Job, SentJob
-from project.jobs.publish import FateUnknown as BatchFateUnknown
+from project.jobs.publish import BatchPublisher, Job, SentJob, UnconfirmedBatch
 from project.jobs.registry import check_arguments, check_queue_name, current_celery, resolve_task
 from project.jobs.rows import UNKNOWN
 from project.jobs.tracking import record_published, recorded_by_caller
@@ -45,7 +44,7 @@ def publishing(task: Task, options: SendOptions) -> Iterator[BatchPublisher]:
     try:
         with service_errors("broker", url), current_celery().producer_or_acquire() as producer, recorded_by_caller():
             yield BatchPublisher(task, producer, asdict(options))
-    except BatchFateUnknown as exc:
+    except UnconfirmedBatch as exc:
         record_published(exc.jobs, state=UNKNOWN)
         cause = exc.__cause__ or exc
         failure = unavailable("broker", url, cause.__cause__ or cause).message
@@ -54,7 +53,7 @@ def publishing(task: Task, options: SendOptions) -> Iterator[BatchPublisher]:
         raise unavailable("broker", url, exc.__cause__ or exc) from exc
 
 
-def _unknown_jobs(exc: BatchFateUnknown) -> str:
+def _unknown_jobs(exc: UnconfirmedBatch) -> str:
     """The lines of a run from a file (``line 7``; first and last, joined by an en dash), else the ids."""
     lines = [line for line in exc.lines if line is not None]
     if not lines:

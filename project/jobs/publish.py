@@ -4,7 +4,7 @@ kombu's ``Producer.batch`` sends a batch as one Redis MULTI/EXEC transaction (pr
 the embedded broker stores it in one SQLite transaction (project/jobs/embedded_batch.py): a batch is
 all in or all out. Other transports (RabbitMQ) publish each message at once.
 
-When a batch's fate cannot be known, ``publish`` raises ``FateUnknown`` with the jobs that may have
+When a batch's fate cannot be known, ``publish`` raises ``UnconfirmedBatch`` with the jobs that may have
 reached the broker: the whole batch when Redis's answer to EXEC was lost, and on a transport that
 publishes each message at once, the messages handed to the connection before it failed.
 """
@@ -44,7 +44,7 @@ class SentJob:
     queue: str | None
 
 
-class FateUnknown(Exception):
+class UnconfirmedBatch(Exception):
     """Jobs the broker may or may not have (the cause says why); the caller records and reports them."""
 
     def __init__(self, jobs: list[SentJob], lines: list[int | None]) -> None:
@@ -78,11 +78,11 @@ class BatchPublisher:
                     self._publish_one(task_id, job)
                     handed += 1
         except BatchPublishError as exc:  # the answer to the whole batch was lost
-            raise FateUnknown(self._sent(ids, jobs), [job.line for job in jobs]) from exc
+            raise UnconfirmedBatch(self._sent(ids, jobs), [job.line for job in jobs]) from exc
         except Exception as exc:
-            if handed and not publishes_in_batches(self.producer.channel):  # those went out one by one
+            if not publishes_in_batches(self.producer.channel):  # each went out, the failing one perhaps too
                 maybe = jobs[: handed + 1]
-                raise FateUnknown(self._sent(ids, maybe), [job.line for job in maybe]) from exc
+                raise UnconfirmedBatch(self._sent(ids, maybe), [job.line for job in maybe]) from exc
             raise
         return self._sent(ids, jobs)
 
