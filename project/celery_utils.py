@@ -13,6 +13,7 @@ from project.jobs.backend_retries import bound_result_backend_retries
 from project.jobs.tracking import connect_signals, job_starting
 
 EMBEDDED_TRANSPORT = "project.jobs.embedded_broker:Transport"
+REDIS_TRANSPORT = "project.jobs.redis_broker:Transport"  # a publish batch is one MULTI/EXEC
 HEARTBEAT_STEP = "project.jobs.heartbeat:HeartbeatStep"
 
 
@@ -27,9 +28,12 @@ def celery_settings(flask_config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def register_embedded_transport() -> None:
-    """Make ``sqla+…`` broker URLs use the fixed transport, imported only when such a URL is used."""
+    """Make ``sqla+…`` broker URLs use the fixed transport, imported only when such a URL is used;
+    ``redis://`` ones the transport whose publish batches are transactions."""
     TRANSPORT_ALIASES["sqla"] = EMBEDDED_TRANSPORT
     TRANSPORT_ALIASES["sqlalchemy"] = EMBEDDED_TRANSPORT
+    TRANSPORT_ALIASES["redis"] = REDIS_TRANSPORT
+    TRANSPORT_ALIASES["rediss"] = REDIS_TRANSPORT
 
 
 def celery_init_app(app: Flask) -> Celery:

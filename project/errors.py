@@ -32,6 +32,18 @@ class ServiceUnavailable(AppctlError):
     """The database, broker or result backend cannot be reached."""
 
 
+class FateUnknown(ServiceUnavailable):
+    """The broker failed during a send and its answer was lost: some jobs may or may not be queued.
+
+    ``message`` is ``failure; unknown``; ``unknown`` names the jobs (lines or ids) of unknown fate.
+    """
+
+    def __init__(self, failure: str, unknown: str, hint: str | None = None) -> None:
+        super().__init__(f"{failure}; {unknown}", hint)
+        self.failure = failure
+        self.unknown = unknown
+
+
 class TimedOut(AppctlError):
     """A bounded wait ran out before the work finished."""
 

@@ -3,7 +3,8 @@
 A client (``task send``, ``result wait``) gives up on a lost result backend after one attempt
 (Redis: one reconnect), so the command ends within its documented bound. A worker that gave up
 as fast would lose the results of jobs it already ran, so at start-up it goes back to Celery's
-own policies.
+own policies. On Redis the worker's reads are retried as its writes are: Celery reads a job's
+stored state before it writes a new one (project/jobs/redis_backend.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ CELERY_PREPARE_MODELS_RETRIES = 10  # celery.backends.database.session.PREPARE_M
 # Celery retries after 10, 20, 40 ms (with jitter): a few retries cost well under a second.
 # On a database server each retry of a silent server costs a connect timeout, so one retry there.
 CLIENT_PREPARE_MODELS_RETRIES = {"sqlite": 3, "server": 1}
+# Celery's Redis backends, by URL scheme, replaced by ones whose reads are retried too.
+RETRYING_REDIS_BACKENDS = {
+    "redis": "project.jobs.redis_backend:RetryingRedisBackend",
+    "rediss": "project.jobs.redis_backend:RetryingRedisBackend",
+    "sentinel": "project.jobs.redis_backend:RetryingSentinelBackend",
+}
 
 
 def use_worker_retries(sender: Any, **_: Any) -> None:
@@ -36,7 +43,12 @@ def bound_result_backend_retries(backend_url: str) -> None:
 
     Workers: connect the handler that restores Celery's policies (once per process). Celery's
     database backend is imported only when ``backend_url`` uses it: the import is costly.
+    Redis URLs get the backend whose reads are retried (by name: imported when the backend is built).
     """
+    if backend_url.split("://", 1)[0].split("+", 1)[0] in RETRYING_REDIS_BACKENDS:
+        from celery.app.backends import BACKEND_ALIASES
+
+        BACKEND_ALIASES.update(RETRYING_REDIS_BACKENDS)
     if backend_url.startswith("db+"):
         from celery.backends.database import session
 

@@ -12,11 +12,12 @@ from celery import Task
 from flask import current_app
 from kombu.exceptions import BatchPublishError
 
-from project.errors import InvalidInput, ServiceUnavailable
+from project.errors import FateUnknown, InvalidInput, ServiceUnavailable
 from project.failures import publish_errors, service_errors, unavailable
 from project.jobs.job_lines import job_batches
-from project.jobs.publish import BatchPublisher, Job, SentJob
+from project.jobs.publish import BatchPublisher, Job, SentJob, UnconfirmedBatch
 from project.jobs.registry import check_arguments, check_queue_name, current_celery, resolve_task
+from project.jobs.rows import UNKNOWN
 from project.jobs.tracking import record_published, recorded_by_caller
 
 
@@ -35,13 +36,30 @@ class SendOptions:
 
 @contextmanager
 def publishing(task: Task, options: SendOptions) -> Iterator[BatchPublisher]:
-    """A publisher over one producer; broker failures become ServiceUnavailable."""
+    """A publisher over one producer; broker failures become ServiceUnavailable.
+
+    Jobs whose fate is unknown are recorded as UNKNOWN and named by FateUnknown.
+    """
     url = current_app.config["CELERY_BROKER_URL"]
     try:
         with service_errors("broker", url), current_celery().producer_or_acquire() as producer, recorded_by_caller():
             yield BatchPublisher(task, producer, asdict(options))
+    except UnconfirmedBatch as exc:
+        record_published(exc.jobs, state=UNKNOWN)
+        cause = exc.__cause__ or exc
+        failure = unavailable("broker", url, cause.__cause__ or cause).message
+        raise FateUnknown(failure, f"{_unknown_jobs(exc)} of unknown fate (ids in the history as {UNKNOWN})") from exc
     except BatchPublishError as exc:  # kombu: sending a batch failed; the cause says why
         raise unavailable("broker", url, exc.__cause__ or exc) from exc
+
+
+def _unknown_jobs(exc: UnconfirmedBatch) -> str:
+    """The lines of a run from a file (``line 7``; first and last, joined by an en dash), else the ids."""
+    lines = [line for line in exc.lines if line is not None]
+    if not lines:
+        return f"job{'s' if len(exc.jobs) != 1 else ''} {', '.join(job.id for job in exc.jobs)}"
+    first, last = min(lines), max(lines)
+    return f"line {first}" if first == last else f"lines {first}\u2013{last}"
 
 
 def send_job(
@@ -121,6 +139,9 @@ def _sent_counting(batches: Iterator[list[SentJob]]) -> Iterator[list[SentJob]]:
         for jobs in batches:
             sent += len(jobs)
             yield jobs
+    except FateUnknown as exc:
+        done = f"{sent} job{'s' if sent != 1 else ''} sent before it"
+        raise FateUnknown(f"{exc.failure}; {done}", exc.unknown, hint=exc.hint) from exc
     except (InvalidInput, ServiceUnavailable) as exc:
         done = f"{sent} job{'s' if sent != 1 else ''} sent before it"
         raise type(exc)(f"{exc.message}; {done}", hint=exc.hint) from exc

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from project.extensions import db
+from project.jobs.rows import UNKNOWN
 
 FINISHED_STATES = ("SUCCESS", "FAILURE", "REVOKED")
-STATES = ("PENDING", "STARTED", "RETRY", *FINISHED_STATES)
+STATES = ("PENDING", UNKNOWN, "STARTED", "RETRY", *FINISHED_STATES)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

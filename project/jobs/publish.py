@@ -1,7 +1,12 @@
 """Publishing batches of jobs over one producer: one broker round trip per batch where the transport allows.
 
-kombu's ``Producer.batch`` sends a batch as one Redis pipeline; the embedded broker stores it in one
-transaction (project/jobs/embedded_batch.py); other transports publish each message at once.
+kombu's ``Producer.batch`` sends a batch as one Redis MULTI/EXEC transaction (project/jobs/redis_broker.py);
+the embedded broker stores it in one SQLite transaction (project/jobs/embedded_batch.py): a batch is
+all in or all out. Other transports (RabbitMQ) publish each message at once.
+
+When a batch's fate cannot be known, ``publish`` raises ``UnconfirmedBatch`` with the jobs that may have
+reached the broker: the whole batch when Redis's answer to EXEC was lost, and on a transport that
+publishes each message at once, the messages handed to the connection before it failed.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Task, signals
+from kombu.exceptions import BatchPublishError
 from kombu.utils.uuid import uuid
 
 from project.jobs.messages import MessageFactory
@@ -38,6 +44,22 @@ class SentJob:
     queue: str | None
 
 
+class UnconfirmedBatch(Exception):
+    """Jobs the broker may or may not have (the cause says why); the caller records and reports them."""
+
+    def __init__(self, jobs: list[SentJob], lines: list[int | None]) -> None:
+        super().__init__(f"{len(jobs)} job(s) of unknown fate")
+        self.jobs = jobs
+        self.lines = lines
+
+
+def publishes_in_batches(channel: Any) -> bool:
+    """Whether ``Producer.batch`` holds messages back on ``channel`` (kombu 5.7.0's own test)."""
+    return callable(getattr(channel, "create_publish_batch", None)) and bool(
+        getattr(channel, "supports_batch_publish", True)
+    )
+
+
 class BatchPublisher:
     """Publishes jobs of one task, with one set of options, over ``producer``."""
 
@@ -49,12 +71,25 @@ class BatchPublisher:
     def publish(self, jobs: Sequence[Job]) -> list[SentJob]:
         """Publish ``jobs`` as one batch; when this returns the broker has them all."""
         ids = [uuid() for _ in jobs]
-        with self.producer.batch(max_size=2 * len(jobs) + 2):  # flushed once, when the block ends
-            for task_id, job in zip(ids, jobs, strict=True):
-                self._publish_one(task_id, job)
+        handed = 0  # messages passed to the producer
+        try:
+            with self.producer.batch(max_size=2 * len(jobs) + 2):  # flushed once, when the block ends
+                for task_id, job in zip(ids, jobs, strict=True):
+                    self._publish_one(task_id, job)
+                    handed += 1
+        except BatchPublishError as exc:  # the answer to the whole batch was lost
+            raise UnconfirmedBatch(self._sent(ids, jobs), [job.line for job in jobs]) from exc
+        except Exception as exc:
+            if not publishes_in_batches(self.producer.channel):  # each went out, the failing one perhaps too
+                maybe = jobs[: handed + 1]
+                raise UnconfirmedBatch(self._sent(ids, maybe), [job.line for job in maybe]) from exc
+            raise
+        return self._sent(ids, jobs)
+
+    def _sent(self, ids: list[str], jobs: Sequence[Job]) -> list[SentJob]:
         queue = self.factory.publish_kwargs.get("routing_key")
         return [
-            SentJob(task_id, self.name, job.args, job.kwargs, queue) for task_id, job in zip(ids, jobs, strict=True)
+            SentJob(task_id, self.name, job.args, job.kwargs, queue) for task_id, job in zip(ids, jobs, strict=False)
         ]
 
     def _publish_one(self, task_id: str, job: Job) -> None:

@@ -19,11 +19,11 @@ from project.failures import reason, service_errors
 from project.jobs.models import FINISHED_STATES, jobs
 from project.jobs.registry import current_celery
 from project.jobs.results import job_status
-from project.jobs.rows import utcnow
+from project.jobs.rows import UNKNOWN, utcnow
 
 logger = logging.getLogger("appctl.revoke")
 
-WAITING_STATES = ("PENDING", "RETRY")
+WAITING_STATES = ("PENDING", UNKNOWN, "RETRY")  # UNKNOWN: perhaps queued; revoked, it never runs
 REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
 
 

@@ -16,6 +16,9 @@ logger = logging.getLogger("appctl.history")
 RESULT_LIMIT = 8192  # bytes of JSON kept per value; the result backend keeps the whole result
 PREVIEW_LENGTH = 500
 ERROR_LIMIT = 2000
+# The state of a job whose sending failed with the broker's answer lost: it may or may not be
+# queued. A worker that runs it records STARTED over it; one never queued stays UNKNOWN.
+UNKNOWN = "UNKNOWN"
 
 
 def utcnow() -> datetime:
@@ -37,12 +40,18 @@ def bounded_json(value: Any, limit: int = RESULT_LIMIT) -> Any:
 
 
 def sent_row(
-    task_id: str, name: str, args: Any, kwargs: Any, queue: str | None, sent_at: datetime | None = None
+    task_id: str,
+    name: str,
+    args: Any,
+    kwargs: Any,
+    queue: str | None,
+    sent_at: datetime | None = None,
+    state: str = "PENDING",
 ) -> dict[str, Any]:
-    """The history row for a job just published."""
+    """The history row for a job just published (``state`` UNKNOWN: perhaps published)."""
     return {
         "id": task_id,
-        "state": "PENDING",
+        "state": state,
         "name": name,
         "args": bounded_json(args),
         "kwargs": bounded_json(kwargs),

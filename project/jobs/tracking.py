@@ -79,9 +79,10 @@ def recorded_by_caller() -> Iterator[None]:
         _caller_records.reset(token)
 
 
-def record_published(jobs: Iterable[Any]) -> None:
-    """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue)."""
-    rows = [sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue) for job in jobs]
+def record_published(jobs: Iterable[Any], state: str = "PENDING") -> None:
+    """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue);
+    ``state`` UNKNOWN for jobs it may or may not have."""
+    rows = [sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue, state=state) for job in jobs]
     if rows:
         _flush(rows)
 

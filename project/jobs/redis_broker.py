@@ -1,0 +1,104 @@
+"""kombu's Redis transport with each publish batch sent as one MULTI/EXEC transaction.
+
+kombu 5.7.0 sends a ``Producer.batch`` as a plain pipeline (``transaction=False``): a connection cut
+off mid-flight may leave any prefix of the batch's pushes applied, and the producer cannot know
+which. Inside MULTI … EXEC Redis applies a batch whole or not at all, so only one case stays open:
+the EXEC went out and its reply never came back. Then ``BatchPublishError`` says the batch's fate is
+unknown; every other failure raises kombu's ``OperationalError``: nothing of the batch was applied.
+The commands are sent with redis-py's connection methods and never replayed (no redis-py retry).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu.exceptions import BatchPublishError, OperationalError
+from kombu.transport import redis as kombu_redis
+from redis.exceptions import ResponseError
+
+
+class TransactionalPublishBatch:
+    """The session kombu's ``Producer.batch`` asks a channel for: each flush is one MULTI/EXEC."""
+
+    def __init__(self, channel: Any, max_size: int) -> None:
+        self.channel = channel
+        self.max_size = max_size
+        self.commands: list[tuple[Any, ...]] = []
+
+    def publish(self, message: dict[str, Any], **kwargs: Any) -> None:
+        """Route ``message`` as kombu does; the channel hands its Redis commands to ``add``."""
+        self.channel.basic_publish(message, _publish_batch=self, **kwargs)
+        if len(self.commands) >= self.max_size:
+            self.flush()
+
+    def add(self, name: str, *args: Any) -> None:
+        """Keep one Redis command (``lpush``, ``pexpire``, ``publish``) until the batch is flushed."""
+        self.commands.append((name.upper(), *args))
+
+    def flush(self) -> None:
+        """Send the kept commands in one transaction; see the module's docstring for the errors."""
+        commands, self.commands = self.commands, []
+        if not commands:
+            return
+        with self.channel.conn_or_acquire() as client:
+            pool = client.connection_pool
+            try:
+                connection = pool.get_connection()
+            except Exception as exc:
+                raise OperationalError(str(exc)) from exc  # nothing of the batch was sent
+            try:
+                run_transaction(connection, commands)
+            finally:
+                pool.release(connection)
+
+    def discard(self) -> None:
+        """Forget the commands not sent yet."""
+        self.commands.clear()
+
+    def close(self) -> None:
+        """Nothing to release: each flush returns its connection to the pool."""
+        self.commands.clear()
+
+
+def run_transaction(connection: Any, commands: list[tuple[Any, ...]]) -> None:
+    """MULTI, ``commands``, EXEC on ``connection``; raise as the module's docstring says."""
+    packed = connection.pack_commands([("MULTI",), *commands, ("EXEC",)])
+    try:
+        connection.send_packed_command(packed, check_health=False)
+    except Exception as exc:  # EXEC, the last bytes, was not sent whole: Redis discards the transaction
+        connection.disconnect()
+        raise OperationalError(str(exc)) from exc
+    try:
+        refused = [reply for reply in (_reply(connection) for _ in range(len(commands) + 1)) if reply]
+        applied = connection.read_response()
+    except ResponseError as exc:  # EXECABORT: Redis refused the transaction, applied nothing
+        raise OperationalError(f"Redis refused the batch: {refused[0] if refused else exc}") from exc
+    except Exception as exc:
+        connection.disconnect()
+        raise BatchPublishError("the broker's answer to a batch was lost; its fate is unknown") from exc
+    failed = [reply for reply in applied if isinstance(reply, Exception)]
+    if failed:  # a command failed inside an applied transaction: the others took effect
+        raise BatchPublishError(f"part of a batch failed in Redis: {failed[0]}")
+
+
+def _reply(connection: Any) -> ResponseError | None:
+    """Read the reply to MULTI or to a queued command; a refusal is returned, not raised."""
+    try:
+        connection.read_response()
+    except ResponseError as exc:
+        return exc
+    return None
+
+
+class Channel(kombu_redis.Channel):
+    """kombu's Redis channel, publishing batches as transactions."""
+
+    def create_publish_batch(self, max_size: int) -> TransactionalPublishBatch:
+        """A batch whose every flush is one MULTI/EXEC."""
+        return TransactionalPublishBatch(self, max_size)
+
+
+class Transport(kombu_redis.Transport):
+    """kombu's Redis transport with transactional publish batches."""
+
+    Channel = Channel
