@@ -22,6 +22,7 @@ class ExitStatus(IntEnum):
     SOFTWARE = 70
     CONFIG = 78
     TIMEOUT = 124
+    INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
 class AppctlClickError(click.ClickException):
@@ -46,6 +47,11 @@ class OneLineUsageError(click.UsageError):
 def one_line_usage(exc: click.UsageError) -> click.UsageError:
     """``exc`` as one line, except the bare-command case, whose whole help is the answer."""
     return exc if isinstance(exc, click.exceptions.NoArgsIsHelpError | OneLineUsageError) else OneLineUsageError(exc)
+
+
+def interrupted() -> AppctlClickError:
+    """The one-line error for Ctrl-C (SIGINT)."""
+    return AppctlClickError("interrupted", int(ExitStatus.INTERRUPTED))
 
 
 def exit_status_for(exc: BaseException) -> ExitStatus:
