@@ -54,6 +54,7 @@ class AppctlGroup(LazyGroup):
             raise interrupted() from None
         except click.exceptions.Abort as exc:
             if isinstance(exc.__context__, KeyboardInterrupt):  # Ctrl-C at a prompt: click.confirm aborts
+                click.echo(err=True)  # end the prompt's line
                 raise interrupted() from None
             raise
         except (click.ClickException, click.exceptions.Exit):
