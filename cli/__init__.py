@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from cli.exit_codes import as_click_error, one_line_usage
+from cli.exit_codes import as_click_error, interrupted, one_line_usage
+from cli.interrupts import let_late_interrupts_kill, quiet_cleanup_on_interrupt
 from cli.lazy import LazyGroup
 from cli.render import set_no_color
 from cli.secrets import mask_logs_and_warnings
@@ -28,7 +29,11 @@ COMMANDS = {
 
 
 class AppctlGroup(LazyGroup):
-    """The root group: turns every error, usage errors included, into one stderr line and an exit code."""
+    """The root group: turns every error, usage errors included, into one stderr line and an exit code.
+
+    Ctrl-C is handled here, once for every command: Click would turn it into "Aborted!" and exit 1,
+    the code for a failed job; appctl says "interrupted" and exits 130, as a shell does.
+    """
 
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
@@ -37,13 +42,23 @@ class AppctlGroup(LazyGroup):
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:
             raise one_line_usage(exc) from None
+        except KeyboardInterrupt:
+            raise interrupted() from None
 
     def invoke(self, ctx: click.Context) -> Any:
+        quiet_cleanup_on_interrupt()
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
             raise one_line_usage(exc) from None
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except KeyboardInterrupt:
+            raise interrupted() from None
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):  # Ctrl-C at a prompt: click.confirm aborts
+                click.echo(err=True)  # end the prompt's line
+                raise interrupted() from None
+            raise
+        except (click.ClickException, click.exceptions.Exit):
             raise
         except BrokenPipeError:
             # Whoever read stdout stopped (`appctl user export | head`): end quietly with the status
@@ -73,4 +88,7 @@ def cli(ctx: click.Context, debug: bool, no_color: bool) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="appctl")
+    try:
+        cli(prog_name="appctl")
+    finally:
+        let_late_interrupts_kill()  # the command has ended: its exit must not turn into a traceback

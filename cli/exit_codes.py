@@ -22,6 +22,7 @@ class ExitStatus(IntEnum):
     SOFTWARE = 70
     CONFIG = 78
     TIMEOUT = 124
+    INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
 class AppctlClickError(click.ClickException):
@@ -66,6 +67,11 @@ def _environment_variable(exc: click.UsageError) -> str | None:
         return None
     envvar = getattr(param, "envvar", None)
     return envvar if isinstance(envvar, str) else None
+
+
+def interrupted() -> AppctlClickError:
+    """The one-line error for Ctrl-C (SIGINT)."""
+    return AppctlClickError("interrupted", int(ExitStatus.INTERRUPTED))
 
 
 def exit_status_for(exc: BaseException) -> ExitStatus:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -15,7 +17,16 @@ _CONNECTION_ERRORS = {
     "amqp.exceptions": ("ConnectionError", "RecoverableConnectionError"),
     "sqlalchemy.exc": ("OperationalError", "InterfaceError"),
 }
-_NOT_MIGRATED = ("no such table", "UndefinedTable", "does not exist")
+# What a database's own message means, each pattern for one thing only. libpq reports a failed
+# connection without an SQLSTATE, so those are told apart by the server's (English) text; errors
+# inside a session carry an SQLSTATE. SQLite has neither: its messages are fixed strings.
+_MISSING_DATABASE = re.compile(r'FATAL:\s+database "(?P<name>[^"]*)" does not exist')
+_MISSING_ROLE = re.compile(r'FATAL:\s+role "(?P<name>[^"]*)" does not exist')
+_REFUSED_LOGIN = re.compile(r"password authentication failed|no password supplied|no pg_hba\.conf entry")
+_MISSING_TABLE = ("42P01", re.compile(r"no such table: |relation \"[^\"]*\" does not exist"))
+_MISSING_COLUMN = ("42703", re.compile(r"no such column: |column \"[^\"]*\" (of relation \"[^\"]*\" )?does not exist"))
+_MISSING_SCHEMA = ("3F000", re.compile(r"no schema has been selected|schema \"[^\"]*\" does not exist"))
+_DISK_FULL = re.compile(r"database or disk is full|No space left on device")
 _SETTINGS = {"broker": "CELERY_BROKER_URL", "result backend": "CELERY_RESULT_BACKEND"}
 _NO_SUCH_REDIS_DATABASE = "DB index is out of range"  # Redis's answer to SELECT n beyond its `databases`
 
@@ -44,11 +55,49 @@ def reason(exc: BaseException) -> str:
     return mask_password(text[0] if text else type(exc).__name__)
 
 
+def _is(exc: BaseException, sqlstate: str, pattern: re.Pattern[str]) -> bool:
+    """True when ``exc`` (or the driver error it wraps) has ``sqlstate`` or a message matching ``pattern``."""
+    driver_error = getattr(exc, "orig", None) or exc
+    return getattr(driver_error, "sqlstate", None) == sqlstate or bool(pattern.search(str(exc)))
+
+
+def _database_problem(where: str, exc: BaseException) -> ServiceUnavailable | None:
+    """The error for a database that answered but cannot serve appctl, or None for anything else."""
+    text = str(exc)
+    if found := _MISSING_DATABASE.search(text):
+        hint = f"create it (`createdb {found['name']}`), or fix the database name in DATABASE_URL"
+        return ServiceUnavailable(f"the database at {where} does not exist", hint=hint)
+    if found := _MISSING_ROLE.search(text):
+        hint = "create the role, or fix the user name in DATABASE_URL"
+        return ServiceUnavailable(f"the database at {where} has no role {found['name']!r}", hint=hint)
+    if _REFUSED_LOGIN.search(text):
+        hint = "check the user name and password in DATABASE_URL"
+        return ServiceUnavailable(f"the database at {where} refused the login: {reason(exc)}", hint=hint)
+    if _is(exc, *_MISSING_SCHEMA):
+        hint = "create the schema, or fix search_path in the URL's options"
+        return ServiceUnavailable(f"the schema that {where} selects does not exist", hint=hint)
+    if _is(exc, *_MISSING_TABLE):
+        return ServiceUnavailable(f"the database at {where} is not initialised", hint="run `appctl db upgrade`")
+    if _is(exc, *_MISSING_COLUMN):
+        return ServiceUnavailable(f"the database at {where} is behind the app's schema", hint="run `appctl db upgrade`")
+    return None
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` says the disk is full (SQLite's SQLITE_FULL, or ENOSPC)."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return bool(_DISK_FULL.search(str(exc)))
+
+
 def unavailable(service: str, url: str, exc: BaseException) -> ServiceUnavailable:
     """The error that says ``service`` at ``url`` failed with ``exc``."""
     where = mask_password(url)
-    if service == "database" and any(marker in str(exc) for marker in _NOT_MIGRATED):
-        return ServiceUnavailable(f"the database at {where} is not initialised", hint="run `appctl db upgrade`")
+    if is_disk_full(exc):
+        hint = "free some space there (APPCTL_DATA_DIR moves the embedded default's files)"
+        return ServiceUnavailable(f"no space left on the device holding the {service} at {where}", hint=hint)
+    if service == "database" and (problem := _database_problem(where, exc)):
+        return problem
     if "database is locked" in str(exc):  # SQLite: another writer held the lock past the busy timeout
         hint = "try again; APPCTL_SQLITE_BUSY_TIMEOUT sets how long to wait"
         return ServiceUnavailable(f"the {service} at {where} stayed locked by another process", hint=hint)

@@ -14,6 +14,7 @@ from kombu.exceptions import BatchPublishError
 
 from project.errors import FateUnknown, InvalidInput, ServiceUnavailable
 from project.failures import publish_errors, service_errors, unavailable
+from project.interrupts import interrupts_held
 from project.jobs.job_lines import job_batches
 from project.jobs.publish import BatchPublisher, Job, SentJob, UnconfirmedBatch
 from project.jobs.registry import check_arguments, check_queue_name, current_celery, resolve_task
@@ -88,7 +89,7 @@ def send_job(
         with publish_errors(config["CELERY_BROKER_URL"], config["CELERY_RESULT_BACKEND"]):
             given = {key: value for key, value in asdict(options).items() if value is not None}
             return str(task.apply_async(job.args, job.kwargs, **given).id)
-    with publishing(task, options) as publisher:
+    with publishing(task, options) as publisher, interrupts_held():
         sent = publisher.publish([job])
         record_published(sent)
     return sent[0].id
@@ -98,13 +99,16 @@ def dispatch_many(task: Task, batches: Iterable[list[Job]], options: SendOptions
     """Publish each batch of (checked) jobs as one; yield each once the broker has it.
 
     The job history records each batch with one insert once the broker has it, so a batch the
-    broker refused leaves no history behind (project/jobs/tracking.py).
+    broker refused leaves no history behind (project/jobs/tracking.py). Ctrl-C is held back from
+    publishing a batch until the caller has taken it (printed its ids), so an interrupted run has
+    sent, recorded and reported the same jobs.
     """
     with publishing(task, options) as publisher:
         for jobs in batches:
-            sent = publisher.publish(jobs)
-            record_published(sent)
-            yield sent
+            with interrupts_held():
+                sent = publisher.publish(jobs)
+                record_published(sent)
+                yield sent
 
 
 def count_jobs(task: Task, stream: IO[bytes]) -> int:

@@ -52,7 +52,10 @@ def read_rows(stream: IO[bytes], fmt: str) -> Iterator[Row]:
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"the input is not UTF-8 text: {exc}") from None
     finally:
-        text.detach()  # the caller owns the stream
+        # The caller owns the stream. An interrupted import leaves this generator to be finished
+        # at exit, after the caller closed the stream: then there is nothing left to detach.
+        if not stream.closed:
+            text.detach()
 
 
 def _csv_rows(text: IO[str]) -> Iterator[Row]:

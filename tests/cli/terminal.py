@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
+import select
+import signal
 import subprocess
+import termios
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.conftest import APPCTL
 
@@ -53,3 +59,52 @@ def read_all(fd: int) -> str:
             break
         chunks.append(chunk)
     return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+
+
+def run_with_ctrl_c(*args: str, env: dict[str, str], after: str, timeout: float = 120) -> TerminalRun:
+    """Run ``appctl ARGS`` with a pty as its controlling terminal; press Ctrl-C once stderr shows ``after``.
+
+    The pty's line discipline turns the typed ^C into SIGINT for the process, as a real terminal does.
+    """
+    main_fd, terminal_fd = pty.openpty()
+
+    def on_the_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # stdin is the pty: make it the session's terminal
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    try:
+        process = subprocess.Popen(
+            [APPCTL, *args],
+            env={**env, "TERM": "xterm-256color", "COLUMNS": "100"},
+            stdin=terminal_fd,
+            stdout=terminal_fd,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=on_the_terminal,
+        )
+        assert process.stderr is not None
+        stderr = b""
+        deadline = time.monotonic() + timeout
+        while after.encode() not in stderr:
+            ready, _, _ = select.select([process.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(process.stderr.fileno(), 65536) if ready else b""
+            if not chunk:
+                process.kill()
+                raise AssertionError(f"no {after!r} on stderr: {stderr!r}")
+            stderr += chunk
+        # Python notices a signal only in its own code or when a system call is interrupted: a ^C that
+        # comes before the prompt's read(0, …) starts is noticed only after a line is typed. Wait for it.
+        while not Path(f"/proc/{process.pid}/syscall").read_text().startswith("0 0x0 "):
+            if time.monotonic() > deadline:
+                raise AssertionError("appctl never read from the terminal")
+            time.sleep(0.05)
+        os.write(main_fd, b"\x03")
+        stderr += process.stderr.read()
+        process.wait(timeout=timeout)
+        os.close(terminal_fd)
+        terminal_fd = -1
+        return TerminalRun(process.returncode, read_all(main_fd), stderr.decode())
+    finally:
+        os.close(main_fd)
+        if terminal_fd != -1:
+            os.close(terminal_fd)

@@ -1,0 +1,161 @@
+"""Ctrl-C ends every command with exit 130 and one line on stderr, and leaves nothing half-written.
+
+Each test runs appctl as a real process, waits (by polling what the process holds open or has
+printed) until it is in the middle of its work, and sends SIGINT, as a terminal does on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from tests.cli.interrupting import INTERRUPTED, connections, has_open, interrupt, start, wait_until
+from tests.conftest import run_appctl
+from tests.processes import silent_server
+
+
+def migrated(env: dict[str, str]) -> dict[str, str]:
+    result = run_appctl("db", "upgrade", env=env)
+    assert result.returncode == 0, result.stderr
+    return env
+
+
+def test_result_wait_on_the_embedded_default(env: dict[str, str]) -> None:
+    job_id = run_appctl("task", "send", "divide", "1", "2", env=migrated(env)).stdout.strip()
+    process = start("result", "wait", job_id, env=env)
+    results = Path(env["APPCTL_DATA_DIR"]) / "results.sqlite"
+    wait_until(lambda: has_open(process.pid, results), process, "reading the result backend")
+    assert interrupt(process) == (130, "", INTERRUPTED)
+
+
+def test_result_wait_on_redis(env: dict[str, str], redis_url: str) -> None:
+    env = {**env, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url}
+    job_id = run_appctl("task", "send", "divide", "1", "2", env=migrated(env)).stdout.strip()
+    process = start("result", "wait", job_id, env=env)
+    port = int(redis_url.split(":")[2].split("/")[0])
+    wait_until(lambda: bool(connections(process.pid, port)), process, "connecting to Redis")
+    assert interrupt(process) == (130, "", INTERRUPTED)
+
+
+def test_status_waiting_for_a_silent_database(env: dict[str, str]) -> None:
+    with silent_server() as port:
+        env = {**env, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/test", "APPCTL_CONNECT_TIMEOUT": "60"}
+        process = start("status", env=env)
+        wait_until(lambda: bool(connections(process.pid, port)), process, "connecting to the database")
+        assert interrupt(process) == (130, "", INTERRUPTED)
+
+
+def _write_users(path: Path, count: int) -> Path:
+    path.write_text("username,email\n" + "".join(f"ctrlc{i},ctrlc{i}@example.com\n" for i in range(count)))
+    return path
+
+
+def test_user_import_mid_write_on_postgresql_imports_nothing(env: dict[str, str], pg_url: str, tmp_path: Path) -> None:
+    env = migrated({**env, "DATABASE_URL": pg_url})
+    process = start("user", "import", str(_write_users(tmp_path / "users.csv", 200_000)), env=env)
+    with psycopg.connect(pg_url, autocommit=True) as watcher:
+
+        def inserting() -> bool:
+            ports = connections(process.pid, 5432)
+            query = (
+                "SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY(%s)"
+                " AND state = 'active' AND query ILIKE 'INSERT INTO users%%'"
+            )
+            return bool(ports) and watcher.execute(query, (ports,)).fetchone()[0] > 0  # type: ignore[index]
+
+        wait_until(inserting, process, "inserting the users")
+        assert interrupt(process) == (130, "", INTERRUPTED)
+        assert watcher.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
+def test_user_import_on_sqlite_imports_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    migrated(env)
+    process = start("user", "import", str(_write_users(tmp_path / "users.csv", 200_000)), env=env)
+    database = Path(env["APPCTL_DATA_DIR"]) / "app.sqlite"
+    wait_until(lambda: has_open(process.pid, database), process, "opening the database")
+    assert interrupt(process) == (130, "", INTERRUPTED)
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
+def _send_from_file_interrupted(env: dict[str, str], tmp_path: Path) -> list[str]:
+    """Start a 50k-line ``task send --from-file``, Ctrl-C once ids are flowing; the ids it printed."""
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("[1, 2]\n" * 50_000)
+    process = start("task", "send", "divide", "--from-file", str(jobs), env=env)
+    printed = [process.stdout.readline().decode() for _ in range(1500)]  # type: ignore[union-attr]
+    status, rest, stderr = interrupt(process)
+    assert (status, stderr) == (130, INTERRUPTED)
+    ids = [line.strip() for line in printed + rest.splitlines(keepends=True)]
+    assert all(ids) and len(ids) < 50_000, "the run was not cut short"
+    return ids
+
+
+def _history_ids(env: dict[str, str]) -> list[str]:
+    result = run_appctl("task", "history", "--limit", "0", "-o", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    return [row["id"] for row in json.loads(result.stdout)]
+
+
+def test_task_send_from_file_on_the_embedded_default(env: dict[str, str], tmp_path: Path) -> None:
+    ids = _send_from_file_interrupted(migrated(env), tmp_path)
+    assert sorted(_history_ids(env)) == sorted(ids)
+    with sqlite3.connect(Path(env["APPCTL_DATA_DIR"]) / "broker.sqlite") as connection:
+        bodies = [row[0] for row in connection.execute("SELECT payload FROM kombu_message")]
+    assert sorted(json.loads(body)["headers"]["id"] for body in bodies) == sorted(ids)
+
+
+def test_task_send_from_file_on_redis(env: dict[str, str], redis_url: str, tmp_path: Path) -> None:
+    import redis
+
+    env = migrated({**env, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url})
+    ids = _send_from_file_interrupted(env, tmp_path)
+    assert sorted(_history_ids(env)) == sorted(ids)
+    client = redis.Redis.from_url(redis_url)
+    queued = [json.loads(raw)["headers"]["id"] for raw in client.lrange(env["APPCTL_QUEUE"], 0, -1)]
+    client.delete(env["APPCTL_QUEUE"])
+    assert sorted(queued) == sorted(ids)
+
+
+def test_user_list_streaming_100k_rows_on_postgresql(env: dict[str, str], pg_url: str) -> None:
+    env = migrated({**env, "DATABASE_URL": pg_url})
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO users (username, email) SELECT 'many' || n, 'many' || n || '@example.com'"
+            " FROM generate_series(1, 100000) AS n"
+        )
+    try:
+        process = start("user", "list", env=env)
+        for _ in range(2000):
+            assert process.stdout.readline()  # type: ignore[union-attr]
+        status, _, stderr = interrupt(process)
+        assert (status, stderr) == (130, INTERRUPTED)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as connection:
+            connection.execute("DELETE FROM users WHERE username LIKE 'many%'")
+
+
+def test_a_prompt_answered_by_ctrl_c(env: dict[str, str]) -> None:
+    from tests.cli.terminal import run_with_ctrl_c
+
+    run = run_with_ctrl_c("db", "downgrade", "base", env=migrated(env), after="[y/N]")
+    assert run.returncode == 130
+    assert run.stderr.endswith("\n" + INTERRUPTED)
+    assert "Aborted" not in run.stderr
+    status = run_appctl("db", "status", env=env)
+    assert "0002" in status.stdout, "the downgrade must not have run"
+
+
+def test_nothing_else_on_stderr_when_the_interrupt_comes_late(env: dict[str, str]) -> None:
+    # A Ctrl-C as the command ends must not print a traceback: the process ends as killed by SIGINT.
+    process = start("user", "list", env=migrated(env))
+    status, _, stderr = interrupt(process)
+    assert status in (0, 130, -2), stderr
+    assert stderr in ("", INTERRUPTED)
+
+
+def _unused(_: Any) -> None: ...
