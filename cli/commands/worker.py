@@ -6,15 +6,27 @@ import click
 
 from cli.state import with_app
 
+HELP_OPTIONS = ("-h", "--help")
+
 
 @click.command(
     short_help="Run a Celery worker for the app.",
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
 )
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
-@with_app
 def worker(celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker for the app; options go to `celery worker` (see `appctl worker --help`)."""
-    from project.jobs.registry import current_celery
+    if any(arg in HELP_OPTIONS for arg in celery_args):
+        from project.jobs.worker import show_worker_help
 
-    current_celery().worker_main(["worker", *celery_args])
+        show_worker_help()
+    else:
+        run_app_worker(celery_args)
+
+
+@with_app
+def run_app_worker(celery_args: tuple[str, ...]) -> None:
+    """The worker itself, inside the app."""
+    from project.jobs.worker import run_worker
+
+    run_worker(celery_args)
