@@ -53,8 +53,12 @@ def run_worker(celery_args: Sequence[str]) -> None:
         with mock.patch.object(sys, "argv", argv):
             status = _celery_main(current_celery(), ["worker", *celery_args])
     except ImportError as exc:
+        if ready.is_set():
+            raise
         raise _missing_module(exc) from None
     except (OSError, KeyError) as exc:  # a log file or state db that cannot be created, an unknown --uid
+        if ready.is_set():
+            raise
         raise ConfigError(f"the worker cannot start: {exc}") from None
     finally:
         worker_ready.disconnect(on_ready)
