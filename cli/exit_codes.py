@@ -41,7 +41,8 @@ class OneLineUsageError(click.UsageError):
 
     def show(self, file: IO[Any] | None = None) -> None:
         hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
-        click.echo(f"Error: {self.format_message().rstrip('.')}{hint}", file=file, err=True)
+        message = " ".join(self.format_message().rstrip(".").splitlines())  # Celery's worker writes two
+        click.echo(f"Error: {message}{hint}", file=file, err=True)
 
 
 def one_line_usage(exc: click.UsageError) -> click.ClickException:
