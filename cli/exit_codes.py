@@ -53,7 +53,8 @@ class OneLineUsageError(click.UsageError):
 
     def show(self, file: IO[Any] | None = None) -> None:
         hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
-        message = cut_long_quotes(" ".join(self.format_message().rstrip(".").splitlines()))  # Celery's worker writes two
+        lines = self.format_message().rstrip(".").splitlines()  # Celery's worker writes two
+        message = cut_long_quotes(" ".join(lines))
         click.echo(f"Error: {message}{hint}", file=file, err=True)
 
 
