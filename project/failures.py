@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import errno
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 
+from project.datadir import sqlite_path
 from project.errors import AppctlError, ConfigError, ServiceUnavailable
 from project.urls import mask_password
 
@@ -27,6 +30,7 @@ _MISSING_TABLE = ("42P01", re.compile(r"no such table: |relation \"[^\"]*\" does
 _MISSING_COLUMN = ("42703", re.compile(r"no such column: |column \"[^\"]*\" (of relation \"[^\"]*\" )?does not exist"))
 _MISSING_SCHEMA = ("3F000", re.compile(r"no schema has been selected|schema \"[^\"]*\" does not exist"))
 _DISK_FULL = re.compile(r"database or disk is full|No space left on device")
+_NO_ROOM = 1 << 20  # below this much free space, SQLite's "disk I/O error" means the disk is full
 _SETTINGS = {"broker": "CELERY_BROKER_URL", "result backend": "CELERY_RESULT_BACKEND"}
 _NO_SUCH_REDIS_DATABASE = "DB index is out of range"  # Redis's answer to SELECT n beyond its `databases`
 
@@ -83,17 +87,31 @@ def _database_problem(where: str, exc: BaseException) -> ServiceUnavailable | No
     return None
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """True when ``exc`` says the disk is full (SQLite's SQLITE_FULL, or ENOSPC)."""
+def is_disk_full(exc: BaseException, url: str) -> bool:
+    """True when ``exc`` says the disk is full: SQLite's SQLITE_FULL, ENOSPC, or SQLite's "disk I/O
+    error" when the device holding the file at ``url`` has no room (in WAL mode SQLite says that when
+    it cannot grow its side files)."""
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return True
-    return bool(_DISK_FULL.search(str(exc)))
+    if _DISK_FULL.search(str(exc)):
+        return True
+    path = sqlite_path(url)
+    return "disk I/O error" in str(exc) and path is not None and _free_bytes(path.parent) < _NO_ROOM
+
+
+def _free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use on the device holding ``directory`` (large if unknown)."""
+    try:
+        stats = os.statvfs(directory)
+    except OSError:
+        return _NO_ROOM
+    return stats.f_bavail * stats.f_frsize
 
 
 def unavailable(service: str, url: str, exc: BaseException) -> ServiceUnavailable:
     """The error that says ``service`` at ``url`` failed with ``exc``."""
     where = mask_password(url)
-    if is_disk_full(exc):
+    if is_disk_full(exc, url):
         hint = "free some space there (APPCTL_DATA_DIR moves the embedded default's files)"
         return ServiceUnavailable(f"no space left on the device holding the {service} at {where}", hint=hint)
     if service == "database" and (problem := _database_problem(where, exc)):
