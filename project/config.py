@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,6 +54,22 @@ def default_queue(environ: Mapping[str, str]) -> str:
     return queue
 
 
+def task_modules(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The modules named in ``APPCTL_TASK_MODULES`` (comma-separated), each checked to exist, not imported."""
+    names = tuple(name.strip() for name in (environ.get("APPCTL_TASK_MODULES") or "").split(",") if name.strip())
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a missing parent package, or a name like "a..b"
+            found = False
+        if not found:
+            raise ConfigError(
+                f"APPCTL_TASK_MODULES names {name!r}, which cannot be imported",
+                hint="give module names, comma-separated, importable from sys.path (PYTHONPATH)",
+            )
+    return names
+
+
 class BaseConfig:
     """Settings shared by every environment."""
 
@@ -88,6 +105,7 @@ class BaseConfig:
             SQLALCHEMY_DATABASE_URI=sqlalchemy_database_url(database_url),
             SQLALCHEMY_ENGINE_OPTIONS=engine_options(database_url, bounds),
             CELERY_TASK_DEFAULT_QUEUE=default_queue(environ),
+            CELERY_IMPORTS=(*cls.CELERY_IMPORTS, *task_modules(environ)),
             **celery_bounds(broker_url, backend_url, bounds),
         )
         settings["DIVIDE_DELAY"] = seconds_setting(environ, "APPCTL_DIVIDE_DELAY", cls.DIVIDE_DELAY)
