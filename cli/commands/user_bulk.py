@@ -61,7 +61,7 @@ def summary_line(summary: dict[str, Any]) -> str:
     type=click.Choice(("fail", "skip", "update")),
     default="fail",
     show_default=True,
-    help="A taken username or email: fail (exit 4), skip the row, or update that user's email (and active, password_hash).",
+    help="A taken username or email: fail (exit 4), skip the row, or update that user (email, active, password_hash).",
 )
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows, report the invalid ones (exit 0).")
 @click.option("--dry-run", is_flag=True, help="Check and count everything; write nothing.")

@@ -9,6 +9,7 @@ import select
 import sqlite3
 import subprocess
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -127,10 +128,8 @@ def on_terminal(args: list[str], env: dict[str, str], answers: list[str]) -> tup
                 break
             stderr += chunk
         if main_fd in ready:
-            try:
+            with suppress(OSError):
                 screen += os.read(main_fd, 4096)
-            except OSError:
-                pass
         if prompts < len(answers) and stderr.count(b":") > prompts and stderr.rstrip().endswith(b":"):
             time.sleep(0.2)  # the prompt is out; the terminal's echo is being switched off right after it
             os.write(main_fd, answers[prompts].encode() + b"\r")

@@ -110,7 +110,10 @@ class TestList:
 
     def test_csv(self, runner: CliRunner) -> None:
         code, stdout, _ = invoke(runner, "user", "list", "--output", "csv", "--sort", "username")
-        expected = "id,username,email,active\n2,alice,alice@example.com,true\n3,bob,BOB@example.net,true\n1,carol,carol@example.org,true\n"
+        expected = (
+            "id,username,email,active\n"
+            "2,alice,alice@example.com,true\n3,bob,BOB@example.net,true\n1,carol,carol@example.org,true\n"
+        )
         assert (code, stdout) == (0, expected)
 
     def test_table_when_asked_even_when_piped(self, runner: CliRunner) -> None:

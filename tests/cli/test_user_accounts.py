@@ -1,5 +1,7 @@
-"""``user update``, ``set-password``, ``check-password``, ``activate``, ``deactivate``: the installed appctl, end to end,
-on SQLite and on PostgreSQL; a refused input leaves the database as it was."""
+"""``user update``, ``set-password``, ``check-password``, ``activate`` and ``deactivate``, end to end.
+
+The installed appctl, on SQLite and on PostgreSQL; a refused input leaves the database as it was.
+"""
 
 from __future__ import annotations
 
@@ -211,7 +213,10 @@ def test_import_and_export_carry_active_and_on_request_the_hashes(
     assert appctl(env, "user", "check-password", f"dee{tag}", "--password-stdin", input=PASSWORD)[0] == 0
 
     # an import that does not mention active or password_hash leaves them as they are; new users are active
-    rows = f"username,email\neve{tag},eve2{tag}@example.com\ndee{tag},dee{tag}@example.com\nfay{tag},fay{tag}@example.com\n"
+    rows = "username,email\n" + "".join(
+        f"{name},{email}@example.com\n"
+        for name, email in ((f"eve{tag}", f"eve2{tag}"), (f"dee{tag}", f"dee{tag}"), (f"fay{tag}", f"fay{tag}"))
+    )
     code, _, err = appctl(env, "user", "import", "-", "--on-conflict", "update", input=rows)
     assert (code, err) == (0, "Imported users: 1 inserted, 1 updated, 1 skipped, 0 invalid.\n")
     after = {u["username"]: u for u in everything(env)}
