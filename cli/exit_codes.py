@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 from enum import IntEnum
 from typing import IO, Any
@@ -25,11 +26,22 @@ class ExitStatus(IntEnum):
     INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
+# A quoted value longer than this is cut in messages: an error echoes what was typed so it can be
+# found, never 100,000 characters of it.
+QUOTED_LIMIT = 80
+_LONG_QUOTED = re.compile(rf"(['\"])([^'\"\n]{{{QUOTED_LIMIT}}})[^'\"\n]+\1")
+
+
+def cut_long_quotes(message: str) -> str:
+    """``message`` with every quoted value over QUOTED_LIMIT characters cut short with an ellipsis."""
+    return _LONG_QUOTED.sub(lambda m: f"{m[1]}{m[2]}\u2026{m[1]}", message)
+
+
 class AppctlClickError(click.ClickException):
     """A ClickException carrying the exit status of the error it reports."""
 
     def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
+        super().__init__(cut_long_quotes(message))
         self.exit_code = exit_code  # type: ignore[misc]  # Click declares it per class
 
 
@@ -41,7 +53,9 @@ class OneLineUsageError(click.UsageError):
 
     def show(self, file: IO[Any] | None = None) -> None:
         hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
-        click.echo(f"Error: {self.format_message().rstrip('.')}{hint}", file=file, err=True)
+        lines = self.format_message().rstrip(".").splitlines()  # Celery's worker writes two
+        message = cut_long_quotes(" ".join(lines))
+        click.echo(f"Error: {message}{hint}", file=file, err=True)
 
 
 def one_line_usage(exc: click.UsageError) -> click.ClickException:

@@ -121,7 +121,42 @@ def _connection_errors(locate: Callable[[BaseException], tuple[str, str]]) -> It
         if is_connection_error(exc):
             service, url = locate(exc)
             raise unavailable(service, url, exc) from exc
+        if raised_reading_settings(exc):
+            service, url = locate(exc)
+            setting = _SETTINGS.get(service, service)
+            hint = "check the options in the URL's query string, and that the driver it names is installed"
+            raise ConfigError(f"{setting} {mask_password(url)!r} is not valid: {reason(exc)}", hint) from exc
         raise
+
+
+# Where kombu, Celery and redis-py read a broker or backend URL's options and load its driver
+# (module prefix → the functions that do it, or None for the whole module): a ValueError
+# (``?socket_timeout=abc``), TypeError (an option the client does not take), KeyError
+# (``?ssl_cert_reqs=bogus``) or ImportError raised there is a setting to fix, not a bug.
+_SETTINGS_READERS: dict[str, frozenset[str] | None] = {
+    "celery.app.base": frozenset({"_get_backend"}),
+    "kombu.connection": None,
+    "kombu.utils.url": None,
+    "kombu.transport": frozenset({"__init__", "_connparams", "_create_client", "_get_pool", "get_transport_cls"}),
+    "redis.connection": None,
+}
+_SETTINGS_ERRORS = (ValueError, TypeError, KeyError, ImportError)
+
+
+def raised_reading_settings(exc: BaseException) -> bool:
+    """True when ``exc`` came out of the code that reads a service URL's options or loads its driver."""
+    celery_exceptions = sys.modules.get("celery.exceptions")
+    improperly_configured = getattr(celery_exceptions, "ImproperlyConfigured", None)
+    if not isinstance(exc, _SETTINGS_ERRORS) and not (improperly_configured and isinstance(exc, improperly_configured)):
+        return False
+    frame = exc.__traceback__
+    while frame is not None:
+        module = str(frame.tb_frame.f_globals.get("__name__", ""))
+        for prefix, functions in _SETTINGS_READERS.items():
+            if module.startswith(prefix) and (functions is None or frame.tb_frame.f_code.co_name in functions):
+                return True
+        frame = frame.tb_next
+    return False
 
 
 def names_missing_redis_database(exc: BaseException) -> bool:

@@ -7,7 +7,7 @@ called "notaurl".
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from project.errors import ConfigError
 from project.urls import mask_password, url_password
@@ -48,15 +48,34 @@ def check_database_url(url: str, setting: str = "DATABASE_URL", prefix: str = ""
     Plain SQLite and PostgreSQL URLs are checked without importing SQLAlchemy.
     """
     _check_password(setting, prefix + url, _DATABASE_CUTS)
+    _check_sqlite_path(setting, prefix + url, url, examples)
     if _plain_database_url(url):
         return
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     try:
-        make_url(url).get_dialect()
-    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        parsed = make_url(url)
+        parsed.get_dialect()().create_connect_args(parsed)  # reads the query string's options
+    except (ArgumentError, NoSuchModuleError, ValueError, TypeError) as exc:
         raise _invalid(setting, prefix + url, str(exc), examples or DATABASE_EXAMPLES) from None
+
+
+def _check_sqlite_path(setting: str, shown: str, url: str, examples: str) -> None:
+    """Raise ConfigError for a SQLite file that is not one fixed place: a relative path follows the
+    current directory (cron runs elsewhere), an in-memory database ends with each command."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+", 1)[0] != "sqlite":
+        return
+    path = rest[1:].split("?", 1)[0] if rest.startswith("/") else ""
+    path = path.removeprefix("file:")  # a URI filename (``?uri=true``) names its path the same way
+    if path in ("", ":memory:"):
+        why = "an in-memory SQLite database ends with each command"
+    elif not path.startswith("/"):
+        why = f"the SQLite file {path!r} is a relative path, which would follow the current directory"
+    else:
+        return
+    raise _invalid(setting, shown, why, examples or DATABASE_EXAMPLES)
 
 
 def _plain_database_url(url: str) -> bool:
@@ -127,6 +146,16 @@ def check_backend_url(url: str, setting: str = "CELERY_RESULT_BACKEND") -> None:
         check_database_url(inner, setting, prefix + "+", BACKEND_EXAMPLES)
     else:
         _check_host_and_port(setting, url, BACKEND_EXAMPLES)
+        _check_tls_backend(setting, url)
+
+
+def _check_tls_backend(setting: str, url: str) -> None:
+    """Celery's Redis backend refuses a ``rediss://`` URL without ``ssl_cert_reqs`` when first used
+    (a ValueError, celery/backends/redis.py in 5.7): say so when the app is built instead."""
+    parts = urlsplit(url)
+    if parts.scheme == "rediss" and "ssl_cert_reqs" not in parse_qs(parts.query):
+        why = "a rediss:// result backend needs ssl_cert_reqs"
+        raise _invalid(setting, url, why, "rediss://host:6380/0?ssl_cert_reqs=CERT_REQUIRED")
 
 
 def check_service_urls(database_url: str, broker_url: str, backend_url: str) -> None:

@@ -153,10 +153,13 @@ def stop_process_group(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
+HANG = 180  # seconds: a subprocess still running after this hangs; a hang detector, never a measured bound
+
+
 def run_appctl(
-    *args: str, env: dict[str, str], input: str | None = None, timeout: float = 60
+    *args: str, env: dict[str, str], input: str | None = None, timeout: float = HANG
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``appctl`` as a user would; stdout and stderr captured apart."""
+    """Run the installed ``appctl`` as a user would; stdout and stderr captured apart; ``timeout`` detects hangs."""
     return subprocess.run([APPCTL, *args], env=env, input=input, capture_output=True, text=True, timeout=timeout)
 
 

@@ -25,7 +25,7 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL the worker and every process it started (its prefork children), then reap it."""
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+    process.wait(timeout=60)
 
 
 @contextmanager
@@ -86,6 +86,7 @@ class FaultyProxy:
         self.port = int(self.listener.getsockname()[1])
         self.silent = threading.Event()
         self.sockets: list[socket.socket] = []
+        self.replies = 0  # chunks the service sent back: something to poll for instead of sleeping
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -96,14 +97,15 @@ class FaultyProxy:
                 return
             upstream = socket.create_connection(self.target, timeout=5)
             self.sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, replies in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(source, sink, replies), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
         with suppress(OSError):
             while data := source.recv(65536):
                 if not self.silent.is_set():
                     sink.sendall(data)
+                    self.replies += replies
 
     def go_silent(self) -> None:
         """Keep every connection open and accept new ones, but never answer again."""

@@ -56,6 +56,40 @@ def test_two_working_directories_never_mean_two_data_directories(env: dict[str, 
         assert list(cwd.iterdir()) == []
 
 
+@pytest.mark.parametrize("setting", ["DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"])
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("rel.sqlite", "relative path"),
+        ("./data/rel.sqlite", "relative path"),
+        ("rel.sqlite?timeout=3", "relative path"),
+        ("file:rel.sqlite?uri=true", "relative path"),
+        (":memory:", "in-memory"),
+        ("", "in-memory"),
+    ],
+)
+def test_a_sqlite_file_that_is_not_one_fixed_place_is_a_config_error(
+    env: dict[str, str], tmp_path: Path, setting: str, path: str, why: str
+) -> None:
+    """Like a relative APPCTL_DATA_DIR, a relative (or in-memory) SQLite file in any URL would change with the
+    current directory (or with each command): refused from every directory, and nothing is created."""
+    import subprocess
+
+    from tests.conftest import APPCTL
+
+    prefix = {"DATABASE_URL": "", "CELERY_BROKER_URL": "sqla+", "CELERY_RESULT_BACKEND": "db+"}[setting]
+    url = f"{prefix}sqlite://" + (f"/{path}" if path else "")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    done = subprocess.run(
+        [APPCTL, "user", "list"], cwd=cwd, env={**env, setting: url}, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (78, ""), done.stderr
+    assert done.stderr.startswith(f"Error: {setting} {url!r} is not valid: ") and why in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert list(cwd.iterdir()) == []
+
+
 @pytest.mark.parametrize("queue", ["", "celery", "reports.high", "ü-queue"])
 def test_appctl_queue_sets_the_default_queue(queue: str, tmp_path: Path) -> None:
     settings = TestingConfig.from_environ({"APPCTL_DATA_DIR": str(tmp_path), "APPCTL_QUEUE": queue})

@@ -137,7 +137,11 @@ def send_from_lines(name: str, stream: IO[bytes], **when: Any) -> tuple[int | No
 
 
 def _sent_counting(batches: Iterator[list[SentJob]]) -> Iterator[list[SentJob]]:
-    """Pass the batches on; an error says how many jobs were sent before it."""
+    """Pass the batches on; an error says how many jobs were sent before it.
+
+    An input without a single job (empty, blank lines) is InvalidInput, as an import of no users is:
+    a run that sends nothing is more likely a wrong file than a wish.
+    """
     sent = 0
     try:
         for jobs in batches:
@@ -149,3 +153,5 @@ def _sent_counting(batches: Iterator[list[SentJob]]) -> Iterator[list[SentJob]]:
     except (InvalidInput, ServiceUnavailable) as exc:
         done = f"{sent} job{'s' if sent != 1 else ''} sent before it"
         raise type(exc)(f"{exc.message}; {done}", hint=exc.hint) from exc
+    if sent == 0:
+        raise InvalidInput("no jobs in the input (it is empty or holds blank lines only); nothing was sent")

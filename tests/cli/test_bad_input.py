@@ -246,6 +246,30 @@ CONFIGURATION = [
     case(*SEND, "1", "2", code=78, message="APPCTL_QUEUE", APPCTL_QUEUE="tab\there"),
     case(*LIST, code=78, message="must be an absolute path", APPCTL_DATA_DIR="relative/data"),
     case(*LIST, code=78, message="must be an absolute path", APPCTL_DATA_DIR="./data"),
+    # Options in a URL's query string, and drivers a scheme names, are settings too (78, never 70).
+    case(*LIST, code=78, message="could not convert", DATABASE_URL="sqlite:////tmp/appctl-x.sqlite?timeout=abc"),
+    case(*LIST, code=78, message="relative path", DATABASE_URL="sqlite:///relative.sqlite"),
+    case(*LIST, code=78, message="in-memory", DATABASE_URL="sqlite://"),
+    case(*SEND, "1", "2", code=78, message="CELERY_BROKER_URL", CELERY_BROKER_URL="sqla+sqlite:///rel.sqlite"),
+    case(
+        *SEND, "1", "2", code=78, message="socket_timeout", CELERY_BROKER_URL="redis://127.0.0.1:1/0?socket_timeout=x"
+    ),
+    case(
+        *SEND, "1", "2", code=78, message="CELERY_BROKER_URL", CELERY_BROKER_URL="redis://127.0.0.1:1/0?ssl_cert_reqs=x"
+    ),
+    case(*SEND, "1", "2", code=78, message="could not convert", CELERY_BROKER_URL="amqp://127.0.0.1:1//?heartbeat=x"),
+    case(*SEND, "1", "2", code=78, message="master_name", CELERY_BROKER_URL="sentinel://127.0.0.1:1"),
+    case(*SEND, "1", "2", code=78, message="pymongo", CELERY_BROKER_URL="mongodb://127.0.0.1:1/"),
+    *(
+        case(*SEND, "1", "2", "--wait", "--timeout", "5", code=78, message=message, CELERY_RESULT_BACKEND=url)
+        for url, message in (
+            ("redis://127.0.0.1:1/0?socket_timeout=x", "could not convert"),
+            ("redis://127.0.0.1:1/0?ssl_cert_reqs=x", "rediss"),
+            ("rediss://127.0.0.1:1/0", "needs ssl_cert_reqs"),
+            ("mongodb://127.0.0.1:1/", "pymongo"),
+            ("db+sqlite://", "in-memory"),
+        )
+    ),
     *(
         case(
             *command,
@@ -343,3 +367,31 @@ def test_a_filter_longer_than_any_value_matches_nothing(args: tuple[str, ...], s
     """SQLite refuses LIKE patterns over 50,000 bytes ("pattern too complex", once reported as exit 69)."""
     result = runner.invoke(cli, list(args))
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+
+
+LONG = "x" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("user", "show", LONG), 3),
+        (("user", "delete", "--yes", LONG), 3),
+        (("user", "add", LONG + " y", "a@example.com"), 65),
+        (("user", "add", "ann", LONG + "@example.com"), 65),
+        (("user", "list", "--sort", LONG), 2),
+        (("task", "send", LONG), 3),
+        (("task", "send", "divide", "1", "2", "--queue", LONG + " q"), 65),
+        (("task", "status", LONG), 65),
+        (("result", "wait", LONG), 65),
+        (("db", "upgrade", LONG), 3),
+    ],
+    ids=lambda value: " ".join(value[:2]) if isinstance(value, tuple) else str(value),
+)
+def test_a_long_input_is_echoed_cut_short(args: tuple[str, ...], code: int, seeded: Path, runner: CliRunner) -> None:
+    """An error quotes what was typed so the user can find it, never 100,000 characters of it."""
+    before = snapshot(seeded)
+    result = runner.invoke(cli, list(args))
+    assert result.exit_code == code, result.stderr
+    assert result.stderr.startswith("Error:") and len(result.stderr) < 600, result.stderr[:600]
+    assert snapshot(seeded) == before

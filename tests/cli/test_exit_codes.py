@@ -126,7 +126,7 @@ def test_65_invalid_input(alice: dict[str, str], args: list[str], message: str) 
 def test_69_service_unreachable(
     app: Any, env: dict[str, str], variable: str, url: str, args: list[str], service: str
 ) -> None:
-    done = run_appctl(*args, env={**env, variable: url.format(port=closed_port())}, timeout=30)
+    done = run_appctl(*args, env={**env, variable: url.format(port=closed_port())})
     assert (done.returncode, done.stdout) == (69, "")
     assert_one_error_line(done.stderr, f"cannot reach the {service} at ", ":***@127.0.0.1:")
     assert "s3cret" not in done.stderr
@@ -139,7 +139,7 @@ def test_78_unknown_config(env: dict[str, str]) -> None:
 
 
 def test_3_unknown_task_id(app: Any, env: dict[str, str]) -> None:
-    done = run_appctl("result", "wait", "made-up-id", "--timeout", "60", env=env, timeout=30)
+    done = run_appctl("result", "wait", "made-up-id", "--timeout", "3600", env=env)  # at once: never 124
     assert (done.returncode, done.stdout) == (3, "")
     assert_one_error_line(done.stderr, "no job 'made-up-id' was ever sent")
 
@@ -148,5 +148,5 @@ def test_124_timed_out(app: Any, env: dict[str, str]) -> None:
     from project.jobs.dispatch import send_job
 
     idle = send_job("divide", [1, 2], queue="no-worker-here")
-    done = run_appctl("result", "wait", idle, "--timeout", "2", env=env, timeout=20)
+    done = run_appctl("result", "wait", idle, "--timeout", "2", env=env)
     assert (done.returncode, done.stdout, done.stderr) == (124, "", f"Error: timed out after 2s waiting for {idle}\n")

@@ -123,11 +123,13 @@ class TestWithAWorker:
 
     @pytest.mark.parametrize(
         "delay",
-        [["--countdown", "0.2"], ["--eta", in_seconds(-60)], ["--expires", "60"], ["--expires", in_seconds(600)]],
+        [["--countdown", "0.2"], ["--eta", -60], ["--expires", "600"], ["--expires", 600]],
         ids=["countdown", "eta-past", "expires-seconds", "expires-time"],
     )
-    def test_timing_options_that_let_the_job_run(self, runner: CliRunner, delay: list[str]) -> None:
-        assert invoke(runner, "task", "send", "divide", "1", "2", *delay, "--wait")[:2] == (0, "0.5\n")
+    def test_timing_options_that_let_the_job_run(self, runner: CliRunner, delay: list[str | int]) -> None:
+        option, value = delay  # an int is seconds from when the test runs, given as a time
+        when = in_seconds(value) if isinstance(value, int) else value
+        assert invoke(runner, "task", "send", "divide", "1", "2", option, when, "--wait")[:2] == (0, "0.5\n")
 
     def test_an_expired_job_is_revoked_exit_1(self, runner: CliRunner) -> None:
         expired = ["--expires", in_seconds(-60)]

@@ -91,9 +91,14 @@ def test_from_a_pipe_every_job_is_sent(app: Any, env: dict[str, str]) -> None:
     assert len(done.stdout.splitlines()) == 3 == queued(env)
 
 
-def test_an_empty_file_sends_nothing(runner: CliRunner, app: Any, env: dict[str, str]) -> None:
-    result = runner.invoke(cli, ["task", "send", "divide", "--from-file", write(Path(env["APPCTL_DATA_DIR"]), "\n")])
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+@pytest.mark.parametrize("text", ["", "\n", "  \n\n\t\n"])
+def test_an_input_without_jobs_is_exit_65(app: Any, env: dict[str, str], text: str) -> None:
+    """As with `user import`, sending nothing is more likely a wrong file than a wish: from a file and a pipe."""
+    expected = "Error: no jobs in the input (it is empty or holds blank lines only); nothing was sent\n"
+    for source in (write(Path(env["APPCTL_DATA_DIR"]), text), "-"):
+        done = run_appctl("task", "send", "divide", "--from-file", source, env=env, input=text)
+        assert (done.returncode, done.stdout, done.stderr) == (65, "", expected)
+    assert queued(env) == 0
 
 
 def test_unknown_task_is_exit_3(runner: CliRunner, app: Any, env: dict[str, str]) -> None:

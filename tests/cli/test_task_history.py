@@ -15,7 +15,7 @@ from cli import cli
 from project.jobs import ledger
 from project.jobs.rows import sent_row
 
-SENT = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+SENT = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)  # fixed and past: no case depends on when the suite runs
 T = SENT.isoformat()
 COLUMNS = [
     "id",
@@ -116,8 +116,8 @@ def test_history_table(runner: CliRunner, two_jobs: None) -> None:
         (["--state", "failure", "--state", "success"], ["bad-1", "good-1"]),
         (["--name", "divide"], ["bad-1", "good-1"]),
         (["--name", "other"], []),
-        (["--since", "1h"], []),
-        (["--since", "4h"], ["bad-1", "good-1"]),
+        (["--since", "1h"], []),  # both were sent before SENT, long ago
+        (["--since", (SENT - timedelta(hours=1)).isoformat()], ["bad-1", "good-1"]),
         (["--since", (SENT + timedelta(milliseconds=500)).isoformat()], ["bad-1"]),
         (["--limit", "1"], ["bad-1"]),
         (["--limit", "0"], ["bad-1", "good-1"]),

@@ -1,7 +1,9 @@
-"""Bounded waits: an unreachable broker, result backend or database is exit 69 within its bound.
+"""Bounded waits: an unreachable broker, result backend or database is exit 69, and the command ends.
 
-The subprocess tests use the default bounds and assert the README's promise with a subprocess
-timeout slightly above it; the in-process variants shorten the timeouts through the environment.
+The subprocess tests use the default bounds; they assert the documented exit code and message, and
+that the command ends: run_appctl's timeout is a hang detector several times any bound, never a
+measure of the bound (a loaded machine is slow, not wrong). The bench holds the README's times.
+The in-process variants shorten the timeouts through the environment.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from tests.conftest import APPCTL, run_appctl
+from tests.conftest import APPCTL, HANG, run_appctl
 from tests.processes import FaultyProxy, refused_port, silent_server
 
-SLACK = 2.0  # seconds allowed above a bound for a loaded test machine
+REPLIES_BEFORE_WAITING = 2  # answers from Redis: the job's state read, then the subscription
 
 
 def assert_unreachable(result: Any, service: str, masked_url: str) -> None:
@@ -32,43 +34,43 @@ def assert_unreachable(result: Any, service: str, masked_url: str) -> None:
 
 
 @pytest.mark.slow
-def test_silent_broker_is_exit_69_within_15_seconds(env: dict[str, str]) -> None:
+def test_silent_broker_is_exit_69(env: dict[str, str]) -> None:
     with silent_server() as port:
         env["CELERY_BROKER_URL"] = f"redis://:s3cret@127.0.0.1:{port}/0"
-        result = run_appctl("task", "send", "divide", "1", "2", env=env, timeout=15 + SLACK)
+        result = run_appctl("task", "send", "divide", "1", "2", env=env)
     assert_unreachable(result, "broker", f"redis://:***@127.0.0.1:{port}/0")
 
 
-def test_refused_broker_is_exit_69_within_5_seconds(env: dict[str, str]) -> None:
+def test_refused_broker_is_exit_69(env: dict[str, str]) -> None:
     port = refused_port()
     env["CELERY_BROKER_URL"] = f"redis://:s3cret@127.0.0.1:{port}/0"
-    result = run_appctl("task", "send", "divide", "1", "2", env=env, timeout=5 + SLACK)
+    result = run_appctl("task", "send", "divide", "1", "2", env=env)
     assert_unreachable(result, "broker", f"redis://:***@127.0.0.1:{port}/0")
 
 
 @pytest.mark.slow
-def test_silent_result_backend_during_result_wait_is_exit_69_within_15_seconds(env: dict[str, str], app: Any) -> None:
+def test_silent_result_backend_during_result_wait_is_exit_69(env: dict[str, str], app: Any) -> None:
     from project.jobs.dispatch import send_job
 
     task_id = send_job("divide", [1, 2])  # a real job, known to appctl, on the embedded backend
     with silent_server() as port:
         env["CELERY_RESULT_BACKEND"] = f"redis://:s3cret@127.0.0.1:{port}/0"
-        result = run_appctl("result", "wait", task_id, env=env, timeout=15 + SLACK)
+        result = run_appctl("result", "wait", task_id, env=env)
     assert_unreachable(result, "result backend", f"redis://:***@127.0.0.1:{port}/0")
 
 
 @pytest.mark.slow
-def test_silent_result_backend_during_send_wait_is_exit_69_within_15_seconds(env: dict[str, str]) -> None:
+def test_silent_result_backend_during_send_wait_is_exit_69(env: dict[str, str]) -> None:
     with silent_server() as port:
         env["CELERY_RESULT_BACKEND"] = f"redis://:s3cret@127.0.0.1:{port}/0"
-        result = run_appctl("task", "send", "divide", "1", "2", "--wait", env=env, timeout=15 + SLACK)
+        result = run_appctl("task", "send", "divide", "1", "2", "--wait", env=env)
     assert_unreachable(result, "result backend", f"redis://:***@127.0.0.1:{port}/0")
 
 
 def test_refused_result_backend_during_send_wait_is_exit_69(env: dict[str, str]) -> None:
     port = refused_port()
     env["CELERY_RESULT_BACKEND"] = f"redis://:s3cret@127.0.0.1:{port}/0"
-    result = run_appctl("task", "send", "divide", "1", "2", "--wait", env=env, timeout=15 + SLACK)
+    result = run_appctl("task", "send", "divide", "1", "2", "--wait", env=env)
     assert_unreachable(result, "result backend", f"redis://:***@127.0.0.1:{port}/0")
 
 
@@ -76,7 +78,7 @@ def test_refused_result_backend_during_send_wait_is_exit_69(env: dict[str, str])
 @pytest.mark.services
 @pytest.mark.parametrize("failure", ["go_silent", "die"])
 @pytest.mark.parametrize("command", [["result", "wait"], ["task", "send", "divide", "1", "2", "--wait"]], ids=" ".join)
-def test_result_backend_failing_during_the_wait_is_exit_69_within_15_seconds(
+def test_result_backend_failing_during_the_wait_is_exit_69(
     env: dict[str, str], app: Any, redis_url: str, command: list[str], failure: str
 ) -> None:
     from project.jobs.dispatch import send_job
@@ -86,17 +88,17 @@ def test_result_backend_failing_during_the_wait_is_exit_69_within_15_seconds(
     proxy = FaultyProxy(redis.port or 6379)
     env["CELERY_RESULT_BACKEND"] = f"redis://:s3cret@127.0.0.1:{proxy.port}{redis.path}".replace(":s3cret@", "")
     waiting = subprocess.Popen(
-        [APPCTL, *args, "--timeout", "60"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [APPCTL, *args, "--timeout", "3600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    deadline = time.monotonic() + 30
-    while not proxy.sockets and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.5)  # now waiting on the backend
+    deadline = time.monotonic() + 60
+    while proxy.replies < REPLIES_BEFORE_WAITING and waiting.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the backend has answered the command's first reads: it is waiting now
+    assert waiting.poll() is None, waiting.communicate()
     getattr(proxy, failure)()
-    stdout, stderr = waiting.communicate(timeout=15 + SLACK)
+    stdout, stderr = waiting.communicate(timeout=HANG)
     proxy.die()
     assert (waiting.returncode, stdout) == (69, ""), stderr
-    *progress, error = stderr.splitlines()  # task send --wait says "Sent ID; waiting up to 60s." first
+    *progress, error = stderr.splitlines()  # task send --wait says "Sent ID; waiting up to 3600s." first
     assert error.startswith(f"Error: cannot reach the result backend at redis://127.0.0.1:{proxy.port}"), stderr
     assert [line for line in progress if not line.startswith("Sent ")] == [], stderr
 

@@ -12,29 +12,33 @@ from project.jobs import ledger, rows
 from project.jobs.history import find_job, list_history, prune_history
 from project.jobs.results import job_status, wait_for_results
 
-NOW = datetime.now(UTC)
+
+@pytest.fixture
+def now() -> datetime:
+    """The time the test runs, not when it was collected: the rows' ages and the cutoffs count from it."""
+    return datetime.now(UTC)
 
 
-def record(task_id: str, name: str, state: str, age: timedelta, **fields: Any) -> None:
-    """A history row sent ``age`` ago, then moved to ``state``."""
-    ledger.record_sent([rows.sent_row(task_id, name, [1], {}, "q", sent_at=NOW - age)])
+def record(task_id: str, name: str, state: str, sent_at: datetime, **fields: Any) -> None:
+    """A history row sent at ``sent_at``, then moved to ``state``."""
+    ledger.record_sent([rows.sent_row(task_id, name, [1], {}, "q", sent_at=sent_at)])
     if state != "PENDING":
         ledger.record_outcome(task_id, state, fields)
 
 
 @pytest.fixture
-def jobs(app: Any) -> None:
-    record("a", "project.users.tasks.divide", "SUCCESS", timedelta(days=40), result=1.0)
-    record("b", "project.users.tasks.divide", "FAILURE", timedelta(hours=5), error_type="ZeroDivisionError")
-    record("c", "project.other.tasks.report", "SUCCESS", timedelta(minutes=30), result="ok")
-    record("d", "project.users.tasks.divide", "PENDING", timedelta(minutes=1))
+def jobs(app: Any, now: datetime) -> None:
+    record("a", "project.users.tasks.divide", "SUCCESS", now - timedelta(days=40), result=1.0)
+    record("b", "project.users.tasks.divide", "FAILURE", now - timedelta(hours=5), error_type="ZeroDivisionError")
+    record("c", "project.other.tasks.report", "SUCCESS", now - timedelta(minutes=30), result="ok")
+    record("d", "project.users.tasks.divide", "PENDING", now - timedelta(minutes=1))
 
 
 def ids(**filters: Any) -> list[str]:
     return [job["id"] for job in list_history(**filters)]
 
 
-def test_history_lists_newest_first_and_filters(jobs: None) -> None:
+def test_history_lists_newest_first_and_filters(jobs: None, now: datetime) -> None:
     assert ids() == ["d", "c", "b", "a"]
     assert ids(states=["failure"]) == ["b"]
     assert ids(states=["SUCCESS", "PENDING"]) == ["d", "c", "a"]
@@ -42,7 +46,7 @@ def test_history_lists_newest_first_and_filters(jobs: None) -> None:
     assert ids(name="project.other.tasks.report") == ["c"]
     assert ids(name="tasks.report") == ["c"]
     assert ids(name="vide") == []
-    assert ids(since=NOW - timedelta(hours=1)) == ["d", "c"]
+    assert ids(since=now - timedelta(hours=1)) == ["d", "c"]
     assert ids(limit=2) == ["d", "c"]
 
 
@@ -60,10 +64,10 @@ def test_prune_deletes_only_jobs_sent_before_the_cutoff(jobs: None) -> None:
     assert ids() == ["d"]
 
 
-def test_prune_works_in_chunks(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prune_works_in_chunks(app: Any, monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
     monkeypatch.setattr("project.jobs.history.PRUNE_CHUNK", 3)
     for number in range(7):
-        record(f"old-{number}", "divide", "SUCCESS", timedelta(days=2))
+        record(f"old-{number}", "divide", "SUCCESS", now - timedelta(days=2))
     assert prune_history(timedelta(days=1))["deleted"] == 7
     assert ids() == []
 
@@ -76,13 +80,13 @@ def test_a_worker_that_records_first_is_not_overwritten_by_the_producer(app: Any
     assert (job["state"], job["worker"], job["queue"], job["sent_at"] is not None) == ("STARTED", "w@h", "q", True)
 
 
-def test_a_retry_publish_keeps_the_first_sent_time(app: Any) -> None:
-    record("r", "divide", "RETRY", timedelta(minutes=10), retries=1)
+def test_a_retry_publish_keeps_the_first_sent_time(app: Any, now: datetime) -> None:
+    record("r", "divide", "RETRY", now - timedelta(minutes=10), retries=1)
     ledger.record_sent([rows.sent_row("r", "divide", [1], {}, "q")])
     job = find_job("r")
     assert job is not None
     assert (job["state"], job["retries"]) == ("RETRY", 1)
-    assert job["sent_at"] == (NOW - timedelta(minutes=10)).isoformat()
+    assert job["sent_at"] == (now - timedelta(minutes=10)).isoformat()
 
 
 def test_results_are_bounded_in_size() -> None:
@@ -99,8 +103,8 @@ def test_an_id_never_sent_is_not_found_at_once(app: Any) -> None:
         wait_for_results(["never-sent"], timeout=60)
 
 
-def test_an_id_the_history_knows_waits_for_its_result(app: Any) -> None:
-    record("queued", "divide", "PENDING", timedelta(seconds=1))
+def test_an_id_the_history_knows_waits_for_its_result(app: Any, now: datetime) -> None:
+    record("queued", "divide", "PENDING", now - timedelta(seconds=1))
     assert job_status("queued")["state"] == "PENDING"
     with pytest.raises(Exception, match="timed out"):
         wait_for_results(["queued"], timeout=0.2)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def wait_for(probe: Callable[[], T | None], timeout: float = 30, what: str = "condition") -> T:
+def wait_for(probe: Callable[[], T | None], timeout: float = 120, what: str = "condition") -> T:
     """Call ``probe`` until it returns something truthy (returned) or ``timeout`` seconds pass (fail)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -1,0 +1,107 @@
+"""Running a Celery worker of this app, in the foreground or detached (``--detach``)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from typing import Any
+from unittest import mock
+
+from project.errors import ConfigError
+from project.jobs.registry import current_celery
+
+# The app as Celery's ``-A`` names it: ``worker --detach`` re-executes ``python -m celery`` with the
+# command line after the program name, so that line must name this app or the worker has no tasks.
+WORKER_APP = f"{__name__}:celery"
+POOL_MODULE_PREFIX = "celery.concurrency."  # a pool's module, which imports its package (gevent, eventlet)
+
+
+@functools.cache
+def _factory_celery() -> Any:
+    from project import create_app
+
+    return create_app().extensions["celery"]
+
+
+def __getattr__(name: str) -> Any:
+    """``celery``: the factory-built app's Celery, built when a re-executed worker first asks (PEP 562)."""
+    if name == "celery":
+        return _factory_celery()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def run_worker(celery_args: Sequence[str]) -> None:
+    """Run ``celery worker CELERY_ARGS`` for the current app until it stops; raise if it could not start.
+
+    A worker option or setting that names what this machine does not have (a pool's package, a
+    module, a file that cannot be created, a user) is a ConfigError, raised or reported by Celery.
+    """
+    from celery.signals import worker_ready
+
+    ready = threading.Event()
+
+    def on_ready(**_: Any) -> None:
+        ready.set()
+
+    worker_ready.connect(on_ready, weak=False)
+    # sys.argv is what a detaching worker re-executes: make it the command line of this app's worker.
+    argv = [sys.argv[0], "-A", WORKER_APP, "worker", *celery_args]
+    try:
+        with mock.patch.object(sys, "argv", argv):
+            status = _celery_main(current_celery(), ["worker", *celery_args])
+    except ImportError as exc:
+        if ready.is_set():
+            raise
+        raise _missing_module(exc) from None
+    except (OSError, KeyError) as exc:  # a log file or state db that cannot be created, an unknown --uid
+        if ready.is_set():
+            raise
+        raise ConfigError(f"the worker cannot start: {exc}") from None
+    finally:
+        worker_ready.disconnect(on_ready)
+    if status:
+        raise _stopped(status, started=ready.is_set())
+
+
+def _celery_main(celery: Any, args: list[str]) -> int:
+    """Celery's ``celery.start(args)``, but returning the worker's exit status and named ``appctl``."""
+    from celery.bin.celery import celery as celery_command
+
+    celery_command.params[0].default = celery  # the `-A` option's default, as Celery.start does
+    try:
+        status = celery_command.main(args=args, prog_name="appctl", standalone_mode=False)
+    finally:
+        celery_command.params[0].default = None
+    return status if isinstance(status, int) else 0
+
+
+def _missing_module(exc: ImportError) -> ConfigError:
+    """A pool whose package is not installed (``-P gevent``), or a module named by ``-I`` or a setting."""
+    modules = [frame.f_globals.get("__name__", "") for frame, _ in traceback.walk_tb(exc.__traceback__)]
+    pools = [module.rsplit(".", 1)[-1] for module in modules if module.startswith(POOL_MODULE_PREFIX)]
+    if pools:
+        return ConfigError(
+            f"the {pools[-1]} pool needs a package that is not installed (no module named {exc.name!r})",
+            hint=f"pip install {pools[-1]}",
+        )
+    return ConfigError(
+        f"the worker cannot import {exc.name!r}: {exc}",
+        hint="check the modules and pools named by the worker's options (-I, -P) and settings",
+    )
+
+
+def _stopped(status: int, started: bool) -> Exception:
+    """Celery's worker ended with a failure status: before it was ready, it could not start as configured."""
+    if not started:
+        return ConfigError(f"the worker could not start (Celery exit status {status}): its log says why")
+    return RuntimeError(f"the worker stopped on an unrecoverable error (Celery exit status {status}): its log says why")
+
+
+def show_worker_help() -> None:
+    """Celery's ``worker --help``, from a bare Celery app: help needs no configuration, database or broker."""
+    from celery import Celery
+
+    _celery_main(Celery(fixups=[]), ["worker", "--help"])
