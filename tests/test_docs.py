@@ -131,6 +131,7 @@ def test_the_scan_finds_the_settings_it_must() -> None:
     assert {
         "APPCTL_DATA_DIR",
         "APPCTL_DEBUG",
+        "APPCTL_MIN_PASSWORD_LENGTH",  # read with count_setting(environ, …)
         "APPCTL_SOCKET_TIMEOUT",
         "NO_COLOR",
         "FLASK_CONFIG",

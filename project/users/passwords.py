@@ -15,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from project.errors import InvalidInput
 
-PASSWORD_METHOD = "scrypt:32768:8:1"  # the one place the method is chosen (README, "Passwords")
+PASSWORD_METHOD = "scrypt:32768:8:1"  # the one place the method is chosen (docs/commands.md, `user set-password`)
 SALT_LENGTH = 16
 DEFAULT_MIN_LENGTH = 12
 MAX_LENGTH = 1024  # characters; far beyond any passphrase, and keeps a mistaken file out of the hash
