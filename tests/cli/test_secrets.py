@@ -146,7 +146,14 @@ REPRESENTATIVE = [
     ("CELERY_RESULT_BACKEND", "redis://:{password}@127.0.0.1:{port}/1", "Ky7:Qx9%23Zm4@Wp2"),
     ("CELERY_RESULT_BACKEND", "db+postgresql://postgres:{password}@127.0.0.1:{port}/db", "Ky7#Qx9?Zm4:Wp2"),
 ]
-WORKER_SAID_ENOUGH = ("Cannot connect", "Connection to broker lost", "not recorded", "Unrecoverable", "Error:", "ready.")
+WORKER_SAID_ENOUGH = (
+    "Cannot connect",
+    "Connection to broker lost",
+    "not recorded",
+    "Unrecoverable",
+    "Error:",
+    "ready.",
+)
 
 
 def run_worker(env: dict[str, str], args: list[str], log_path: Path) -> str:
