@@ -193,6 +193,13 @@ def count_option(*names: str, **kwargs: Any) -> Callable[[F], F]:
 
 def timeout_option(help_text: str) -> Callable[[F], F]:
     """The ``--timeout`` of every command that waits (default 60 s, or ``APPCTL_WAIT_TIMEOUT``)."""
+    from project.bounds import DEFAULT_WAIT_TIMEOUT  # plain constants: --help stays light
+
     return click.option(
-        "--timeout", type=Seconds(), default=60, show_default=True, envvar="APPCTL_WAIT_TIMEOUT", help=help_text
+        "--timeout",
+        type=Seconds(),
+        default=DEFAULT_WAIT_TIMEOUT,
+        show_default=True,
+        envvar="APPCTL_WAIT_TIMEOUT",
+        help=help_text,
     )

@@ -19,6 +19,7 @@ DEFAULT_PUBLISH_RETRIES = 2  # further attempts to publish a job after a connect
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0  # seconds; longer than any job this app runs
 DEFAULT_RESTORE_INTERVAL = 10.0  # seconds between a worker's sweeps for jobs of dead workers
 DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for another one
+DEFAULT_WAIT_TIMEOUT = 60  # seconds `result wait` and `task send --wait` wait (APPCTL_WAIT_TIMEOUT)
 MAX_SECONDS = 100 * 365.25 * 86400  # 100 years, as on the command line (cli/params.py): sockets and clocks hold it
 MAX_COUNT = 2**31 - 1  # what a C int holds
 
@@ -80,6 +81,11 @@ def engine_options(url: str, bounds: Bounds) -> dict[str, Any]:
     return {}
 
 
+def restore_mutex_expiry(bounds: Bounds) -> int:
+    """Seconds kombu's Redis restore lock lives at most: a few sweeps, never kombu's 300 s default."""
+    return int(min(300, max(30, 3 * bounds.restore_interval)))
+
+
 def broker_transport_options(broker_url: str, bounds: Bounds) -> dict[str, Any]:
     """Transport options: bounded connects and reads, prompt redelivery of a dead worker's jobs."""
     redelivery = {"visibility_timeout": bounds.visibility_timeout, "max_retries": bounds.publish_retries}
@@ -88,7 +94,13 @@ def broker_transport_options(broker_url: str, bounds: Bounds) -> dict[str, Any]:
         return {**redelivery, **sweep, **engine_options(broker_url.split("+", 1)[1], bounds)}
     if broker_url.startswith(("redis://", "rediss://", "redis+socket://")):
         sockets = {"socket_connect_timeout": bounds.connect_timeout, "socket_timeout": bounds.socket_timeout}
-        sweep = {"unacked_restore_interval": bounds.restore_interval, "unacked_restore_throttle": 1}
+        sweep = {
+            "unacked_restore_interval": bounds.restore_interval,
+            "unacked_restore_throttle": 1,
+            # kombu's sweep lock, held 300 s when the broker paused while a worker took it (its reply
+            # lost): no worker could sweep, so a dead worker's jobs came back minutes late.
+            "unacked_mutex_expire": restore_mutex_expiry(bounds),
+        }
         return {**redelivery, **sockets, **sweep}
     return redelivery
 

@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from project.bounds import Bounds, celery_bounds, count_setting, engine_options, seconds_setting
+from project.bounds import (
+    DEFAULT_WAIT_TIMEOUT,
+    Bounds,
+    celery_bounds,
+    count_setting,
+    engine_options,
+    seconds_setting,
+)
 from project.errors import ConfigError, InvalidInput
 from project.jobs.registry import check_queue_name
 from project.url_checks import check_service_urls
@@ -112,6 +119,8 @@ class BaseConfig:
             **celery_bounds(broker_url, backend_url, bounds),
         )
         settings["DIVIDE_DELAY"] = seconds_setting(environ, "APPCTL_DIVIDE_DELAY", cls.DIVIDE_DELAY)
+        # Read by the waiting commands' --timeout; checked here too, so every command refuses a bad one.
+        settings["APPCTL_WAIT_TIMEOUT"] = seconds_setting(environ, "APPCTL_WAIT_TIMEOUT", DEFAULT_WAIT_TIMEOUT)
         interval = seconds_setting(environ, "APPCTL_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL)
         settings["APPCTL_HEARTBEAT_INTERVAL"] = max(interval, 0.1)
         settings["MIN_PASSWORD_LENGTH"] = count_setting(environ, "APPCTL_MIN_PASSWORD_LENGTH", DEFAULT_MIN_LENGTH)
