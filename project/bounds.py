@@ -19,7 +19,6 @@ DEFAULT_PUBLISH_RETRIES = 2  # further attempts to publish a job after a connect
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0  # seconds; longer than any job this app runs
 DEFAULT_RESTORE_INTERVAL = 10.0  # seconds between a worker's sweeps for jobs of dead workers
 DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for another one
-DEFAULT_WAIT_TIMEOUT = 60  # seconds `result wait` and `task send --wait` wait (APPCTL_WAIT_TIMEOUT)
 MAX_SECONDS = 100 * 365.25 * 86400  # 100 years, as on the command line (cli/params.py): sockets and clocks hold it
 MAX_COUNT = 2**31 - 1  # what a C int holds
 

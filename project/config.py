@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from project.bounds import (
-    DEFAULT_WAIT_TIMEOUT,
     Bounds,
     celery_bounds,
     count_setting,
@@ -119,8 +118,9 @@ class BaseConfig:
             **celery_bounds(broker_url, backend_url, bounds),
         )
         settings["DIVIDE_DELAY"] = seconds_setting(environ, "APPCTL_DIVIDE_DELAY", cls.DIVIDE_DELAY)
-        # Read by the waiting commands' --timeout; checked here too, so every command refuses a bad one.
-        settings["APPCTL_WAIT_TIMEOUT"] = seconds_setting(environ, "APPCTL_WAIT_TIMEOUT", DEFAULT_WAIT_TIMEOUT)
+        # Read by the waiting commands' --timeout (cli/params.py); checked here too, so that every
+        # command refuses a malformed one, not only those that wait.
+        seconds_setting(environ, "APPCTL_WAIT_TIMEOUT", 0)
         interval = seconds_setting(environ, "APPCTL_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL)
         settings["APPCTL_HEARTBEAT_INTERVAL"] = max(interval, 0.1)
         settings["MIN_PASSWORD_LENGTH"] = count_setting(environ, "APPCTL_MIN_PASSWORD_LENGTH", DEFAULT_MIN_LENGTH)
