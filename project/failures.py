@@ -17,7 +17,7 @@ from project.urls import mask_password
 _CONNECTION_ERRORS = {
     "kombu.exceptions": ("OperationalError",),
     "redis.exceptions": ("ConnectionError", "TimeoutError", "BusyLoadingError"),
-    "amqp.exceptions": ("ConnectionError", "RecoverableConnectionError"),
+    "amqp.exceptions": ("ConnectionError", "RecoverableConnectionError", "AccessRefused"),
     "sqlalchemy.exc": ("OperationalError", "InterfaceError"),
 }
 # What a database's own message means, each pattern for one thing only. libpq reports a failed
