@@ -51,6 +51,7 @@ def test_redis_broker_and_backend_are_bounded(tmp_path: Path) -> None:
         "socket_timeout": 2.0,
         "unacked_restore_interval": 10.0,
         "unacked_restore_throttle": 1,  # a sweep every interval, not every 10 intervals
+        "unacked_mutex_expire": 30,  # the sweep lock outlives a lost holder by a few sweeps, not 300 s
     }
     assert (conf["CELERY_REDIS_SOCKET_CONNECT_TIMEOUT"], conf["CELERY_REDIS_SOCKET_TIMEOUT"]) == (3.0, 2.0)
     assert conf["CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS"] == {"retry_policy": {"max_retries": 0}}
