@@ -21,6 +21,7 @@ DEFAULT_RESTORE_INTERVAL = 10.0  # seconds between a worker's sweeps for jobs of
 DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for another one
 MAX_SECONDS = 100 * 365.25 * 86400  # 100 years, as on the command line (cli/params.py): sockets and clocks hold it
 MAX_COUNT = 2**31 - 1  # what a C int holds
+MAX_NESTING = 100  # levels of lists and objects in a task argument; far deeper than JSON needs
 
 
 def seconds_setting(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -109,7 +110,7 @@ def celery_bounds(broker_url: str, backend_url: str, bounds: Bounds) -> dict[str
         "CELERY_REDIS_SOCKET_CONNECT_TIMEOUT": bounds.connect_timeout,
         "CELERY_REDIS_SOCKET_TIMEOUT": bounds.socket_timeout,
         # A client that lost the result backend tries once more (Redis: one reconnect), then reports
-        # it (exit 69); workers go back to Celery's patient defaults (project/jobs/backend_retries.py).
+        # it (exit 69); workers go back to Celery's patient defaults (project/celery_internals/backend_retries.py).
         "CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS": {"retry_policy": {"max_retries": 0}},
         "CELERY_RESULT_BACKEND_MAX_RETRIES": 0,
     }

@@ -20,9 +20,9 @@ from sqlalchemy import delete, select
 
 from project.extensions import db
 from project.failures import reason
-from project.jobs.ledger import upsert
-from project.jobs.models import heartbeats, jobs
-from project.jobs.rows import utcnow
+from project.jobs.history.models import heartbeats, jobs
+from project.jobs.history.values import utcnow
+from project.jobs.history.write_orm import upsert
 
 logger = logging.getLogger("appctl.heartbeat")
 

@@ -8,8 +8,8 @@ import threading
 import traceback
 from collections.abc import Sequence
 from typing import Any
-from unittest import mock
 
+from project.celery_internals.worker_command import run_celery_command
 from project.errors import ConfigError
 from project.jobs.registry import current_celery
 
@@ -50,8 +50,7 @@ def run_worker(celery_args: Sequence[str]) -> None:
     # sys.argv is what a detaching worker re-executes: make it the command line of this app's worker.
     argv = [sys.argv[0], "-A", WORKER_APP, "worker", *celery_args]
     try:
-        with mock.patch.object(sys, "argv", argv):
-            status = _celery_main(current_celery(), ["worker", *celery_args])
+        status = run_celery_command(current_celery(), ["worker", *celery_args], argv=argv)
     except ImportError as exc:
         if ready.is_set():
             raise
@@ -64,18 +63,6 @@ def run_worker(celery_args: Sequence[str]) -> None:
         worker_ready.disconnect(on_ready)
     if status:
         raise _stopped(status, started=ready.is_set())
-
-
-def _celery_main(celery: Any, args: list[str]) -> int:
-    """Celery's ``celery.start(args)``, but returning the worker's exit status and named ``appctl``."""
-    from celery.bin.celery import celery as celery_command
-
-    celery_command.params[0].default = celery  # the `-A` option's default, as Celery.start does
-    try:
-        status = celery_command.main(args=args, prog_name="appctl", standalone_mode=False)
-    finally:
-        celery_command.params[0].default = None
-    return status if isinstance(status, int) else 0
 
 
 def _missing_module(exc: ImportError) -> ConfigError:
@@ -104,4 +91,4 @@ def show_worker_help() -> None:
     """Celery's ``worker --help``, from a bare Celery app: help needs no configuration, database or broker."""
     from celery import Celery
 
-    _celery_main(Celery(fixups=[]), ["worker", "--help"])
+    run_celery_command(Celery(fixups=[]), ["worker", "--help"])

@@ -145,7 +145,7 @@ def test_3_unknown_task_id(app: Any, env: dict[str, str]) -> None:
 
 
 def test_124_timed_out(app: Any, env: dict[str, str]) -> None:
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
 
     idle = send_job("divide", [1, 2], queue="no-worker-here")
     done = run_appctl("result", "wait", idle, "--timeout", "2", env=env)

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from project.jobs.history import find_job
+from project.jobs.history.read import find_job
 from tests.conftest import APPCTL, isolate_environment, run_appctl, service_url, worker_process
 from tests.jobs.waiting import job_in_state, wait_for
 

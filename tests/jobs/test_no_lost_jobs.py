@@ -15,7 +15,7 @@ REDELIVERY = {"CELERY_VISIBILITY_TIMEOUT": "4", "APPCTL_RESTORE_INTERVAL": "1", 
 
 
 def send_jobs(app: Any) -> list[str]:
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
 
     with app.app_context():
         return [send_job("divide", [n, 2]) for n in range(JOBS)]

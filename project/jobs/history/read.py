@@ -12,8 +12,8 @@ from sqlalchemy import Connection, RowMapping, delete, false, func, or_, select
 from project.errors import InvalidInput, NotFound
 from project.extensions import db
 from project.failures import reason
-from project.jobs.models import STATES, heartbeats, jobs
-from project.jobs.rows import utcnow
+from project.jobs.history.models import heartbeats, jobs
+from project.jobs.history.values import STATES, utcnow
 
 logger = logging.getLogger("appctl.history")
 

@@ -4,7 +4,12 @@ A client (``task send``, ``result wait``) gives up on a lost result backend afte
 (Redis: one reconnect), so the command ends within its documented bound. A worker that gave up
 as fast would lose the results of jobs it already ran, so at start-up it goes back to Celery's
 own policies. On Redis the worker's reads are retried as its writes are: Celery reads a job's
-stored state before it writes a new one (project/jobs/redis_backend.py).
+stored state before it writes a new one (project/celery_internals/redis_backend.py).
+
+Overrides, checked against Celery 5.7.0: ``celery.backends.database.session.PREPARE_MODELS_MAX_RETRIES``
+(a module global, set here for the process), ``result_backend_transport_options['retry_policy']`` and
+``result_backend_max_retries`` (restored to Celery's defaults in a worker), and Celery's
+``BACKEND_ALIASES`` for the Redis schemes.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ CELERY_PREPARE_MODELS_RETRIES = 10  # celery.backends.database.session.PREPARE_M
 CLIENT_PREPARE_MODELS_RETRIES = {"sqlite": 3, "server": 1}
 # Celery's Redis backends, by URL scheme, replaced by ones whose reads are retried too.
 RETRYING_REDIS_BACKENDS = {
-    "redis": "project.jobs.redis_backend:RetryingRedisBackend",
-    "rediss": "project.jobs.redis_backend:RetryingRedisBackend",
-    "sentinel": "project.jobs.redis_backend:RetryingSentinelBackend",
+    "redis": "project.celery_internals.redis_backend:RetryingRedisBackend",
+    "rediss": "project.celery_internals.redis_backend:RetryingRedisBackend",
+    "sentinel": "project.celery_internals.redis_backend:RetryingSentinelBackend",
 }
 
 

@@ -2,7 +2,7 @@
 
 Importing SQLAlchemy costs about as much as the rest of a ``task send``, so the publisher app
 (``project.create_publisher_app``) writes its history rows here instead: the same rows and the
-same upsert as ``ledger.record_sent`` (a job a worker recorded first keeps what it recorded),
+same upsert as ``OrmHistory.record_sent`` (a job a worker recorded first keeps what it recorded),
 with the engine's own connect arguments (busy and connect timeouts).
 """
 
@@ -54,7 +54,7 @@ class DriverHistory:
         return None
 
     def record_sent(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Record published jobs (``rows.sent_row``) in one transaction."""
+        """Record sent jobs (``values.sent_row``) in one transaction."""
         values = [tuple(self._value(name, row[name]) for name in SENT_COLUMNS) for row in rows]
         connection = getattr(self._local, "connection", None) or self._connect()
         self._local.connection = connection
