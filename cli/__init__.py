@@ -14,6 +14,7 @@ from cli.lazy import LazyGroup
 from cli.render import set_no_color
 from cli.secrets import mask_logs_and_warnings
 from cli.state import AppState
+from cli.stderr_log import log_warnings_to_stderr
 
 __version__ = "0.1.0"
 SIGPIPE_STATUS = 141  # 128 + SIGPIPE
@@ -83,6 +84,7 @@ def cli(ctx: click.Context, debug: bool, no_color: bool) -> None:
     """
     ctx.ensure_object(AppState).debug = debug
     mask_logs_and_warnings()
+    log_warnings_to_stderr()
     set_no_color(no_color or bool(os.environ.get("NO_COLOR")))
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from project.errors import ConfigError
+from project.urls import parse_url
 
 DEFAULT_CONNECT_TIMEOUT = 3.0  # seconds to open a connection to a service
 DEFAULT_SOCKET_TIMEOUT = 4.0  # seconds a connected service may stay silent
@@ -74,9 +75,10 @@ class Bounds:
 
 def engine_options(url: str, bounds: Bounds) -> dict[str, Any]:
     """SQLAlchemy engine options that bound connecting (PostgreSQL) and lock waits (SQLite)."""
-    if "sqlite" in url.split("://", 1)[0]:
+    dialect = parse_url(url).dialect
+    if dialect == "sqlite":
         return {"connect_args": {"timeout": bounds.sqlite_busy_timeout}}
-    if "postgres" in url.split("://", 1)[0]:
+    if dialect in ("postgresql", "postgres"):
         return {"connect_args": {"connect_timeout": max(1, round(bounds.connect_timeout))}}
     return {}
 
@@ -84,10 +86,11 @@ def engine_options(url: str, bounds: Bounds) -> dict[str, Any]:
 def broker_transport_options(broker_url: str, bounds: Bounds) -> dict[str, Any]:
     """Transport options: bounded connects and reads, prompt redelivery of a dead worker's jobs."""
     redelivery = {"visibility_timeout": bounds.visibility_timeout, "max_retries": bounds.publish_retries}
-    if broker_url.startswith(("sqla+", "sqlalchemy+")):
+    broker = parse_url(broker_url)
+    if broker.wrapper in ("sqla", "sqlalchemy"):
         sweep = {"polling_interval": 0.05, "unacked_restore_interval": bounds.restore_interval}
-        return {**redelivery, **sweep, **engine_options(broker_url.split("+", 1)[1], bounds)}
-    if broker_url.startswith(("redis://", "rediss://", "redis+socket://")):
+        return {**redelivery, **sweep, **engine_options(broker.inner, bounds)}
+    if broker.is_redis:
         sockets = {"socket_connect_timeout": bounds.connect_timeout, "socket_timeout": bounds.socket_timeout}
         sweep = {"unacked_restore_interval": bounds.restore_interval, "unacked_restore_throttle": 1}
         return {**redelivery, **sockets, **sweep}
@@ -114,6 +117,7 @@ def celery_bounds(broker_url: str, backend_url: str, bounds: Bounds) -> dict[str
         "CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS": {"retry_policy": {"max_retries": 0}},
         "CELERY_RESULT_BACKEND_MAX_RETRIES": 0,
     }
-    if backend_url.startswith("db+"):
-        settings["CELERY_DATABASE_ENGINE_OPTIONS"] = engine_options(backend_url[3:], bounds)
+    backend = parse_url(backend_url)
+    if backend.wrapper == "db":
+        settings["CELERY_DATABASE_ENGINE_OPTIONS"] = engine_options(backend.inner, bounds)
     return settings

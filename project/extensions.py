@@ -10,7 +10,7 @@ from sqlalchemy import event
 from project.errors import ConfigError
 from project.lazy_migrate import LazyMigrate
 from project.sqlite import use_write_ahead_log
-from project.urls import mask_password
+from project.urls import mask_password, parse_url
 
 db = SQLAlchemy()
 migrate = LazyMigrate()  # Flask-Migrate (and Alembic) load only when a migration runs
@@ -24,7 +24,7 @@ def init_database(app: Flask) -> None:
         hint = "pip install 'appctl[postgres]'" if "psycopg" in str(exc) else "install the database driver"
         url = mask_password(app.config["DATABASE_URL"])
         raise ConfigError(f"DATABASE_URL {url} needs the Python module {exc.name!r}", hint=hint) from None
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    if parse_url(app.config["SQLALCHEMY_DATABASE_URI"]).is_sqlite:
         with app.app_context():
             event.listen(db.engine, "connect", use_write_ahead_log)
 

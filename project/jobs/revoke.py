@@ -73,4 +73,4 @@ def broadcast_revoke(celery: Celery, task_ids: list[str], terminate: bool) -> No
     try:
         celery.control.revoke(task_ids, terminate=terminate, signal="SIGTERM")
     except Exception as exc:
-        logger.warning("Warning: revoke recorded but not broadcast to the workers: %s", reason(exc))
+        logger.warning("revoke recorded but not broadcast to the workers: %s", reason(exc))

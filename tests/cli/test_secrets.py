@@ -203,8 +203,10 @@ def test_what_drivers_echo_back_is_masked() -> None:
 LOGS_AND_WARNINGS = """
 import logging, warnings
 from cli.secrets import mask_logs_and_warnings
+from cli.stderr_log import log_warnings_to_stderr
 mask_logs_and_warnings()
-logging.getLogger("appctl.test").warning("Warning: host %r", "Qx9@Zm4")
+log_warnings_to_stderr()
+logging.getLogger("appctl.test").warning("host %r", "Qx9@Zm4")
 try:
     raise ValueError("Zm4 in a traceback")
 except ValueError:

@@ -105,7 +105,7 @@ def is_known(task_id: str) -> bool:
     try:
         return find_job(task_id) is not None
     except Exception as exc:
-        logger.warning("Warning: cannot read the job history, so %s may never have been sent: %s", task_id, reason(exc))
+        logger.warning("cannot read the job history, so %s may never have been sent: %s", task_id, reason(exc))
         return True
 
 

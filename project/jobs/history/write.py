@@ -37,7 +37,7 @@ def history_guard(what: str, task_ids: Sequence[str]) -> Iterator[None]:
         yield
     except Exception as exc:
         shown = ", ".join(task_ids[:3]) + (f" and {len(task_ids) - 3} more" if len(task_ids) > 3 else "")
-        message = "Warning: the job history did not record the %s of %s (the job goes on): %s"
+        message = "the job history did not record the %s of %s (the job goes on): %s"
         logger.warning(message, what, shown, reason(exc))
 
 
