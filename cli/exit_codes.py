@@ -83,6 +83,15 @@ def _environment_variable(exc: click.UsageError) -> str | None:
     return envvar if isinstance(envvar, str) else None
 
 
+# The commands that carry out each remedy a service names (project/errors.py REMEDIES).
+REMEDY_HINTS = {
+    "list tasks": "`appctl task list` shows the registered tasks",
+    "list users": "`appctl user list` shows who exists",
+    "upgrade database": "run `appctl db upgrade`",
+    "show revisions": "`appctl db status` shows the revisions",
+}
+
+
 def interrupted() -> AppctlClickError:
     """The one-line error for Ctrl-C (SIGINT)."""
     return AppctlClickError("interrupted", int(ExitStatus.INTERRUPTED))
@@ -119,6 +128,6 @@ def as_click_error(exc: BaseException, debug: bool) -> AppctlClickError:
         message = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
     else:
         message = str(getattr(exc, "message", exc))
-        hint = getattr(exc, "hint", None)
+        hint = getattr(exc, "hint", None) or REMEDY_HINTS.get(getattr(exc, "remedy", None) or "")
         message = f"{message} (hint: {hint})" if hint else message
     return AppctlClickError(mask_configured_secrets(message), int(status))

@@ -12,7 +12,7 @@ from celery import Celery, Task
 from flask import current_app
 
 from project.bounds import MAX_NESTING
-from project.errors import InvalidInput, NotFound
+from project.errors import LIST_TASKS, InvalidInput, NotFound
 
 _PLAIN = (str, int)  # the values most arguments are: nothing to look into
 
@@ -59,7 +59,7 @@ def resolve_task(name: str) -> Task:
         return tasks[matches[0]]
     if len(matches) > 1:
         raise InvalidInput(f"task name {name!r} is ambiguous: {', '.join(matches)}")
-    raise NotFound(f"no task {name!r}", hint="`appctl task list` shows the registered tasks")
+    raise NotFound(f"no task {name!r}", remedy=LIST_TASKS)
 
 
 def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None:

@@ -122,7 +122,7 @@ def count_jobs(task: Task, stream: IO[bytes]) -> int:
     try:
         return sum(len(jobs) for jobs in job_batches(stream, ArgumentChecker(task).check))
     except InvalidInput as exc:
-        raise InvalidInput(f"{exc.message}; nothing was sent", hint=exc.hint) from None
+        raise InvalidInput(f"{exc.message}; nothing was sent", hint=exc.hint, remedy=exc.remedy) from None
 
 
 def send_from_lines(name: str, stream: IO[bytes], **when: Any) -> tuple[int | None, Iterator[list[SentJob]]]:
@@ -156,9 +156,9 @@ def _sent_counting(batches: Iterator[list[SentJob]]) -> Iterator[list[SentJob]]:
             yield jobs
     except FateUnknown as exc:
         done = f"{sent} job{'s' if sent != 1 else ''} sent before it"
-        raise FateUnknown(f"{exc.failure}; {done}", exc.unknown, hint=exc.hint) from exc
+        raise FateUnknown(f"{exc.failure}; {done}", exc.unknown, hint=exc.hint, remedy=exc.remedy) from exc
     except (InvalidInput, ServiceUnavailable) as exc:
         done = f"{sent} job{'s' if sent != 1 else ''} sent before it"
-        raise type(exc)(f"{exc.message}; {done}", hint=exc.hint) from exc
+        raise type(exc)(f"{exc.message}; {done}", hint=exc.hint, remedy=exc.remedy) from exc
     if sent == 0:
         raise InvalidInput("no jobs in the input (it is empty or holds blank lines only); nothing was sent")

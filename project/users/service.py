@@ -10,7 +10,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from sqlalchemy import delete, false, select
 from sqlalchemy.exc import IntegrityError
 
-from project.errors import InvalidInput, NotFound, UserExists
+from project.errors import LIST_USERS, InvalidInput, NotFound, UserExists
 from project.extensions import db
 from project.users.models import EMAIL_MAX, USERNAME_MAX, User
 from project.users.names import comparison_key, invisible_part, normal_form
@@ -143,7 +143,7 @@ def find_user(ref: str) -> User:
         match = User.id == int(ref) if is_id else User.username_key == comparison_key(ref)
         user = db.session.scalar(select(User).where(match))
     if user is None:
-        raise NotFound(f"no user {ref!r}", hint="`appctl user list` shows who exists")
+        raise NotFound(f"no user {ref!r}", remedy=LIST_USERS)
     return user
 
 

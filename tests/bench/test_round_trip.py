@@ -17,7 +17,8 @@ import pytest
 
 from tests.bench.measure import percentile
 from tests.bench.report import Report, Row
-from tests.conftest import APPCTL, worker_process
+from tests.conftest import APPCTL
+from tests.processes import worker_process
 
 WARMUP = 20
 SAMPLES = 200

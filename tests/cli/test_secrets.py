@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from tests.conftest import APPCTL, run_appctl, stop_process_group
-from tests.processes import refused_port
+from tests.conftest import APPCTL, run_appctl
+from tests.processes import refused_port, stop_process_group
 
 # Pieces of three characters or more that occur nowhere else (paths, ids, messages).
 PASSWORDS = [

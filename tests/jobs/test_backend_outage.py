@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import APPCTL, run_appctl, worker_process
+from tests.conftest import APPCTL, run_appctl
 from tests.jobs.waiting import wait_for
+from tests.processes import worker_process
 from tests.redis_server import RedisServer, private_redis
 
 JOBS = 20

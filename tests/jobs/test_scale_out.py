@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import APPCTL, run_appctl, worker_process
+from tests.conftest import APPCTL, run_appctl
+from tests.processes import worker_process
 
 JOBS = 20
 

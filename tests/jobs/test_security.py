@@ -70,7 +70,7 @@ def test_a_worker_process_refuses_a_pickled_message_put_on_redis(
     from project import create_app
     from project.jobs.send import send_job
     from project.migrations import upgrade_database
-    from tests.conftest import worker_process
+    from tests.processes import worker_process
 
     for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
         monkeypatch.setenv(name, redis_url)
