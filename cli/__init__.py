@@ -1,4 +1,4 @@
-"""appctl: manage the users of the Flask + Celery app and dispatch its background jobs."""
+"""appctl: manage the users of the Flask + Celery app and send its background jobs."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class AppctlGroup(LazyGroup):
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal (NO_COLOR works too).")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, no_color: bool) -> None:
-    """Manage the app's users and dispatch its background jobs.
+    """Manage the app's users and send its background jobs.
 
     Data goes to stdout, messages to stderr; exit codes are listed in the README.
     """

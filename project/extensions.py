@@ -14,6 +14,7 @@ from project.urls import parse_url
 
 db = SQLAlchemy()
 migrate = LazyMigrate()  # Flask-Migrate (and Alembic) load only when a migration runs
+STREAM_BATCH = 1000  # rows fetched per round trip when a listing streams (``yield_per``)
 
 
 def init_database(app: Flask) -> None:

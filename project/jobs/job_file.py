@@ -1,16 +1,14 @@
-"""Reading jobs from JSON lines: ``[args…]`` or ``{"args": […], "kwargs": {…}}``, each checked by the caller's check."""
+"""Reading jobs from JSON lines: ``[args…]`` or ``{"args": […], "kwargs": {…}}`` (the send service checks them)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from typing import IO, Any
+from collections.abc import Iterator
+from typing import IO
 
 from project.bounds import MAX_NESTING
 from project.errors import InvalidInput
 from project.jobs.publisher import SEND_BATCH_SIZE, JobToSend
-
-ArgumentCheck = Callable[[tuple[Any, ...], dict[str, Any]], None]  # raises InvalidInput
 
 READ_SIZE = 1 << 16
 SHAPE = 'a JSON array of arguments or an object {"args": [...], "kwargs": {...}}'
@@ -46,18 +44,10 @@ def parse_job(text: bytes, line: int) -> JobToSend:
     raise InvalidInput(f"line {line}: {text.decode(errors='replace')[:80]!r} is not {SHAPE}")
 
 
-def checked(check: ArgumentCheck, job: JobToSend) -> None:
-    """Run ``check`` on the job's arguments; its InvalidInput names the job's line."""
-    try:
-        check(job.args, job.kwargs)
-    except InvalidInput as exc:
-        raise InvalidInput(f"line {job.line}: {exc.message}") from None
+def job_batches(stream: IO[bytes], size: int = SEND_BATCH_SIZE) -> Iterator[list[JobToSend]]:
+    """The jobs of ``stream`` in batches of at most ``size``; blank lines are skipped.
 
-
-def job_batches(stream: IO[bytes], check: ArgumentCheck, size: int = SEND_BATCH_SIZE) -> Iterator[list[JobToSend]]:
-    """Jobs from ``stream`` that pass ``check``, in batches of at most ``size``; blank lines are skipped.
-
-    A bad line raises InvalidInput naming it, after the good lines before it were yielded.
+    A line that is not a job raises InvalidInput naming it, after the jobs before it were yielded.
     """
     number = 0
     batch: list[JobToSend] = []
@@ -68,7 +58,6 @@ def job_batches(stream: IO[bytes], check: ArgumentCheck, size: int = SEND_BATCH_
                 continue
             try:
                 job = parse_job(text, number)
-                checked(check, job)
             except InvalidInput:
                 if batch:
                     yield batch

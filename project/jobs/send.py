@@ -120,7 +120,7 @@ def send_batches(task: Task, batches: Iterable[list[JobToSend]], options: SendOp
 def count_jobs(task: Task, stream: IO[bytes]) -> int:
     """Check every line of ``stream`` (InvalidInput names the first bad one); how many jobs it holds."""
     try:
-        return sum(len(jobs) for jobs in job_batches(stream, ArgumentChecker(task).check))
+        return sum(len(jobs) for jobs in checked_batches(job_batches(stream), ArgumentChecker(task)))
     except InvalidInput as exc:
         raise InvalidInput(f"{exc.message}; nothing was sent", hint=exc.hint, remedy=exc.remedy) from None
 
@@ -139,8 +139,22 @@ def send_from_lines(name: str, stream: IO[bytes], **when: Any) -> tuple[int | No
         start = stream.tell()
         total = count_jobs(task, stream)
         stream.seek(start)
-    batches = job_batches(stream, ArgumentChecker(task).check)
+    batches = checked_batches(job_batches(stream), ArgumentChecker(task))
     return total, _sent_counting(send_batches(task, batches, options))
+
+
+def checked_batches(batches: Iterable[list[JobToSend]], checker: ArgumentChecker) -> Iterator[list[JobToSend]]:
+    """The batches, each job's arguments checked; a bad one raises InvalidInput naming its line,
+    after the jobs before it were yielded."""
+    for batch in batches:
+        for index, job in enumerate(batch):
+            try:
+                checker.check(job.args, job.kwargs)
+            except InvalidInput as exc:
+                if index:
+                    yield batch[:index]
+                raise InvalidInput(f"line {job.line}: {exc.message}") from None
+        yield batch
 
 
 def _sent_counting(batches: Iterator[list[SentJob]]) -> Iterator[list[SentJob]]:

@@ -11,13 +11,12 @@ from sqlalchemy import delete, false, select
 from sqlalchemy.exc import IntegrityError
 
 from project.errors import LIST_USERS, InvalidInput, NotFound, UserExists
-from project.extensions import db
+from project.extensions import STREAM_BATCH, db
 from project.users.models import EMAIL_MAX, USERNAME_MAX, User
 from project.users.names import comparison_key, invisible_part, normal_form
 
 SORT_KEYS = ("id", "username", "email")
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
-STREAM_BATCH = 1000
 # Addresses of the common shape (ASCII, letters/digits/._+- before the @, a dotted domain ending in
 # a letters-only TLD) that email_validator accepts; they skip its ~50 µs check (bulk imports).
 _PLAIN_EMAIL = re.compile(

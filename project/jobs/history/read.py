@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, delete, false, func, or_, select
 
 from project.errors import InvalidInput, NotFound
-from project.extensions import db
+from project.extensions import STREAM_BATCH, db
 from project.failures import reason
 from project.jobs.history.models import heartbeats, jobs
 from project.jobs.history.values import STATES, utcnow
@@ -35,7 +35,6 @@ FIELDS = (
 )
 NAME_MAX = 255  # the length of jobs.name
 PRUNE_CHUNK = 5000  # rows per delete: short write transactions, so workers are not kept waiting
-STREAM_BATCH = 1000
 
 
 def _iso(value: datetime | None) -> str | None:

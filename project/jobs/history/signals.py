@@ -1,4 +1,4 @@
-"""Keeping the job history from Celery's own events: every publish, and each job's course in the worker.
+"""Keeping the job history from Celery's own events: every job sent, and each job's course in the worker.
 
 The signals are global to the process; each handler finds the factory-built app the event
 belongs to (the task's Celery app, or the app publishing) and does nothing for other apps.
