@@ -27,6 +27,7 @@ test: install
 
 bench: install
 	$(PY) -m pytest tests/bench -p no:cacheprovider -o addopts="" -o timeout=1800 -q -s
+	$(PY) -m tests.bench.report
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -104,6 +104,7 @@ def exit_status_for(exc: BaseException) -> ExitStatus:
     statuses = {
         errors.JobFailed: ExitStatus.FAILURE,
         errors.Unhealthy: ExitStatus.FAILURE,
+        errors.WrongPassword: ExitStatus.FAILURE,
         errors.NotFound: ExitStatus.NOT_FOUND,
         errors.Conflict: ExitStatus.CONFLICT,
         errors.InvalidInput: ExitStatus.DATA_ERROR,

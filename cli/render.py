@@ -98,7 +98,9 @@ def render_record(record: Record, columns: Sequence[str], fmt: str | None) -> No
 
 
 def _csv_cell(value: Any) -> Any:
-    return "" if value is None else value if isinstance(value, (str, int, float)) else _json(value)
+    if value is None:
+        return ""
+    return value if isinstance(value, (str, int, float)) and not isinstance(value, bool) else _json(value)
 
 
 def _print_limited_table(records: Iterator[Record], columns: Sequence[str], title: str | None) -> None:

@@ -1,6 +1,6 @@
 """Bounds on every wait: connection timeouts, retry limits and redelivery, read from the environment.
 
-The defaults keep each promise in the README ("Failure behaviour"): a broker or result backend
+The defaults keep each promise in docs/operations.md ("Failure behaviour"): a broker or result backend
 that accepts connections and never answers costs one socket timeout per attempt, a refused one
 a few hundred milliseconds, and a job whose worker died is redelivered after the visibility timeout.
 """

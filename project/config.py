@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from project.bounds import Bounds, celery_bounds, engine_options, seconds_setting
+from project.bounds import Bounds, celery_bounds, count_setting, engine_options, seconds_setting
 from project.errors import ConfigError, InvalidInput
 from project.jobs.registry import check_queue_name
 from project.url_checks import check_service_urls
 from project.urls import sqlalchemy_database_url
+from project.users.passwords import DEFAULT_MIN_LENGTH
 
 DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds between a worker's heartbeat rows
 SERVICE_URL_SETTINGS = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
@@ -53,6 +55,22 @@ def default_queue(environ: Mapping[str, str]) -> str:
     return queue
 
 
+def task_modules(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The modules named in ``APPCTL_TASK_MODULES`` (comma-separated), each checked to exist, not imported."""
+    names = tuple(name.strip() for name in (environ.get("APPCTL_TASK_MODULES") or "").split(",") if name.strip())
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a missing parent package, or a name like "a..b"
+            found = False
+        if not found:
+            raise ConfigError(
+                f"APPCTL_TASK_MODULES names {name!r}, which cannot be imported",
+                hint="give module names, comma-separated, importable from sys.path (PYTHONPATH)",
+            )
+    return names
+
+
 class BaseConfig:
     """Settings shared by every environment."""
 
@@ -86,13 +104,17 @@ class BaseConfig:
             APPCTL_DATA_DIR=str(data_dir),
             DATABASE_URL=database_url,  # as the user wrote it: what messages show
             SQLALCHEMY_DATABASE_URI=sqlalchemy_database_url(database_url),
-            SQLALCHEMY_ENGINE_OPTIONS=engine_options(database_url, bounds),
+            # hide_parameters: a failed statement's message (and a --debug traceback) never shows its
+            # values, which may be a password hash
+            SQLALCHEMY_ENGINE_OPTIONS={**engine_options(database_url, bounds), "hide_parameters": True},
             CELERY_TASK_DEFAULT_QUEUE=default_queue(environ),
+            CELERY_IMPORTS=(*cls.CELERY_IMPORTS, *task_modules(environ)),
             **celery_bounds(broker_url, backend_url, bounds),
         )
         settings["DIVIDE_DELAY"] = seconds_setting(environ, "APPCTL_DIVIDE_DELAY", cls.DIVIDE_DELAY)
         interval = seconds_setting(environ, "APPCTL_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL)
         settings["APPCTL_HEARTBEAT_INTERVAL"] = max(interval, 0.1)
+        settings["MIN_PASSWORD_LENGTH"] = count_setting(environ, "APPCTL_MIN_PASSWORD_LENGTH", DEFAULT_MIN_LENGTH)
         return settings
 
 

@@ -73,3 +73,7 @@ class JobFailed(AppctlError):
 
 class Unhealthy(AppctlError):
     """A check found a problem (database behind head, no worker answering)."""
+
+
+class WrongPassword(AppctlError):
+    """A password check failed: no match, no password set, or the account is deactivated."""

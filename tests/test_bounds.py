@@ -69,13 +69,13 @@ def test_the_embedded_broker_redelivers_and_waits_for_locks(tmp_path: Path) -> N
 def test_postgresql_connections_are_bounded(tmp_path: Path) -> None:
     url = "postgresql://app@127.0.0.1/app"
     conf = settings(tmp_path, DATABASE_URL=url, CELERY_RESULT_BACKEND="db+" + url, APPCTL_CONNECT_TIMEOUT="5")
-    assert conf["SQLALCHEMY_ENGINE_OPTIONS"] == {"connect_args": {"connect_timeout": 5}}
+    assert conf["SQLALCHEMY_ENGINE_OPTIONS"] == {"connect_args": {"connect_timeout": 5}, "hide_parameters": True}
     assert conf["CELERY_DATABASE_ENGINE_OPTIONS"] == {"connect_args": {"connect_timeout": 5}}
 
 
 def test_sqlite_waits_for_locks(tmp_path: Path) -> None:
     conf = settings(tmp_path, APPCTL_SQLITE_BUSY_TIMEOUT="12")
-    assert conf["SQLALCHEMY_ENGINE_OPTIONS"] == {"connect_args": {"timeout": 12.0}}
+    assert conf["SQLALCHEMY_ENGINE_OPTIONS"] == {"connect_args": {"timeout": 12.0}, "hide_parameters": True}
     assert conf["CELERY_DATABASE_ENGINE_OPTIONS"] == {"connect_args": {"timeout": 12.0}}
 
 

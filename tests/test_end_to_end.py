@@ -30,4 +30,4 @@ def test_user_add_then_list_json(runner: CliRunner, app: Any) -> None:
     added = runner.invoke(cli, ["user", "add", "alice", "alice@example.com"])
     assert added.exit_code == 0, added.output
     listed = runner.invoke(cli, ["user", "list", "-o", "json"])
-    assert json.loads(listed.stdout) == [{"id": 1, "username": "alice", "email": "alice@example.com"}]
+    assert json.loads(listed.stdout) == [{"id": 1, "username": "alice", "email": "alice@example.com", "active": True}]

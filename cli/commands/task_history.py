@@ -48,7 +48,7 @@ def status(task_ids: tuple[str, ...], fmt: str | None) -> None:
 
 @click.command()
 @click.argument("task_ids", metavar="ID...", nargs=-1, required=True)
-@click.option("--terminate", is_flag=True, help="Also stop a job already running (see the README for where).")
+@click.option("--terminate", is_flag=True, help="Also stop a job already running (docs/commands.md: where).")
 @output_option
 @with_app
 def revoke(task_ids: tuple[str, ...], terminate: bool, fmt: str | None) -> None:

@@ -1,17 +1,18 @@
-"""``appctl user``: add, list, show and delete users."""
+"""``appctl user``: add, list, show and delete users (changing them: user_accounts.py)."""
 
 from __future__ import annotations
 
 import click
 
+from cli.commands.user_accounts import activate, check_password, deactivate, set_password, update
 from cli.commands.user_bulk import export, import_
 from cli.confirm import confirm_or_abort, yes_option
 from cli.params import count_option
 from cli.render import note, output_option, render_record, render_records
 from cli.state import with_app
 
-COLUMNS = ("id", "username", "email")
-SORT_CHOICES = tuple(prefix + key for key in COLUMNS for prefix in ("", "-"))  # the service's SORT_KEYS
+COLUMNS = ("id", "username", "email", "active")
+SORT_CHOICES = tuple(prefix + key for key in ("id", "username", "email") for prefix in ("", "-"))  # service.SORT_KEYS
 
 
 @click.group()
@@ -19,8 +20,8 @@ def user() -> None:
     """Manage users."""
 
 
-user.add_command(import_)
-user.add_command(export)
+for command in (update, set_password, check_password, activate, deactivate, import_, export):
+    user.add_command(command)
 
 
 @user.command()
@@ -48,13 +49,15 @@ def add(username: str, email: str, if_not_exists: bool, fmt: str | None) -> None
     show_choices=False,
     help="id, username or email; prefix - to reverse.",
 )
+@click.option("--active/--inactive", default=None, help="Only the active, or only the deactivated, users.")
 @output_option
 @with_app
-def list_(limit: int | None, offset: int, search: str | None, sort: str, fmt: str | None) -> None:
+def list_(limit: int | None, offset: int, search: str | None, sort: str, active: bool | None, fmt: str | None) -> None:
     """List users, streamed from the database."""
     from project.users.service import list_users
 
-    render_records(list_users(limit=limit, offset=offset, search=search, sort=sort), COLUMNS, fmt)
+    users = list_users(limit=limit, offset=offset, search=search, sort=sort, active=active)
+    render_records(users, COLUMNS, fmt)
 
 
 @user.command()

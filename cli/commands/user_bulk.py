@@ -14,7 +14,7 @@ from cli.render import note, progress, render_records
 from cli.state import with_app
 
 FORMATS = ("csv", "jsonl", "json")
-COLUMNS = ("id", "username", "email")
+COLUMNS = ("id", "username", "email", "active")
 
 
 class _CountingReader(io.RawIOBase):
@@ -61,13 +61,16 @@ def summary_line(summary: dict[str, Any]) -> str:
     type=click.Choice(("fail", "skip", "update")),
     default="fail",
     show_default=True,
-    help="A taken username or email: fail (exit 4), skip the row, or update that user's email.",
+    help="A taken username or email: fail (exit 4), skip the row, or update that user (email, active, password_hash).",
 )
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows, report the invalid ones (exit 0).")
 @click.option("--dry-run", is_flag=True, help="Check and count everything; write nothing.")
 @with_app
 def import_(source: IO[bytes], input_format: str | None, on_conflict: str, skip_invalid: bool, dry_run: bool) -> None:
     """Import users from FILE (- for stdin): CSV with a username,email header, JSON lines or a JSON array.
+
+    Optional columns: active (true or false) and password_hash (as `user export --with-password-hashes`
+    writes it); left out or empty, an existing user keeps its own and a new user is active.
 
     Every row is checked before anything is written; one invalid row (exit 65) or, by default,
     one taken username or email (exit 4) means nothing is written; so does a FILE with no users
@@ -87,9 +90,15 @@ def import_(source: IO[bytes], input_format: str | None, on_conflict: str, skip_
 
 @click.command()
 @click.option("-o", "--output", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
+@click.option(
+    "--with-password-hashes",
+    is_flag=True,
+    help="Add each user's password_hash (null when none is set), for `user import` into another database.",
+)
 @with_app
-def export(fmt: str) -> None:
-    """Write every user, in id order, in the shapes `user import` reads."""
+def export(fmt: str, with_password_hashes: bool) -> None:
+    """Write every user, in id order, in the shapes `user import` reads; no password hashes unless asked."""
     from project.users.service import list_users
 
-    render_records(list_users(), COLUMNS, fmt)
+    columns = (*COLUMNS, "password_hash") if with_password_hashes else COLUMNS
+    render_records(list_users(with_password_hashes=with_password_hashes), columns, fmt)

@@ -3,7 +3,9 @@
 Users are matched by username, and names and emails compare as people read them (the keys of
 project/users/names.py: ``Bob`` is ``bob``). ``on_conflict`` says what a row does when its username or email
 is taken already: ``fail`` (nothing is imported), ``skip`` the row, or ``update`` the email of the
-user with that username (an email that belongs to another user is still a conflict).
+user with that username (an email that belongs to another user is still a conflict), and its
+``active`` and ``password_hash`` where the row gives them. A row that leaves them out leaves them
+as they are; a new user is active unless the row says otherwise.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from sqlalchemy import select
 from project.errors import InvalidInput, UserExists
 from project.extensions import db
 from project.users.models import User
+from project.users.passwords import check_password_hash_format
 from project.users.rows import Row
 from project.users.service import user_row
 from project.users.writes import write_users
 
-UserRow = tuple[int, dict[str, str]]  # line, the user as stored (service.user_row)
+UserRow = tuple[int, dict[str, Any]]  # line, the user as stored (service.user_row, and the row's extras)
 ON_CONFLICT = ("fail", "skip", "update")
 ERRORS_SHOWN = 5
+_COMPARED = ("email_key", "active", "password_hash")  # a row that changes none of them is skipped
 LOOKUP_CHUNK = 500  # names per IN (...) lookup: under every database's limit on parameters
 
 
@@ -31,8 +35,8 @@ LOOKUP_CHUNK = 500  # names per IN (...) lookup: under every database's limit on
 class ImportPlan:
     """What an import does: the rows to insert and update, and how many rows it leaves out."""
 
-    inserts: list[dict[str, str]] = field(default_factory=list)
-    updates: list[dict[str, str]] = field(default_factory=list)
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
     invalid: int = 0
     errors: list[str] = field(default_factory=list)
@@ -81,11 +85,13 @@ def check_rows(rows: Iterable[Row]) -> tuple[ImportPlan, list[UserRow]]:
     """Validate every row (the same rules as ``user add``, and no name or email twice in the input)."""
     plan, valid = ImportPlan(), list[UserRow]()
     errors: list[tuple[int, str]] = []
-    for line, username, email in rows:
+    for line, username, email, extras in rows:
         try:
             if username is None:
                 raise InvalidInput(email)  # the reader's own complaint about the row
-            valid.append((line, user_row(username, email)))
+            if "password_hash" in extras:
+                check_password_hash_format(extras["password_hash"])
+            valid.append((line, {**user_row(username, email), **extras}))
         except InvalidInput as exc:
             plan.invalid += 1
             if len(errors) < ERRORS_SHOWN:
@@ -117,9 +123,10 @@ def _without_repeats(rows: list[UserRow], plan: ImportPlan, errors: list[tuple[i
 
 def plan_writes(plan: ImportPlan, rows: list[UserRow], on_conflict: str) -> None:
     """Sort the valid rows into inserts, updates and skips against the users already there."""
-    email_key_of, owner_of = existing_users(rows)
+    existing, owner_of = existing_users(rows)
     for line, row in rows:
-        current, owner = email_key_of.get(row["username_key"]), owner_of.get(row["email_key"])
+        user, owner = existing.get(row["username_key"]), owner_of.get(row["email_key"])
+        current = user["email_key"] if user else None
         if current is None and owner is None:
             plan.inserts.append(row)
         elif on_conflict == "fail":
@@ -128,7 +135,7 @@ def plan_writes(plan: ImportPlan, rows: list[UserRow], on_conflict: str) -> None
                 f"line {line}: {taken} is already taken; nothing was imported",
                 hint="--on-conflict skip leaves such rows out, update changes the user's email",
             )
-        elif on_conflict == "skip" or current == row["email_key"]:
+        elif on_conflict == "skip" or (user is not None and all(user[k] == row[k] for k in _COMPARED if k in row)):
             plan.skipped += 1
         elif owner is not None and owner[0] != row["username_key"]:
             raise UserExists(f"line {line}: email {row['email']!r} belongs to user {owner[1]!r}; nothing was imported")
@@ -136,20 +143,20 @@ def plan_writes(plan: ImportPlan, rows: list[UserRow], on_conflict: str) -> None
             plan.updates.append(row)
 
 
-def existing_users(rows: list[UserRow]) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+def existing_users(rows: list[UserRow]) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[str, str]]]:
     """Of the users already there that share a username or email key with ``rows``.
 
-    Returns their email key by username key, and their (username key, username) by email key.
+    Returns them (username, email_key, active, password_hash) by username key, and their
+    (username key, username) by email key.
     """
-    found: dict[str, tuple[str, str]] = {}  # username key: (username, email key)
+    found: dict[str, dict[str, Any]] = {}
     if db.session.scalar(select(User.id).limit(1)) is None:
         return {}, {}
+    columns = (User.username_key, User.username, User.email_key, User.active, User.password_hash)
     for column in (User.username_key, User.email_key):
         values = [row[column.key] for _, row in rows]
         for start in range(0, len(values), LOOKUP_CHUNK):
-            chunk = values[start : start + LOOKUP_CHUNK]
-            query = select(User.username_key, User.username, User.email_key).where(column.in_(chunk))
-            found.update((key, (name, email_key)) for key, name, email_key in db.session.execute(query))
-    email_key_of = {key: email_key for key, (_, email_key) in found.items()}
-    owner_of = {email_key: (key, name) for key, (name, email_key) in found.items()}
-    return email_key_of, owner_of
+            query = select(*columns).where(column.in_(values[start : start + LOOKUP_CHUNK]))
+            found.update((user["username_key"], dict(user)) for user in db.session.execute(query).mappings())
+    owner_of = {user["email_key"]: (key, user["username"]) for key, user in found.items()}
+    return found, owner_of

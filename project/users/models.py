@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Integer, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from project.extensions import db
@@ -12,6 +12,7 @@ from project.users.names import KEY_MAX_FACTOR
 
 USERNAME_MAX = 128
 EMAIL_MAX = 128
+PASSWORD_HASH_MAX = 256  # Werkzeug's scrypt hashes are 162 characters, its pbkdf2 ones about 100
 
 
 class User(db.Model):  # type: ignore[name-defined]
@@ -32,7 +33,13 @@ class User(db.Model):  # type: ignore[name-defined]
     email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True, nullable=False)
     username_key: Mapped[str] = mapped_column(String(USERNAME_MAX * KEY_MAX_FACTOR), nullable=False)
     email_key: Mapped[str] = mapped_column(String(EMAIL_MAX * KEY_MAX_FACTOR), nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
+    # Never in to_dict(): the hash leaves the database only through `user export --with-password-hashes`.
+    password_hash: Mapped[str | None] = mapped_column(String(PASSWORD_HASH_MAX), nullable=True)
 
     def to_dict(self) -> dict[str, Any]:
-        """The user as plain data: ``{id, username, email}``."""
-        return {"id": self.id, "username": self.username, "email": self.email}
+        """The user as plain data: ``{id, username, email, active}``, never the password hash."""
+        return {"id": self.id, "username": self.username, "email": self.email, "active": self.active}
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.username!r}>"

@@ -2,8 +2,11 @@
 prints, or a JSON array as ``user list -o json`` prints.
 
 An ``id`` column or key is accepted and ignored: the database numbers its users itself, and an
-import matches existing users by username. Rows come out as ``(line, username, email)``, or as
-``(line, None, error)`` for a row that cannot be read, so every error is reported with its line.
+import matches existing users by username. ``active`` (true or false) and ``password_hash`` (as
+``user export --with-password-hashes`` writes it) are optional; an empty cell or ``null`` is the
+same as leaving them out. Rows come out as ``(line, username, email, extras)``, extras holding the
+optional fields given, or as ``(line, None, error, {})`` for a row that cannot be read, so every
+error is reported with its line.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from project.errors import InvalidInput
 
 FORMATS = ("csv", "jsonl", "json")
 FIELDS = ("username", "email")
+OPTIONAL = ("active", "password_hash")
 IGNORED = ("id",)
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
-Row = tuple[int, str | None, str]
+_CSV_BOOLEANS = {"true": True, "false": False}
+Row = tuple[int, str | None, str, dict[str, Any]]
 
 
 def detect_format(stream: IO[bytes], name: str | None) -> str:
@@ -64,27 +69,50 @@ def _csv_rows(text: IO[str]) -> Iterator[Row]:
         header = next((record for record in reader if "".join(record).strip()), None)  # blank lines: nothing
         if header is None:
             return
-        positions = _header_positions([name.strip() for name in header])
+        names = [name.strip() for name in header]
+        positions = _header_positions(names)
+        optional = [(name, names.index(name)) for name in OPTIONAL if name in names]
         width = len(header)
         for record in reader:
             if not record:
                 continue
             if len(record) != width:
-                yield reader.line_num, None, f"has {len(record)} fields, the header has {width}"
+                yield reader.line_num, None, f"has {len(record)} fields, the header has {width}", {}
                 continue
-            yield reader.line_num, record[positions[0]], record[positions[1]]
+            extras = _csv_extras(record, optional) if optional else {}
+            if isinstance(extras, str):
+                yield reader.line_num, None, extras, {}
+                continue
+            yield reader.line_num, record[positions[0]], record[positions[1]], extras
     except csv.Error as exc:
         raise InvalidInput(f"line {reader.line_num}: malformed CSV: {exc}") from None
 
 
 def _header_positions(header: list[str]) -> tuple[int, int]:
-    unknown = [name for name in header if name not in FIELDS + IGNORED]
+    unknown = [name for name in header if name not in FIELDS + OPTIONAL + IGNORED]
     missing = [name for name in FIELDS if name not in header]
     if unknown or missing or len(set(header)) != len(header):
         raise InvalidInput(
-            f"line 1: the CSV header must name the columns username and email (id is allowed), not {header!r}"
+            "line 1: the CSV header must name the columns username and email"
+            f" (id, active and password_hash are allowed), not {header!r}"
         )
     return header.index("username"), header.index("email")
+
+
+def _csv_extras(record: list[str], optional: list[tuple[str, int]]) -> dict[str, Any] | str:
+    """The optional fields a CSV record gives (an empty cell gives none), or why one cannot be read."""
+    extras: dict[str, Any] = {}
+    for name, position in optional:
+        cell = record[position]
+        if not cell:
+            continue
+        if name == "active":
+            if cell.lower() not in _CSV_BOOLEANS:
+                return f"has active {cell!r}; it must be true or false"
+            extras[name] = _CSV_BOOLEANS[cell.lower()]
+        else:
+            extras[name] = cell
+    return extras
 
 
 def _jsonl_rows(text: IO[str]) -> Iterator[Row]:
@@ -94,21 +122,27 @@ def _jsonl_rows(text: IO[str]) -> Iterator[Row]:
         try:
             value: Any = json.loads(line)
         except ValueError as exc:
-            yield number, None, f"is not JSON ({exc})"
+            yield number, None, f"is not JSON ({exc})", {}
             continue
         except RecursionError:
-            yield number, None, "is JSON nested too deeply to read"
+            yield number, None, "is JSON nested too deeply to read", {}
             continue
         yield _object_row(number, value)
 
 
 def _object_row(number: int, value: Any) -> Row:
-    """The row of one JSON object ``{"username": ..., "email": ...}`` (``id`` allowed)."""
-    if not isinstance(value, dict) or set(value) - set(FIELDS + IGNORED) or not set(FIELDS) <= set(value):
-        return number, None, 'is not an object {"username": ..., "email": ...} ("id" is allowed)'
+    """The row of one JSON object ``{"username": ..., "email": ...}`` (``id`` and the OPTIONAL fields allowed)."""
+    if not isinstance(value, dict) or set(value) - set(FIELDS + OPTIONAL + IGNORED) or not set(FIELDS) <= set(value):
+        allowed = '"id", "active" and "password_hash" are allowed'
+        return number, None, f'is not an object {{"username": ..., "email": ...}} ({allowed})', {}
     if not all(isinstance(value[field], str) for field in FIELDS):
-        return number, None, "has a username or email that is not a string"
-    return number, value["username"], value["email"]
+        return number, None, "has a username or email that is not a string", {}
+    if value.get("active") is not None and not isinstance(value["active"], bool):
+        return number, None, "has an active that is not true, false or null", {}
+    if value.get("password_hash") is not None and not isinstance(value["password_hash"], str):
+        return number, None, "has a password_hash that is not a string or null", {}
+    extras = {name: value[name] for name in OPTIONAL if value.get(name) is not None}
+    return number, value["username"], value["email"], extras
 
 
 def _json_array_rows(text: IO[str]) -> Iterator[Row]:

@@ -73,28 +73,36 @@ def plainly_valid_email(email: str) -> bool:
     return not domain.endswith(_SPECIAL_USE_SUFFIXES)
 
 
+def username_fields(username: str) -> dict[str, str]:
+    """Check a username as given and return it as stored: NFC, with the key it is unique by."""
+    username = normal_form(username)
+    check_username(username)
+    return {"username": username, "username_key": comparison_key(username)}
+
+
+def email_fields(email: str) -> dict[str, str]:
+    """Check an email as given and return it as stored: NFC, with the key it is unique by."""
+    email = normal_form(email)
+    check_email(email)
+    return {"email": email, "email_key": comparison_key(email)}
+
+
 def user_row(username: str, email: str) -> dict[str, str]:
     """Check a user as given and return it as stored: NFC, with the keys it is unique by."""
-    username, email = normal_form(username), normal_form(email)
-    check_username(username)
-    check_email(email)
-    return {
-        "username": username,
-        "email": email,
-        "username_key": comparison_key(username),
-        "email_key": comparison_key(email),
-    }
+    return {**username_fields(username), **email_fields(email)}
 
 
-def taken_message(row: dict[str, str]) -> str:
-    """Which of the row's username or email another user already has, as people read it."""
-    for field in ("username", "email"):
+def taken_message(row: dict[str, str], other_than: int | None = None) -> str:
+    """Which of the row's username or email a user (other than id ``other_than``) already has, as people read it."""
+    fields = [field for field in ("username", "email") if field in row]
+    for field in fields:
         column = getattr(User, field)
-        taken = db.session.scalar(select(column).where(getattr(User, f"{field}_key") == row[f"{field}_key"]))
+        query = select(column).where(getattr(User, f"{field}_key") == row[f"{field}_key"])
+        taken = db.session.scalar(query if other_than is None else query.where(User.id != other_than))
         if taken is not None:
             message = f"{field} {row[field]!r} is already taken"
             return message if taken == row[field] else f"{message} (as {taken!r})"
-    return f"username {row['username']!r} or email {row['email']!r} is already taken"
+    return " or ".join(f"{field} {row[field]!r}" for field in fields) + " is already taken"
 
 
 def create_user(username: str, email: str, if_not_exists: bool = False) -> dict[str, Any]:
@@ -114,14 +122,27 @@ def create_user(username: str, email: str, if_not_exists: bool = False) -> dict[
 
 
 def list_users(
-    limit: int | None = None, offset: int = 0, search: str | None = None, sort: str = "id"
+    limit: int | None = None,
+    offset: int = 0,
+    search: str | None = None,
+    sort: str = "id",
+    active: bool | None = None,
+    with_password_hashes: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Stream users as plain dicts in batches; ``sort`` is a column name, ``-`` prefixed for descending."""
+    """Stream users as plain dicts in batches; ``sort`` is a column name, ``-`` prefixed for descending.
+
+    ``active`` true or false keeps the active or the deactivated users only. The password hash is
+    in the dicts only ``with_password_hashes`` (``user export --with-password-hashes``).
+    """
     key = sort.lstrip("-")
     if key not in SORT_KEYS:
         raise InvalidInput(f"cannot sort by {sort!r}; choose one of {', '.join(SORT_KEYS)}")
     column = getattr(User, key)
-    query = select(User.id, User.username, User.email)
+    query = select(User.id, User.username, User.email, User.active)
+    if with_password_hashes:
+        query = query.add_columns(User.password_hash)
+    if active is not None:
+        query = query.where(User.active.is_(active))
     if search and len(search) > max(USERNAME_MAX, EMAIL_MAX):  # in no user; SQLite would refuse the pattern
         query = query.where(false())
     elif search:

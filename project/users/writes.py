@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Insert, bindparam, insert, update
@@ -13,19 +14,22 @@ from project.extensions import db
 from project.users.models import User
 
 UPSERT_DIALECTS = ("sqlite", "postgresql")  # INSERT … ON CONFLICT
+MATCHED_BY = ("username", "username_key")  # an update changes every other column its row gives
 
 
-def write_users(inserts: list[dict[str, str]], updates: list[dict[str, str]], on_conflict: str) -> int:
+def write_users(inserts: list[dict[str, Any]], updates: list[dict[str, Any]], on_conflict: str) -> int:
     """Insert and update users in one transaction; returns how many were inserted.
 
     With ``skip`` and ``update`` the inserts are upserts where the database has them, so a user
-    another writer adds meanwhile is skipped or updated instead of failing the import.
+    another writer adds meanwhile is skipped or updated instead of failing the import. Rows may
+    give different columns (``active`` and ``password_hash`` are optional): each set of columns is
+    one statement, and a column a row leaves out is left as it is.
     """
     connection = db.session.connection()
     try:
-        inserted = _insert(connection, inserts, on_conflict)
-        if updates:
-            _update(connection, updates, on_conflict)
+        inserted = sum(_insert(connection, rows, on_conflict) for rows in _by_columns(inserts))
+        for rows in _by_columns(updates):
+            _update(connection, rows, on_conflict)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -36,15 +40,23 @@ def write_users(inserts: list[dict[str, str]], updates: list[dict[str, str]], on
     return inserted
 
 
-def _insert(connection: Any, rows: list[dict[str, str]], on_conflict: str) -> int:
+def _by_columns(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """``rows`` in groups that give the same columns (most imports: one group)."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    yield from groups.values()
+
+
+def _insert(connection: Any, rows: list[dict[str, Any]], on_conflict: str) -> int:
     if not rows:
         return 0
-    result = execute_many(connection, _insert_statement(connection.dialect.name, on_conflict), rows)
-    count = result.rowcount
+    statement = _insert_statement(connection.dialect.name, on_conflict, list(rows[0]))
+    count = execute_many(connection, statement, rows).rowcount
     return count if 0 <= count <= len(rows) else len(rows)  # a driver that cannot count reports -1
 
 
-def execute_many(connection: Any, statement: Any, rows: list[dict[str, str]]) -> Any:
+def execute_many(connection: Any, statement: Any, rows: list[dict[str, Any]]) -> Any:
     """``statement`` for every row in one driver ``executemany``, compiled once.
 
     ``connection.execute(statement, rows)`` does the same but processes every row's parameters
@@ -57,25 +69,26 @@ def execute_many(connection: Any, statement: Any, rows: list[dict[str, str]]) ->
     return connection.exec_driver_sql(compiled.string, rows)
 
 
-def _insert_statement(dialect: str, on_conflict: str) -> Insert:
+def _insert_statement(dialect: str, on_conflict: str, columns: list[str]) -> Insert:
     if on_conflict == "fail" or dialect not in UPSERT_DIALECTS:
         return insert(User.__table__)
     statement = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(User.__table__)
     if on_conflict == "skip":
         return statement.on_conflict_do_nothing()
-    new_email = {"email": statement.excluded.email, "email_key": statement.excluded.email_key}
-    return statement.on_conflict_do_update(index_elements=["username_key"], set_=new_email)
+    changed = {column: statement.excluded[column] for column in columns if column not in MATCHED_BY}
+    return statement.on_conflict_do_update(index_elements=["username_key"], set_=changed)
 
 
-def _update(connection: Any, rows: list[dict[str, str]], on_conflict: str) -> None:
+def _update(connection: Any, rows: list[dict[str, Any]], on_conflict: str) -> None:
     table = User.__table__
+    columns = [column for column in rows[0] if column not in MATCHED_BY]
     if connection.dialect.name in UPSERT_DIALECTS:  # the upsert also updates existing usernames
-        execute_many(connection, _insert_statement(connection.dialect.name, on_conflict), rows)
+        execute_many(connection, _insert_statement(connection.dialect.name, on_conflict, list(rows[0])), rows)
         return
     statement = (
         update(table)
         .where(table.c.username_key == bindparam("name_key"))
-        .values(email=bindparam("new_email"), email_key=bindparam("new_email_key"))
+        .values({column: bindparam(f"new_{column}") for column in columns})
     )
-    values = [{"name_key": r["username_key"], "new_email": r["email"], "new_email_key": r["email_key"]} for r in rows]
+    values = [{"name_key": r["username_key"], **{f"new_{c}": r[c] for c in columns}} for r in rows]
     connection.execute(statement, values)

@@ -62,7 +62,7 @@ def test_record_as_json_is_an_object(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_piped_output_is_plain_without_escape_codes(one_user: dict[str, str]) -> None:
     done = run_appctl("user", "list", env={**one_user, "TERM": "xterm-256color"})
-    assert (done.returncode, done.stdout, done.stderr) == (0, "1\talice\talice@example.com\n", "")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "1\talice\talice@example.com\ttrue\n", "")
 
 
 def test_table_on_a_terminal(one_user: dict[str, str]) -> None:
@@ -86,7 +86,7 @@ def test_no_color_on_a_terminal_writes_no_escape_codes(
 
 def test_a_format_asked_for_wins_on_a_terminal(one_user: dict[str, str]) -> None:
     done = run_on_terminal("user", "list", "-o", "jsonl", env=one_user)
-    assert done.screen == '{"id": 1, "username": "alice", "email": "alice@example.com"}\n'
+    assert done.screen == '{"id": 1, "username": "alice", "email": "alice@example.com", "active": true}\n'
 
 
 def test_every_data_command_takes_output(runner: CliRunner) -> None:

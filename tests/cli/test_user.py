@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from cli import cli
 from tests.cli.terminal import run_on_terminal
 
-ALICE = {"id": 1, "username": "alice", "email": "alice@example.com"}
+ALICE = {"id": 1, "username": "alice", "email": "alice@example.com", "active": True}
 
 
 def invoke(runner: CliRunner, *args: str) -> tuple[int, str, str]:
@@ -33,7 +33,7 @@ def three_users(runner: CliRunner, app: Any) -> None:
 
 
 def test_add_prints_the_new_user(runner: CliRunner, app: Any) -> None:
-    assert invoke(runner, "user", "add", "alice", "alice@example.com") == (0, "1\talice\talice@example.com\n", "")
+    assert invoke(runner, "user", "add", "alice", "alice@example.com") == (0, "1\talice\talice@example.com\ttrue\n", "")
     assert users(runner) == [ALICE]
 
 
@@ -60,7 +60,7 @@ def test_add_taken_username_or_email_is_exit_4(
 def test_add_if_not_exists_returns_the_same_user(runner: CliRunner, app: Any) -> None:
     invoke(runner, "user", "add", "alice", "alice@example.com")
     args = ("user", "add", "alice", "alice@example.com", "--if-not-exists")
-    assert invoke(runner, *args) == (0, "1\talice\talice@example.com\n", "")
+    assert invoke(runner, *args) == (0, "1\talice\talice@example.com\ttrue\n", "")
     assert invoke(runner, "user", "add", "alice", "new@example.com", "--if-not-exists")[0] == 4
     assert users(runner) == [ALICE]
 
@@ -95,11 +95,13 @@ def test_add_needs_both_arguments(runner: CliRunner, app: Any) -> None:
 @pytest.mark.usefixtures("three_users")
 class TestList:
     def test_plain_by_id(self, runner: CliRunner) -> None:
-        expected = "1\tcarol\tcarol@example.org\n2\talice\talice@example.com\n3\tbob\tBOB@example.net\n"
+        expected = (
+            "1\tcarol\tcarol@example.org\ttrue\n2\talice\talice@example.com\ttrue\n3\tbob\tBOB@example.net\ttrue\n"
+        )
         assert invoke(runner, "user", "list") == (0, expected, "")
 
     def test_json(self, runner: CliRunner) -> None:
-        assert users(runner)[0] == {"id": 1, "username": "carol", "email": "carol@example.org"}
+        assert users(runner)[0] == {"id": 1, "username": "carol", "email": "carol@example.org", "active": True}
 
     def test_jsonl(self, runner: CliRunner) -> None:
         code, stdout, _ = invoke(runner, "user", "list", "-o", "jsonl", "--limit", "2")
@@ -108,7 +110,10 @@ class TestList:
 
     def test_csv(self, runner: CliRunner) -> None:
         code, stdout, _ = invoke(runner, "user", "list", "--output", "csv", "--sort", "username")
-        expected = "id,username,email\n2,alice,alice@example.com\n3,bob,BOB@example.net\n1,carol,carol@example.org\n"
+        expected = (
+            "id,username,email,active\n"
+            "2,alice,alice@example.com,true\n3,bob,BOB@example.net,true\n1,carol,carol@example.org,true\n"
+        )
         assert (code, stdout) == (0, expected)
 
     def test_table_when_asked_even_when_piped(self, runner: CliRunner) -> None:
@@ -132,14 +137,14 @@ class TestList:
         assert (code, [json.loads(line)["username"] for line in stdout.splitlines()]) == (0, order)
 
     def test_limit_and_offset(self, runner: CliRunner) -> None:
-        second = (0, "2\talice\talice@example.com\n", "")
+        second = (0, "2\talice\talice@example.com\ttrue\n", "")
         assert invoke(runner, "user", "list", "--limit", "1", "--offset", "1") == second
         assert invoke(runner, "user", "list", "--offset", "3") == (0, "", "")
         assert invoke(runner, "user", "list", "--limit", "0") == (0, "", "")
 
     def test_search_matches_username_or_email_in_any_case(self, runner: CliRunner) -> None:
-        assert invoke(runner, "user", "list", "--search", "ALI") == (0, "2\talice\talice@example.com\n", "")
-        assert invoke(runner, "user", "list", "--search", "example.net") == (0, "3\tbob\tBOB@example.net\n", "")
+        assert invoke(runner, "user", "list", "--search", "ALI") == (0, "2\talice\talice@example.com\ttrue\n", "")
+        assert invoke(runner, "user", "list", "--search", "example.net") == (0, "3\tbob\tBOB@example.net\ttrue\n", "")
         assert invoke(runner, "user", "list", "--search", "%") == (0, "", "")  # literal, not a wildcard
 
     def test_bad_sort_is_a_usage_error(self, runner: CliRunner) -> None:
@@ -160,13 +165,13 @@ class TestList:
 def test_list_of_no_users(runner: CliRunner, app: Any) -> None:
     assert invoke(runner, "user", "list") == (0, "", "")
     assert invoke(runner, "user", "list", "-o", "json") == (0, "[\n]\n", "")
-    assert invoke(runner, "user", "list", "-o", "csv") == (0, "id,username,email\n", "")
+    assert invoke(runner, "user", "list", "-o", "csv") == (0, "id,username,email,active\n", "")
 
 
 @pytest.mark.parametrize("ref", ["1", "alice"])
 def test_show_by_id_or_username(runner: CliRunner, app: Any, ref: str) -> None:
     invoke(runner, "user", "add", "alice", "alice@example.com")
-    assert invoke(runner, "user", "show", ref) == (0, "1\talice\talice@example.com\n", "")
+    assert invoke(runner, "user", "show", ref) == (0, "1\talice\talice@example.com\ttrue\n", "")
     code, stdout, _ = invoke(runner, "user", "show", ref, "-o", "json")
     assert (code, json.loads(stdout)) == (0, ALICE)
 
@@ -182,7 +187,7 @@ def test_show_or_delete_of_an_unknown_user_is_exit_3(runner: CliRunner, app: Any
 @pytest.mark.parametrize("ref", ["1", "alice"])
 def test_delete_with_yes(runner: CliRunner, app: Any, ref: str) -> None:
     invoke(runner, "user", "add", "alice", "alice@example.com")
-    expected = (0, "1\talice\talice@example.com\n", "Deleted user alice (id 1).\n")
+    expected = (0, "1\talice\talice@example.com\ttrue\n", "Deleted user alice (id 1).\n")
     assert invoke(runner, "user", "delete", ref, "--yes") == expected
     assert users(runner) == []
 

@@ -27,7 +27,7 @@ def test_import_reports_on_stderr_only(runner: CliRunner, app: Any, tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert result.stderr == "Imported users: 2 inserted, 0 updated, 0 skipped, 0 invalid.\n"
-    assert listed(runner) == "1\tann\tann@example.com\n2\tbob\tbob@example.com\n"
+    assert listed(runner) == "1\tann\tann@example.com\ttrue\n2\tbob\tbob@example.com\ttrue\n"
 
 
 def test_import_from_stdin_sniffs_jsonl(runner: CliRunner, app: Any) -> None:
@@ -50,7 +50,7 @@ def test_a_taken_user_is_exit_4_naming_the_line(runner: CliRunner, app: Any) -> 
     result = runner.invoke(cli, ["user", "import", "-"], input=CSV)
     assert result.exit_code == 4
     assert result.stderr.startswith("Error: line 3: username 'bob' is already taken; nothing was imported")
-    assert listed(runner) == "1\tbob\tbob@example.com\n"
+    assert listed(runner) == "1\tbob\tbob@example.com\ttrue\n"
 
 
 def test_on_conflict_skip_and_dry_run(runner: CliRunner, app: Any) -> None:
@@ -78,8 +78,8 @@ def test_bad_on_conflict_is_a_usage_error(runner: CliRunner, app: Any) -> None:
 @pytest.mark.parametrize(
     ("fmt", "expected"),
     [
-        ("jsonl", '{"id": 1, "username": "ann", "email": "ann@example.com"}\n'),
-        ("csv", "id,username,email\n1,ann,ann@example.com\n"),
+        ("jsonl", '{"id": 1, "username": "ann", "email": "ann@example.com", "active": true}\n'),
+        ("csv", "id,username,email,active\n1,ann,ann@example.com,true\n"),
     ],
 )
 def test_export(runner: CliRunner, app: Any, fmt: str, expected: str) -> None:
@@ -107,7 +107,7 @@ def test_a_reader_that_stops_early_ends_export_quietly(env: dict[str, str]) -> N
     assert run_appctl("user", "import", "-", env=env, input=many).returncode == 0
     pipeline = f"'{APPCTL}' user export | head -1; exit ${{PIPESTATUS[0]}}"
     done = subprocess.run(["bash", "-c", pipeline], env=env, capture_output=True, text=True, timeout=60)
-    assert done.stdout == '{"id": 1, "username": "u0", "email": "u0@example.com"}\n'
+    assert done.stdout == '{"id": 1, "username": "u0", "email": "u0@example.com", "active": true}\n'
     assert (done.returncode, done.stderr) == (141, "")
 
 

@@ -2,8 +2,8 @@
 
 The subprocess tests use the default bounds; they assert the documented exit code and message, and
 that the command ends: run_appctl's timeout is a hang detector several times any bound, never a
-measure of the bound (a loaded machine is slow, not wrong). The bench holds the README's times.
-The in-process variants shorten the timeouts through the environment.
+measure of the bound (a loaded machine is slow, not wrong). The bench holds the times that
+docs/operations.md gives. The in-process variants shorten the timeouts through the environment.
 """
 
 from __future__ import annotations

@@ -90,5 +90,5 @@ def test_the_upgrade_keys_existing_users_and_goes_down_and_up_again(env: dict[st
     assert run_appctl("db", "upgrade", env=env).returncode == 0
     assert (
         run_appctl("user", "show", "BO", "-o", "json", env=env).stdout
-        == '{"id": 2, "username": "bo", "email": "b@e.com"}\n'
+        == '{"id": 2, "username": "bo", "email": "b@e.com", "active": true}\n'
     )

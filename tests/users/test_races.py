@@ -19,6 +19,7 @@ import pytest
 
 import cli
 import cli.commands.user
+import project.users.accounts  # imported once here, not in each forked racer
 import project.users.service  # noqa: F401  # imported once here, not in each forked racer
 from tests.conftest import run_appctl
 
@@ -135,3 +136,40 @@ def test_twenty_processes_add_case_variants_of_one_user_on_postgresql(
     env["DATABASE_URL"] = pg_url
     assert run_appctl("db", "upgrade", env=env).returncode == 0
     assert_one_case_variant_wins(env, tmp_path)
+
+
+def assert_one_rename_wins(env: dict[str, str], tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:8]
+    sources = [f"src{n}-{tag}" for n in range(RACERS // 2)]
+    for name in sources:
+        assert run_appctl("user", "add", name, f"{name}@example.com", env=env).returncode == 0
+    target = f"taken-{tag}"
+    outcomes = race(
+        [["user", "update", name, "--username", target, "-o", "json"] for name in sources], tmp_path / "race"
+    )
+    assert sorted(code for code, _, _ in outcomes) == [0] + [4] * (len(sources) - 1), outcomes
+    winner = next(json.loads(out) for code, out, _ in outcomes if code == 0)
+    for code, out, err in outcomes:
+        assert "Traceback" not in err
+        if code == 4:
+            assert (out, err) == ("", f"Error: username '{target}' is already taken\n")
+    listed = json.loads(run_appctl("user", "list", "--search", tag, "-o", "json", env=env).stdout)
+    renamed = winner["email"].split("@")[0]  # the winner kept its email, which names the user it was
+    assert sorted(u["username"] for u in listed) == sorted([target] + [n for n in sources if n != renamed])
+
+
+@pytest.mark.slow
+def test_processes_renaming_users_to_the_same_name_on_sqlite(env: dict[str, str], tmp_path: Path) -> None:
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    assert_one_rename_wins(env, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_processes_renaming_users_to_the_same_name_on_postgresql(
+    env: dict[str, str], tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    env["DATABASE_URL"] = pg_url
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    assert_one_rename_wins(env, tmp_path)

@@ -19,7 +19,12 @@ def count_users() -> int:
 
 
 def test_create_returns_plain_data(app: Any) -> None:
-    assert create_user("alice", "alice@example.com") == {"id": 1, "username": "alice", "email": "alice@example.com"}
+    assert create_user("alice", "alice@example.com") == {
+        "id": 1,
+        "username": "alice",
+        "email": "alice@example.com",
+        "active": True,
+    }
 
 
 @pytest.mark.parametrize(
@@ -83,7 +88,7 @@ class TestList:
         users = list_users()
         assert isinstance(users, Iterator)
         first = next(users)
-        assert first == {"id": 1, "username": "user01", "email": "u01@odd.example.com"}
+        assert first == {"id": 1, "username": "user01", "email": "u01@odd.example.com", "active": True}
 
     def test_limit_offset_sort(self) -> None:
         names = [u["username"] for u in list_users(limit=3, offset=2, sort="-username")]

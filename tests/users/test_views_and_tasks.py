@@ -14,7 +14,7 @@ def test_users_blueprint_lists_users_as_json(app: Any) -> None:
     create_user("alice", "alice@example.com")
     response = app.test_client().get("/users/")
     assert response.status_code == 200
-    assert response.get_json() == [{"id": 1, "username": "alice", "email": "alice@example.com"}]
+    assert response.get_json() == [{"id": 1, "username": "alice", "email": "alice@example.com", "active": True}]
 
 
 def test_divide_sleeps_for_the_configured_delay(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
