@@ -89,6 +89,8 @@ REMEDY_HINTS = {
     "list users": "`appctl user list` shows who exists",
     "upgrade database": "run `appctl db upgrade`",
     "show revisions": "`appctl db status` shows the revisions",
+    "activate user": "`appctl user activate` turns it back on",
+    "set password": "`appctl user set-password` sets one",
 }
 
 

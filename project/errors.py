@@ -18,13 +18,13 @@ class AppctlError(Exception):
 
 
 # What a user can do about an error, as services name it; the CLI names the command for each.
-LIST_TASKS, LIST_USERS, UPGRADE_DATABASE, SHOW_REVISIONS = (
-    "list tasks",
-    "list users",
-    "upgrade database",
-    "show revisions",
-)
-REMEDIES = (LIST_TASKS, LIST_USERS, UPGRADE_DATABASE, SHOW_REVISIONS)
+LIST_TASKS = "list tasks"
+LIST_USERS = "list users"
+UPGRADE_DATABASE = "upgrade database"
+SHOW_REVISIONS = "show revisions"
+ACTIVATE_USER = "activate user"
+SET_PASSWORD = "set password"
+REMEDIES = (LIST_TASKS, LIST_USERS, UPGRADE_DATABASE, SHOW_REVISIONS, ACTIVATE_USER, SET_PASSWORD)
 
 
 class InvalidInput(AppctlError):
