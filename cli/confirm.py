@@ -22,4 +22,9 @@ def confirm_or_abort(question: str, yes: bool) -> None:
         return
     if not sys.stdin.isatty():
         raise click.UsageError("refusing to go on without --yes: stdin is not a terminal")
-    click.confirm(question, abort=True, err=True)
+    if not click.confirm(question, err=True):
+        from cli.exit_codes import AppctlClickError, ExitStatus
+
+        if not sys.stderr.isatty():
+            click.echo(err=True)  # the answer was echoed on the terminal, not here: end the prompt's line
+        raise AppctlClickError("not confirmed; nothing was changed", ExitStatus.FAILURE)

@@ -29,7 +29,7 @@ class ExitStatus(IntEnum):
 # A quoted value longer than this is cut in messages: an error echoes what was typed so it can be
 # found, never 100,000 characters of it.
 QUOTED_LIMIT = 80
-_LONG_QUOTED = re.compile(rf"(['\"])([^'\"\n]{{{QUOTED_LIMIT}}})[^'\"\n]+\1")
+_LONG_QUOTED = re.compile(rf"(?<!\w)(['\"])([^'\"\n]{{{QUOTED_LIMIT}}})[^'\"\n]*?\1(?!\w)")
 
 
 def cut_long_quotes(message: str) -> str:
@@ -128,7 +128,7 @@ def as_click_error(exc: BaseException, debug: bool) -> AppctlClickError:
         click.echo(mask_configured_secrets("".join(traceback.format_exception(exc))), err=True)
     status = exit_status_for(exc)
     if status is ExitStatus.SOFTWARE:
-        message = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+        message = f"unexpected {type(exc).__name__}: {exc}" + ("" if debug else " (run with --debug for the traceback)")
     else:
         message = str(getattr(exc, "message", exc))
         hint = getattr(exc, "hint", None) or REMEDY_HINTS.get(getattr(exc, "remedy", None) or "")

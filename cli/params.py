@@ -191,8 +191,16 @@ def count_option(*names: str, **kwargs: Any) -> Callable[[F], F]:
     return click.option(*names, type=click.IntRange(min=0, max=MAX_ROWS), **kwargs)
 
 
+DEFAULT_WAIT_TIMEOUT = 60  # seconds `result wait` and `task send --wait` wait, unless APPCTL_WAIT_TIMEOUT says
+
+
 def timeout_option(help_text: str) -> Callable[[F], F]:
     """The ``--timeout`` of every command that waits (default 60 s, or ``APPCTL_WAIT_TIMEOUT``)."""
     return click.option(
-        "--timeout", type=Seconds(), default=60, show_default=True, envvar="APPCTL_WAIT_TIMEOUT", help=help_text
+        "--timeout",
+        type=Seconds(),
+        default=DEFAULT_WAIT_TIMEOUT,
+        show_default=True,
+        envvar="APPCTL_WAIT_TIMEOUT",
+        help=help_text,
     )

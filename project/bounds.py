@@ -83,6 +83,11 @@ def engine_options(url: str, bounds: Bounds) -> dict[str, Any]:
     return {}
 
 
+def restore_mutex_expiry(bounds: Bounds) -> int:
+    """Seconds kombu's Redis restore lock lives at most: a few sweeps, never kombu's 300 s default."""
+    return int(min(300, max(30, 3 * bounds.restore_interval)))
+
+
 def broker_transport_options(broker_url: str, bounds: Bounds) -> dict[str, Any]:
     """Transport options: bounded connects and reads, prompt redelivery of a dead worker's jobs."""
     redelivery = {"visibility_timeout": bounds.visibility_timeout, "max_retries": bounds.publish_retries}
@@ -92,7 +97,13 @@ def broker_transport_options(broker_url: str, bounds: Bounds) -> dict[str, Any]:
         return {**redelivery, **sweep, **engine_options(broker.inner, bounds)}
     if broker.is_redis:
         sockets = {"socket_connect_timeout": bounds.connect_timeout, "socket_timeout": bounds.socket_timeout}
-        sweep = {"unacked_restore_interval": bounds.restore_interval, "unacked_restore_throttle": 1}
+        sweep = {
+            "unacked_restore_interval": bounds.restore_interval,
+            "unacked_restore_throttle": 1,
+            # kombu's sweep lock, held 300 s when the broker paused while a worker took it (its reply
+            # lost): no worker could sweep, so a dead worker's jobs came back minutes late.
+            "unacked_mutex_expire": restore_mutex_expiry(bounds),
+        }
         return {**redelivery, **sockets, **sweep}
     return redelivery
 

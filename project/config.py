@@ -8,7 +8,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from project.bounds import Bounds, celery_bounds, count_setting, engine_options, seconds_setting
+from project.bounds import (
+    Bounds,
+    celery_bounds,
+    count_setting,
+    engine_options,
+    seconds_setting,
+)
 from project.errors import ConfigError, InvalidInput
 from project.jobs.registry import check_queue_name
 from project.url_checks import check_service_urls
@@ -112,6 +118,9 @@ class BaseConfig:
             **celery_bounds(broker_url, backend_url, bounds),
         )
         settings["DIVIDE_DELAY"] = seconds_setting(environ, "APPCTL_DIVIDE_DELAY", cls.DIVIDE_DELAY)
+        # Read by the waiting commands' --timeout (cli/params.py); checked here too, so that every
+        # command refuses a malformed one, not only those that wait.
+        seconds_setting(environ, "APPCTL_WAIT_TIMEOUT", 0)
         interval = seconds_setting(environ, "APPCTL_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL)
         settings["APPCTL_HEARTBEAT_INTERVAL"] = max(interval, 0.1)
         settings["MIN_PASSWORD_LENGTH"] = count_setting(environ, "APPCTL_MIN_PASSWORD_LENGTH", DEFAULT_MIN_LENGTH)

@@ -20,7 +20,7 @@ POOL_MODULE_PREFIX = "celery.concurrency."  # a pool's module, which imports its
 _CONNECTION_ERRORS = {
     "kombu.exceptions": ("OperationalError",),
     "redis.exceptions": ("ConnectionError", "TimeoutError", "BusyLoadingError"),
-    "amqp.exceptions": ("ConnectionError", "RecoverableConnectionError"),
+    "amqp.exceptions": ("ConnectionError", "RecoverableConnectionError", "AccessRefused"),
     "sqlalchemy.exc": ("OperationalError", "InterfaceError"),
 }
 # What a database's own message means, each pattern for one thing only. libpq reports a failed

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from cli.commands.result import render_results
 from cli.commands.task_history import history, prune, revoke, status
@@ -77,6 +78,8 @@ def send(
     from project.jobs.send import send_job
 
     when: dict[str, Any] = {"countdown": countdown, "eta": eta, "expires": expires, "queue": queue}
+    if not wait and click.get_current_context().get_parameter_source("timeout") is ParameterSource.COMMANDLINE:
+        raise click.UsageError("--timeout is for --wait: without it, task send does not wait")
     if from_file is not None:
         if args or kwargs or wait:
             raise click.UsageError("--from-file takes no ARGS, -k or --wait: each line holds a job's arguments")

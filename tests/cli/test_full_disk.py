@@ -51,7 +51,7 @@ def full_env(env: dict[str, str], small_disk: Path, tmp_path: Path) -> Iterator[
     filler = fill(small_disk)
     yield env
     filler.unlink()
-    assert run_appctl("user", "list", env=env).stdout == "1\tann\tann@example.com\n", "the users changed"
+    assert run_appctl("user", "list", env=env).stdout == "1\tann\tann@example.com\ttrue\n", "the users changed"
     history = run_appctl("task", "history", "-o", "plain", env=env).stdout
     assert len(history.splitlines()) == 1, "the job history changed"
 

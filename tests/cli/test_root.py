@@ -154,7 +154,7 @@ def test_debug_shows_the_masked_traceback(
     assert result.exit_code == 70
     assert "Traceback (most recent call last)" in result.stderr
     assert "secret" not in result.stderr
-    assert result.stderr.endswith("(run with --debug for the traceback)\n")
+    assert result.stderr.endswith("Error: unexpected RuntimeError: boom at postgresql://u:***@db/x\n")  # --debug is on
 
 
 def test_usage_errors_are_one_line_pointing_at_help(runner: CliRunner) -> None:

@@ -91,11 +91,14 @@ def amqp_worker(env: dict[str, str], amqp_url: str, monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.services
 def test_status_and_revoke_on_rabbitmq(runner: CliRunner, amqp_worker: Any) -> None:
-    result = runner.invoke(cli, ["status", "-o", "json"])
-    checks = {check["check"]: check for check in json.loads(result.stdout)}
-    assert (result.exit_code, [check["ok"] for check in checks.values()]) == (0, [True] * 4), result.output
-    [alive] = checks["workers"]["data"]["workers"]
-    assert alive["ping"] is True  # RabbitMQ carries Celery's broadcast: the worker answered its ping
+    for _ in range(10):  # a loaded machine may answer a ping after status stopped listening: ask again
+        result = runner.invoke(cli, ["status", "-o", "json"])
+        checks = {check["check"]: check for check in json.loads(result.stdout)}
+        assert (result.exit_code, [check["ok"] for check in checks.values()]) == (0, [True] * 4), result.output
+        [alive] = checks["workers"]["data"]["workers"]
+        if alive.get("ping"):
+            break
+    assert alive.get("ping") is True  # RabbitMQ carries Celery's broadcast: the worker answered its ping
     task_id = runner.invoke(cli, ["task", "send", "divide", "1", "2", "--countdown", "60"]).stdout.strip()
     revoked = runner.invoke(cli, ["task", "revoke", task_id, "-o", "json"])
     assert (revoked.exit_code, json.loads(revoked.stdout)[0]["state"]) == (0, "REVOKED")

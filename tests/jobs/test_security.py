@@ -151,7 +151,8 @@ def test_the_worker_banner_masks_the_broker_password(env: dict[str, str], redis_
     finally:
         kill_group(worker)
     assert "transport:" in log.read_text()
-    assert any(f"{end} redis://:**@" in log.read_text() for end in ENDS_OF_START)
+    # Celery masks the banner's password as **; appctl's masked streams make it *** before Celery can.
+    assert any(f"{end} redis://:{stars}@" in log.read_text() for end in ENDS_OF_START for stars in ("**", "***"))
     assert "s3cret" not in log.read_text()
 
 
