@@ -1,4 +1,4 @@
-"""appctl: manage the users of the Flask + Celery app and dispatch its background jobs."""
+"""appctl: manage the users of the Flask + Celery app and send its background jobs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from cli.lazy import LazyGroup
 from cli.render import set_no_color
 from cli.secrets import mask_logs_and_warnings
 from cli.state import AppState
+from cli.stderr_log import log_warnings_to_stderr
 
 __version__ = "0.1.0"
 SIGPIPE_STATUS = 141  # 128 + SIGPIPE
@@ -77,12 +78,13 @@ class AppctlGroup(LazyGroup):
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal (NO_COLOR works too).")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, no_color: bool) -> None:
-    """Manage the app's users and dispatch its background jobs.
+    """Manage the app's users and send its background jobs.
 
     Data goes to stdout, messages to stderr; exit codes are listed in the README.
     """
     ctx.ensure_object(AppState).debug = debug
     mask_logs_and_warnings()
+    log_warnings_to_stderr()
     set_no_color(no_color or bool(os.environ.get("NO_COLOR")))
 
 

@@ -83,6 +83,17 @@ def _environment_variable(exc: click.UsageError) -> str | None:
     return envvar if isinstance(envvar, str) else None
 
 
+# The commands that carry out each remedy a service names (project/errors.py REMEDIES).
+REMEDY_HINTS = {
+    "list tasks": "`appctl task list` shows the registered tasks",
+    "list users": "`appctl user list` shows who exists",
+    "upgrade database": "run `appctl db upgrade`",
+    "show revisions": "`appctl db status` shows the revisions",
+    "activate user": "`appctl user activate` turns it back on",
+    "set password": "`appctl user set-password` sets one",
+}
+
+
 def interrupted() -> AppctlClickError:
     """The one-line error for Ctrl-C (SIGINT)."""
     return AppctlClickError("interrupted", int(ExitStatus.INTERRUPTED))
@@ -120,6 +131,6 @@ def as_click_error(exc: BaseException, debug: bool) -> AppctlClickError:
         message = f"unexpected {type(exc).__name__}: {exc}" + ("" if debug else " (run with --debug for the traceback)")
     else:
         message = str(getattr(exc, "message", exc))
-        hint = getattr(exc, "hint", None)
+        hint = getattr(exc, "hint", None) or REMEDY_HINTS.get(getattr(exc, "remedy", None) or "")
         message = f"{message} (hint: {hint})" if hint else message
     return AppctlClickError(mask_configured_secrets(message), int(status))

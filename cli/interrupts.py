@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import logging
 
 
-def _not_from_an_interrupt(record: logging.LogRecord) -> bool:
+def not_from_an_interrupt(record: logging.LogRecord) -> bool:
     """False for a record logged while a KeyboardInterrupt unwinds (psycopg's "error ignored terminating …")."""
     exc: BaseException | None = sys.exc_info()[1]
     for _ in range(8):  # a chain is short; the bound guards against cycles
@@ -33,7 +33,7 @@ def quiet_cleanup_on_interrupt() -> None:
     import logging
 
     if logging.lastResort is not None:
-        logging.lastResort.addFilter(_not_from_an_interrupt)  # adds it once, however often called
+        logging.lastResort.addFilter(not_from_an_interrupt)  # adds it once, however often called
 
 
 def let_late_interrupts_kill() -> None:

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from project.celery_utils import celery_init_app
+from project.celery_app import celery_init_app
 from project.config import config, config_name_from_environ
 from project.datadir import prepare_data_directory
 from project.errors import ConfigError
-from project.jobs.driver_history import DriverHistory
-from project.jobs.tracking import DRIVER_HISTORY
+from project.jobs.history.write import HISTORY
+from project.jobs.history.write_driver import DriverHistory
 
 if TYPE_CHECKING:
     from project.extensions import db, migrate
@@ -68,7 +68,7 @@ def create_publisher_app(config_name: str | None = None) -> Flask:
     if driver_history is None:
         _add_orm(app)
     else:
-        app.extensions[DRIVER_HISTORY] = driver_history
+        app.extensions[HISTORY] = driver_history
         app.teardown_appcontext(driver_history.close)
     return app
 
@@ -81,12 +81,14 @@ def _add_orm(app: Flask) -> None:
     Celery app only, and leaves the default to the whole app.
     """
     from project.extensions import db, init_database, migrate
+    from project.jobs.history.write_orm import OrmHistory
     from project.users import users_blueprint
 
     _import_models()
 
     init_database(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    app.extensions[HISTORY] = OrmHistory()
     app.register_blueprint(users_blueprint)
     app.shell_context_processor(lambda: {"app": app, "db": db})
     app.extensions["celery"].set_default()
@@ -98,7 +100,7 @@ def _import_models() -> None:
     Flask-Migrate's autogenerate (``flask db migrate``, ``flask db check``) compares the database
     with that metadata: a table whose model is not imported here looks like one to drop.
     """
-    import project.jobs.models
+    import project.jobs.history.models
     import project.users.models  # noqa: F401
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from project.errors import ConfigError
+from project.urls import parse_url
 
 DEFAULT_CONNECT_TIMEOUT = 3.0  # seconds to open a connection to a service
 DEFAULT_SOCKET_TIMEOUT = 4.0  # seconds a connected service may stay silent
@@ -21,6 +22,7 @@ DEFAULT_RESTORE_INTERVAL = 10.0  # seconds between a worker's sweeps for jobs of
 DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for another one
 MAX_SECONDS = 100 * 365.25 * 86400  # 100 years, as on the command line (cli/params.py): sockets and clocks hold it
 MAX_COUNT = 2**31 - 1  # what a C int holds
+MAX_NESTING = 100  # levels of lists and objects in a task argument; far deeper than JSON needs
 
 
 def seconds_setting(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -73,9 +75,10 @@ class Bounds:
 
 def engine_options(url: str, bounds: Bounds) -> dict[str, Any]:
     """SQLAlchemy engine options that bound connecting (PostgreSQL) and lock waits (SQLite)."""
-    if "sqlite" in url.split("://", 1)[0]:
+    dialect = parse_url(url).dialect
+    if dialect == "sqlite":
         return {"connect_args": {"timeout": bounds.sqlite_busy_timeout}}
-    if "postgres" in url.split("://", 1)[0]:
+    if dialect in ("postgresql", "postgres"):
         return {"connect_args": {"connect_timeout": max(1, round(bounds.connect_timeout))}}
     return {}
 
@@ -88,10 +91,11 @@ def restore_mutex_expiry(bounds: Bounds) -> int:
 def broker_transport_options(broker_url: str, bounds: Bounds) -> dict[str, Any]:
     """Transport options: bounded connects and reads, prompt redelivery of a dead worker's jobs."""
     redelivery = {"visibility_timeout": bounds.visibility_timeout, "max_retries": bounds.publish_retries}
-    if broker_url.startswith(("sqla+", "sqlalchemy+")):
+    broker = parse_url(broker_url)
+    if broker.wrapper in ("sqla", "sqlalchemy"):
         sweep = {"polling_interval": 0.05, "unacked_restore_interval": bounds.restore_interval}
-        return {**redelivery, **sweep, **engine_options(broker_url.split("+", 1)[1], bounds)}
-    if broker_url.startswith(("redis://", "rediss://", "redis+socket://")):
+        return {**redelivery, **sweep, **engine_options(broker.inner, bounds)}
+    if broker.is_redis:
         sockets = {"socket_connect_timeout": bounds.connect_timeout, "socket_timeout": bounds.socket_timeout}
         sweep = {
             "unacked_restore_interval": bounds.restore_interval,
@@ -120,10 +124,11 @@ def celery_bounds(broker_url: str, backend_url: str, bounds: Bounds) -> dict[str
         "CELERY_REDIS_SOCKET_CONNECT_TIMEOUT": bounds.connect_timeout,
         "CELERY_REDIS_SOCKET_TIMEOUT": bounds.socket_timeout,
         # A client that lost the result backend tries once more (Redis: one reconnect), then reports
-        # it (exit 69); workers go back to Celery's patient defaults (project/jobs/backend_retries.py).
+        # it (exit 69); workers go back to Celery's patient defaults (project/celery_internals/backend_retries.py).
         "CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS": {"retry_policy": {"max_retries": 0}},
         "CELERY_RESULT_BACKEND_MAX_RETRIES": 0,
     }
-    if backend_url.startswith("db+"):
-        settings["CELERY_DATABASE_ENGINE_OPTIONS"] = engine_options(backend_url[3:], bounds)
+    backend = parse_url(backend_url)
+    if backend.wrapper == "db":
+        settings["CELERY_DATABASE_ENGINE_OPTIONS"] = engine_options(backend.inner, bounds)
     return settings

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from project.errors import ConfigError
+from project.urls import parse_url
 
 SETTINGS = {
     "SQLALCHEMY_DATABASE_URI": "DATABASE_URL",
@@ -18,10 +19,7 @@ SETTINGS = {
 
 def sqlite_path(url: str) -> Path | None:
     """The file of a ``sqlite:///`` URL (also ``sqla+`` / ``db+`` prefixed), None for others and memory."""
-    scheme, _, rest = url.partition("://")
-    if "sqlite" not in scheme.split("+"):
-        return None
-    path = rest[1:].split("?", 1)[0]  # sqlite:///relative, sqlite:////absolute
+    path = parse_url(url).sqlite_file  # sqlite:///relative, sqlite:////absolute
     return Path(path) if path and path != ":memory:" else None
 
 

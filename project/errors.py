@@ -4,12 +4,27 @@ from __future__ import annotations
 
 
 class AppctlError(Exception):
-    """Base of every error a service reports to its caller."""
+    """Base of every error a service reports to its caller.
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    ``hint`` says what to do in the domain's terms; ``remedy`` names an act the caller offers (one of
+    ``REMEDIES``), which the CLI turns into the command that does it (cli/exit_codes.py).
+    """
+
+    def __init__(self, message: str, hint: str | None = None, remedy: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.remedy = remedy
+
+
+# What a user can do about an error, as services name it; the CLI names the command for each.
+LIST_TASKS = "list tasks"
+LIST_USERS = "list users"
+UPGRADE_DATABASE = "upgrade database"
+SHOW_REVISIONS = "show revisions"
+ACTIVATE_USER = "activate user"
+SET_PASSWORD = "set password"
+REMEDIES = (LIST_TASKS, LIST_USERS, UPGRADE_DATABASE, SHOW_REVISIONS, ACTIVATE_USER, SET_PASSWORD)
 
 
 class InvalidInput(AppctlError):
@@ -38,8 +53,8 @@ class FateUnknown(ServiceUnavailable):
     ``message`` is ``failure; unknown``; ``unknown`` names the jobs (lines or ids) of unknown fate.
     """
 
-    def __init__(self, failure: str, unknown: str, hint: str | None = None) -> None:
-        super().__init__(f"{failure}; {unknown}", hint)
+    def __init__(self, failure: str, unknown: str, hint: str | None = None, remedy: str | None = None) -> None:
+        super().__init__(f"{failure}; {unknown}", hint, remedy)
         self.failure = failure
         self.unknown = unknown
 

@@ -7,13 +7,14 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 
-from project.errors import ConfigError
+from project.failures import missing_driver
 from project.lazy_migrate import LazyMigrate
 from project.sqlite import use_write_ahead_log
-from project.urls import mask_password
+from project.urls import parse_url
 
 db = SQLAlchemy()
 migrate = LazyMigrate()  # Flask-Migrate (and Alembic) load only when a migration runs
+STREAM_BATCH = 1000  # rows fetched per round trip when a listing streams (``yield_per``)
 
 
 def init_database(app: Flask) -> None:
@@ -21,10 +22,8 @@ def init_database(app: Flask) -> None:
     try:
         db.init_app(app)
     except ModuleNotFoundError as exc:
-        hint = "pip install 'appctl[postgres]'" if "psycopg" in str(exc) else "install the database driver"
-        url = mask_password(app.config["DATABASE_URL"])
-        raise ConfigError(f"DATABASE_URL {url} needs the Python module {exc.name!r}", hint=hint) from None
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        raise missing_driver(app.config["DATABASE_URL"], exc) from None
+    if parse_url(app.config["SQLALCHEMY_DATABASE_URI"]).is_sqlite:
         with app.app_context():
             event.listen(db.engine, "connect", use_write_ahead_log)
 

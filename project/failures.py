@@ -1,4 +1,4 @@
-"""Turning third-party connection failures into the project's own errors."""
+"""Turning third-party failures into the project's own errors: connections, missing modules."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import errno
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from project.datadir import sqlite_path
-from project.errors import AppctlError, ConfigError, ServiceUnavailable
+from project.errors import UPGRADE_DATABASE, AppctlError, ConfigError, ServiceUnavailable
 from project.urls import mask_password
+
+POOL_MODULE_PREFIX = "celery.concurrency."  # a pool's module, which imports its package (gevent, eventlet)
 
 _CONNECTION_ERRORS = {
     "kombu.exceptions": ("OperationalError",),
@@ -81,9 +84,9 @@ def _database_problem(where: str, exc: BaseException) -> ServiceUnavailable | No
         hint = "create the schema, or fix search_path in the URL's options"
         return ServiceUnavailable(f"the schema that {where} selects does not exist", hint=hint)
     if _is(exc, *_MISSING_TABLE):
-        return ServiceUnavailable(f"the database at {where} is not initialised", hint="run `appctl db upgrade`")
+        return ServiceUnavailable(f"the database at {where} is not initialised", remedy=UPGRADE_DATABASE)
     if _is(exc, *_MISSING_COLUMN):
-        return ServiceUnavailable(f"the database at {where} is behind the app's schema", hint="run `appctl db upgrade`")
+        return ServiceUnavailable(f"the database at {where} is behind the app's schema", remedy=UPGRADE_DATABASE)
     return None
 
 
@@ -227,3 +230,24 @@ def database_errors(url: str) -> Iterator[None]:
         if sqlalchemy_exc and isinstance(exc, tuple(getattr(sqlalchemy_exc, name) for name in failures)):
             raise unavailable("database", url, exc) from exc
         raise
+
+
+def missing_module(exc: ImportError) -> ConfigError:
+    """A pool whose package is not installed (``-P gevent``), or a module named by ``-I`` or a setting."""
+    modules = [frame.f_globals.get("__name__", "") for frame, _ in traceback.walk_tb(exc.__traceback__)]
+    pools = [module.rsplit(".", 1)[-1] for module in modules if module.startswith(POOL_MODULE_PREFIX)]
+    if pools:
+        return ConfigError(
+            f"the {pools[-1]} pool needs a package that is not installed (no module named {exc.name!r})",
+            hint=f"pip install {pools[-1]}",
+        )
+    return ConfigError(
+        f"the worker cannot import {exc.name!r}: {exc}",
+        hint="check the modules and pools named by the worker's options (-I, -P) and settings",
+    )
+
+
+def missing_driver(url: str, exc: ModuleNotFoundError) -> ConfigError:
+    """A ``DATABASE_URL`` whose driver is not installed."""
+    hint = "pip install 'appctl[postgres]'" if "psycopg" in str(exc) else "install the database driver"
+    return ConfigError(f"DATABASE_URL {mask_password(url)} needs the Python module {exc.name!r}", hint=hint)

@@ -20,7 +20,7 @@ from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
 from flask import current_app
 
-from project.errors import ConfigError, InvalidInput, NotFound
+from project.errors import SHOW_REVISIONS, ConfigError, InvalidInput, NotFound
 from project.extensions import db
 
 _REINSTALL = "the migrations ship inside appctl (package appctl_migrations); reinstall it"
@@ -80,17 +80,18 @@ def migration_status() -> dict[str, Any]:
 @contextmanager
 def _revision_errors(revision: str) -> Iterator[None]:
     """Alembic's answer to the REVISION argument: NotFound when it names nothing, else InvalidInput."""
-    hint = "`appctl db status` shows the revisions"
     try:
         yield
     except ResolutionError as exc:
-        raise NotFound(f"no revision {revision!r}: {exc}", hint=hint) from None
+        raise NotFound(f"no revision {revision!r}: {exc}", remedy=SHOW_REVISIONS) from None
     except CommandError as exc:
         if isinstance(exc.__cause__, ResolutionError):
-            raise NotFound(f"no revision {revision!r}: {exc}", hint=hint) from None
-        raise InvalidInput(f"cannot migrate to {revision!r}: {exc}", hint=hint) from None
+            raise NotFound(f"no revision {revision!r}: {exc}", remedy=SHOW_REVISIONS) from None
+        raise InvalidInput(f"cannot migrate to {revision!r}: {exc}", remedy=SHOW_REVISIONS) from None
     except AssertionError:  # Alembic asserts on some malformed targets ("", "0002+1" from base)
-        raise InvalidInput(f"cannot migrate to {revision!r}: not a revision Alembic can parse", hint=hint) from None
+        raise InvalidInput(
+            f"cannot migrate to {revision!r}: not a revision Alembic can parse", remedy=SHOW_REVISIONS
+        ) from None
 
 
 def _migrate(action: str, revision: str) -> dict[str, Any]:

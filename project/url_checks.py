@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from project.errors import ConfigError
-from project.urls import mask_password, url_password
+from project.urls import HOST_PORT_SCHEMES, mask_password, parse_url, url_password
 
 BROKER_EXAMPLES = "redis://127.0.0.1:6379/0, amqp://127.0.0.1:5672// or sqla+sqlite:////path/broker.sqlite"
 BACKEND_EXAMPLES = "redis://127.0.0.1:6379/0 or db+sqlite:////path/results.sqlite"
@@ -64,11 +64,10 @@ def check_database_url(url: str, setting: str = "DATABASE_URL", prefix: str = ""
 def _check_sqlite_path(setting: str, shown: str, url: str, examples: str) -> None:
     """Raise ConfigError for a SQLite file that is not one fixed place: a relative path follows the
     current directory (cron runs elsewhere), an in-memory database ends with each command."""
-    scheme, _, rest = url.partition("://")
-    if scheme.split("+", 1)[0] != "sqlite":
+    parsed = parse_url(url)
+    if parsed.wrapper or not parsed.is_sqlite:
         return
-    path = rest[1:].split("?", 1)[0] if rest.startswith("/") else ""
-    path = path.removeprefix("file:")  # a URI filename (``?uri=true``) names its path the same way
+    path = parsed.sqlite_file.removeprefix("file:")  # a URI filename (``?uri=true``) names its path the same way
     if path in ("", ":memory:"):
         why = "an in-memory SQLite database ends with each command"
     elif not path.startswith("/"):
@@ -80,9 +79,10 @@ def _check_sqlite_path(setting: str, shown: str, url: str, examples: str) -> Non
 
 def _plain_database_url(url: str) -> bool:
     """True for a SQLite file URL without options, or a PostgreSQL URL whose port parses."""
-    if url.startswith(("sqlite:///", "sqlite+pysqlite:///")):
+    parsed = parse_url(url)
+    if parsed.plain_sqlite:
         return "?" not in url
-    if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+    if not parsed.plain_postgresql:
         return False
     try:
         urlsplit(url).port  # noqa: B018  # raises ValueError for a port that is not a number in range
@@ -92,7 +92,7 @@ def _plain_database_url(url: str) -> bool:
 
 
 def _check_host_and_port(setting: str, url: str, examples: str) -> None:
-    if not url.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
+    if parse_url(url).scheme not in HOST_PORT_SCHEMES:
         return  # other transports have URL shapes of their own (sentinel lists, cloud queues)
     try:
         parts = urlsplit(url)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -109,50 +106,6 @@ def shared_worker(shared_env: dict[str, str]) -> Iterator[Any]:
             yield celery
 
 
-@dataclass
-class WorkerProcess:
-    """A worker started as its own process group, with its output in ``log_path``."""
-
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        """Everything the worker printed so far."""
-        return self.log_path.read_text(errors="replace")
-
-
-@contextmanager
-def worker_process(
-    command: Sequence[str], env: dict[str, str], log_path: Path, cwd: Path | None = None, ready_timeout: float = 60
-) -> Iterator[WorkerProcess]:
-    """Start ``command`` (a worker logging at INFO), wait for "ready.", and kill its process group at the end."""
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    worker = WorkerProcess(process, log_path)
-    try:
-        deadline = time.monotonic() + ready_timeout
-        while " ready." not in worker.log():
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"worker did not start (exit {process.returncode}):\n{worker.log()}")
-            time.sleep(0.1)
-        yield worker
-    finally:
-        stop_process_group(process)
-
-
-def stop_process_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group (a warm shutdown), then SIGKILL whatever is left after 20 s."""
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=20)
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
 HANG = 180  # seconds: a subprocess still running after this hangs; a hang detector, never a measured bound
 
 
@@ -175,19 +128,28 @@ def redis_url() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+@contextmanager
+def fresh_pg_schema(prefix: str = "appctl_test") -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema (so the database starts empty), dropped afterwards."""
     import psycopg
 
     base = service_url("TEST_DATABASE_URL")
-    schema = f"appctl_test_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True, connect_timeout=5) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    with psycopg.connect(base, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    try:
+        separator = "&" if "?" in base else "?"
+        yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(base, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

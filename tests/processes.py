@@ -1,4 +1,4 @@
-"""Real processes for fault tests: `appctl worker` in its own process group, a silent TCP server."""
+"""Real processes for tests: `appctl worker` in its own process group, a silent TCP server, a refused port."""
 
 from __future__ import annotations
 
@@ -7,18 +7,28 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import APPCTL
 
 
-def start_worker(env: dict[str, str], name: str, log: Path, concurrency: int = 2) -> subprocess.Popen[bytes]:
-    """Start ``appctl worker -n NAME`` in a process group of its own, logging to ``log``."""
-    command = [APPCTL, "worker", "-n", f"{name}@%h", "-c", str(concurrency), "-l", "info", "--without-mingle"]
+def worker_command(name: str, concurrency: int = 2) -> list[str]:
+    """``appctl worker -n NAME`` logging at INFO, without mingle (nothing to wait for at start)."""
+    return [APPCTL, "worker", "-n", f"{name}@%h", "-c", str(concurrency), "-l", "info", "--without-mingle"]
+
+
+def start_worker(
+    command: Sequence[str], env: dict[str, str], log: Path, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` in a process group of its own, its output appended to ``log``."""
     with log.open("ab") as out:
-        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -28,16 +38,46 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=60)
 
 
+@dataclass
+class WorkerProcess:
+    """A worker started as its own process group, with its output in ``log_path``."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        """Everything the worker printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
 @contextmanager
 def worker_process(
-    env: dict[str, str], name: str, log: Path, concurrency: int = 2
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A worker process for the length of the block, its whole group killed afterwards."""
-    process = start_worker(env, name, log, concurrency)
+    command: Sequence[str], env: dict[str, str], log_path: Path, cwd: Path | None = None, ready_timeout: float = 60
+) -> Iterator[WorkerProcess]:
+    """Start ``command`` (a worker logging at INFO), wait for "ready.", and kill its process group at the end."""
+    log_path.write_bytes(b"")
+    process = start_worker(command, env, log_path, cwd)
+    worker = WorkerProcess(process, log_path)
     try:
-        yield process
+        deadline = time.monotonic() + ready_timeout
+        while " ready." not in worker.log():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"worker did not start (exit {process.returncode}):\n{worker.log()}")
+            time.sleep(0.1)
+        yield worker
     finally:
-        kill_group(process)
+        stop_process_group(process)
+
+
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group (a warm shutdown), then SIGKILL whatever is left after 20 s."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=20)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 @contextmanager

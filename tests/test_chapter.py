@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import worker_process
+from tests.processes import worker_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SHELL_SCRIPT = """\

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import APPCTL, run_appctl, worker_process
+from tests.conftest import APPCTL, run_appctl
+from tests.processes import worker_process
 
 pytestmark = pytest.mark.services
 

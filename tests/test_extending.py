@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.conftest import APPCTL, run_appctl, worker_process
+from tests.conftest import APPCTL, run_appctl
+from tests.processes import worker_process
 
 EXTENDING = (Path(__file__).resolve().parent.parent / "docs" / "extending.md").read_text()
 SECTION = EXTENDING.split("## Add a task", 1)[1].split("\n## ", 1)[0]

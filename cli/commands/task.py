@@ -17,7 +17,7 @@ from cli.render import note, output_option, progress, render_record, render_reco
 from cli.state import with_app
 
 if TYPE_CHECKING:
-    from project.jobs.publish import SentJob
+    from project.jobs.publisher import SentJob
 
 TASK_COLUMNS = ("name", "short_name", "signature", "doc")
 
@@ -75,7 +75,7 @@ def send(
 
     Negative numbers may be given as they are; other arguments that start with "-" go after "--".
     """
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
 
     when: dict[str, Any] = {"countdown": countdown, "eta": eta, "expires": expires, "queue": queue}
     if not wait and click.get_current_context().get_parameter_source("timeout") is ParameterSource.COMMANDLINE:
@@ -95,7 +95,7 @@ def send(
 
 def send_from_file(name: str, stream: IO[bytes], when: dict[str, Any], fmt: str | None) -> None:
     """Send the jobs of ``stream`` and print their ids, one a line, as each batch reaches the broker."""
-    from project.jobs.dispatch import send_from_lines
+    from project.jobs.send import send_from_lines
 
     total, batches = send_from_lines(name, stream, **when)
     with progress(total, f"Sending {name}") as advance:

@@ -25,7 +25,7 @@ PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 @with_app
 def history(states: tuple[str, ...], name: str | None, since: datetime | None, limit: int, fmt: str | None) -> None:
     """List the jobs the app sent, newest first, with their outcome."""
-    from project.jobs.history import FIELDS, list_history
+    from project.jobs.history.read import FIELDS, list_history
 
     records = list_history(states, name, since, limit or None)
     render_records(records, FIELDS, fmt, table_columns=JOB_TABLE_COLUMNS)
@@ -37,7 +37,7 @@ def history(states: tuple[str, ...], name: str | None, since: datetime | None, l
 @with_app
 def status(task_ids: tuple[str, ...], fmt: str | None) -> None:
     """Show the jobs' state, result or error, times and worker, without waiting."""
-    from project.jobs.history import FIELDS
+    from project.jobs.history.read import FIELDS
     from project.jobs.results import job_statuses
 
     records, unknown = job_statuses(list(task_ids))
@@ -66,7 +66,7 @@ def revoke(task_ids: tuple[str, ...], terminate: bool, fmt: str | None) -> None:
 @with_app
 def prune(older_than: timedelta, dry_run: bool, yes: bool, fmt: str | None) -> None:
     """Delete old job history (for cron: `appctl task prune --older-than 30d --yes`)."""
-    from project.jobs.history import prune_history
+    from project.jobs.history.read import prune_history
 
     if not dry_run:
         confirm_or_abort(f"Delete the history of jobs sent more than {older_than} ago?", yes)

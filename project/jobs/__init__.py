@@ -1,1 +1,1 @@
-"""Background jobs: the task registry, dispatch and waiting for results."""
+"""Background jobs: the task registry, sending, the job history, results, revokes, health and the worker."""

@@ -17,7 +17,7 @@ from kombu import Connection
 
 from project.errors import AppctlError
 from project.failures import is_connection_error, reason, unavailable
-from project.jobs.history import active_workers
+from project.jobs.history.read import active_workers
 from project.jobs.registry import current_celery
 from project.jobs.revoke import supports_broadcast
 from project.migrations import migration_status

@@ -20,9 +20,9 @@ from sqlalchemy import delete, select
 
 from project.extensions import db
 from project.failures import reason
-from project.jobs.ledger import upsert
-from project.jobs.models import heartbeats, jobs
-from project.jobs.rows import utcnow
+from project.jobs.history.models import heartbeats, jobs
+from project.jobs.history.values import utcnow
+from project.jobs.history.write_orm import upsert
 
 logger = logging.getLogger("appctl.heartbeat")
 
@@ -54,7 +54,7 @@ class Heartbeat:
             with self.flask_app.app_context(), db.engine.begin() as conn:
                 conn.execute(delete(heartbeats).where(heartbeats.c.hostname == self.worker.hostname))
         except Exception as exc:  # the row expires on its own after a few intervals
-            logger.warning("Warning: heartbeat row not removed: %s", reason(exc))
+            logger.warning("heartbeat row not removed: %s", reason(exc))
 
     def run(self) -> None:
         while True:
@@ -63,7 +63,7 @@ class Heartbeat:
                     self.beat()
                     self.terminate_revoked()
             except Exception as exc:  # a database hiccup must not stop the heartbeat for good
-                logger.warning("Warning: heartbeat not recorded: %s", reason(exc))
+                logger.warning("heartbeat not recorded: %s", reason(exc))
             if self.stopping.wait(self.interval):
                 return
 
@@ -98,7 +98,7 @@ class Heartbeat:
             try:
                 active[task_id].terminate(self.worker.pool, signal="TERM")
             except NotImplementedError:
-                logger.warning("Warning: the %s pool cannot terminate job %s", type(self.worker.pool).__name__, task_id)
+                logger.warning("the %s pool cannot terminate job %s", type(self.worker.pool).__name__, task_id)
 
 
 class HeartbeatStep(bootsteps.StartStopStep):

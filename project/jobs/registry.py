@@ -11,9 +11,9 @@ from typing import Any
 from celery import Celery, Task
 from flask import current_app
 
-from project.errors import InvalidInput, NotFound
+from project.bounds import MAX_NESTING
+from project.errors import LIST_TASKS, InvalidInput, NotFound
 
-MAX_NESTING = 100  # levels of lists and objects in a task argument; far deeper than JSON needs
 _PLAIN = (str, int)  # the values most arguments are: nothing to look into
 
 
@@ -59,7 +59,7 @@ def resolve_task(name: str) -> Task:
         return tasks[matches[0]]
     if len(matches) > 1:
         raise InvalidInput(f"task name {name!r} is ambiguous: {', '.join(matches)}")
-    raise NotFound(f"no task {name!r}", hint="`appctl task list` shows the registered tasks")
+    raise NotFound(f"no task {name!r}", remedy=LIST_TASKS)
 
 
 def check_arguments(task: Task, args: list[Any], kwargs: dict[str, Any]) -> None:
@@ -107,6 +107,29 @@ def check_json_values(args: Iterable[Any], kwargs: dict[str, Any]) -> None:
                 raise InvalidInput("arguments must be JSON values: object keys must be strings")
             value = value.values()
         pending.extend((item, level + 1) for item in value if type(item) not in _PLAIN)
+
+
+class ArgumentChecker:
+    """Checks arguments as ``check_arguments`` does, for many jobs of one task: the signature once per
+    shape (how many positional arguments, which keywords), the values every time."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.verdicts: dict[tuple[int, frozenset[str]], str | None] = {}
+
+    def check(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Raise InvalidInput unless ``args`` and ``kwargs`` fit the task and are strict JSON."""
+        shape = (len(args), frozenset(kwargs))
+        if shape not in self.verdicts:
+            try:
+                check_signature(self.task, list(args), kwargs)
+                self.verdicts[shape] = None
+            except InvalidInput as exc:
+                self.verdicts[shape] = exc.message
+        verdict = self.verdicts[shape]
+        if verdict is not None:
+            raise InvalidInput(verdict)
+        check_json_values(args, kwargs)
 
 
 def check_queue_name(queue: str | None) -> None:

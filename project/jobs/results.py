@@ -13,10 +13,10 @@ from flask import current_app
 
 from project.errors import InvalidInput, JobFailed, NotFound, TimedOut
 from project.failures import connection_error_types, service_errors
-from project.jobs.history import FIELDS, find_job, is_known, never_sent
+from project.jobs.history.read import FIELDS, find_job, is_known, never_sent
+from project.jobs.history.values import FINISHED_STATES
 from project.jobs.registry import current_celery
 
-FINISHED_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 POLL_INTERVAL = 0.02
 MAX_POLL_INTERVAL = 0.25
 MAX_ID_LENGTH = 255

@@ -16,10 +16,10 @@ from sqlalchemy import Connection, select, update
 
 from project.extensions import db
 from project.failures import reason, service_errors
-from project.jobs.models import FINISHED_STATES, jobs
+from project.jobs.history.models import jobs
+from project.jobs.history.values import FINISHED_STATES, UNKNOWN, utcnow
 from project.jobs.registry import current_celery
 from project.jobs.results import job_status
-from project.jobs.rows import UNKNOWN, utcnow
 
 logger = logging.getLogger("appctl.revoke")
 
@@ -73,4 +73,4 @@ def broadcast_revoke(celery: Celery, task_ids: list[str], terminate: bool) -> No
     try:
         celery.control.revoke(task_ids, terminate=terminate, signal="SIGTERM")
     except Exception as exc:
-        logger.warning("Warning: revoke recorded but not broadcast to the workers: %s", reason(exc))
+        logger.warning("revoke recorded but not broadcast to the workers: %s", reason(exc))

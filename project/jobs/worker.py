@@ -5,18 +5,17 @@ from __future__ import annotations
 import functools
 import sys
 import threading
-import traceback
 from collections.abc import Sequence
 from typing import Any
-from unittest import mock
 
+from project.celery_internals.worker_command import run_celery_command
 from project.errors import ConfigError
+from project.failures import missing_module
 from project.jobs.registry import current_celery
 
 # The app as Celery's ``-A`` names it: ``worker --detach`` re-executes ``python -m celery`` with the
 # command line after the program name, so that line must name this app or the worker has no tasks.
 WORKER_APP = f"{__name__}:celery"
-POOL_MODULE_PREFIX = "celery.concurrency."  # a pool's module, which imports its package (gevent, eventlet)
 
 
 @functools.cache
@@ -50,12 +49,11 @@ def run_worker(celery_args: Sequence[str]) -> None:
     # sys.argv is what a detaching worker re-executes: make it the command line of this app's worker.
     argv = [sys.argv[0], "-A", WORKER_APP, "worker", *celery_args]
     try:
-        with mock.patch.object(sys, "argv", argv):
-            status = _celery_main(current_celery(), ["worker", *celery_args])
+        status = run_celery_command(current_celery(), ["worker", *celery_args], argv=argv)
     except ImportError as exc:
         if ready.is_set():
             raise
-        raise _missing_module(exc) from None
+        raise missing_module(exc) from None
     except (OSError, KeyError) as exc:  # a log file or state db that cannot be created, an unknown --uid
         if ready.is_set():
             raise
@@ -64,33 +62,6 @@ def run_worker(celery_args: Sequence[str]) -> None:
         worker_ready.disconnect(on_ready)
     if status:
         raise _stopped(status, started=ready.is_set())
-
-
-def _celery_main(celery: Any, args: list[str]) -> int:
-    """Celery's ``celery.start(args)``, but returning the worker's exit status and named ``appctl``."""
-    from celery.bin.celery import celery as celery_command
-
-    celery_command.params[0].default = celery  # the `-A` option's default, as Celery.start does
-    try:
-        status = celery_command.main(args=args, prog_name="appctl", standalone_mode=False)
-    finally:
-        celery_command.params[0].default = None
-    return status if isinstance(status, int) else 0
-
-
-def _missing_module(exc: ImportError) -> ConfigError:
-    """A pool whose package is not installed (``-P gevent``), or a module named by ``-I`` or a setting."""
-    modules = [frame.f_globals.get("__name__", "") for frame, _ in traceback.walk_tb(exc.__traceback__)]
-    pools = [module.rsplit(".", 1)[-1] for module in modules if module.startswith(POOL_MODULE_PREFIX)]
-    if pools:
-        return ConfigError(
-            f"the {pools[-1]} pool needs a package that is not installed (no module named {exc.name!r})",
-            hint=f"pip install {pools[-1]}",
-        )
-    return ConfigError(
-        f"the worker cannot import {exc.name!r}: {exc}",
-        hint="check the modules and pools named by the worker's options (-I, -P) and settings",
-    )
 
 
 def _stopped(status: int, started: bool) -> Exception:
@@ -104,4 +75,4 @@ def show_worker_help() -> None:
     """Celery's ``worker --help``, from a bare Celery app: help needs no configuration, database or broker."""
     from celery import Celery
 
-    _celery_main(Celery(fixups=[]), ["worker", "--help"])
+    run_celery_command(Celery(fixups=[]), ["worker", "--help"])

@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from project.errors import InvalidInput, NotFound, UserExists, WrongPassword
+from project.errors import ACTIVATE_USER, SET_PASSWORD, InvalidInput, NotFound, UserExists, WrongPassword
 from project.extensions import db
 from project.users.models import User
 from project.users.passwords import hash_password, password_matches
@@ -49,9 +49,9 @@ def check_password(ref: str, password: str) -> dict[str, Any]:
     """The user ``ref`` when ``password`` is theirs and the account is active; WrongPassword otherwise."""
     user = find_user(ref)
     if not user.active:
-        raise WrongPassword(f"user {user.username!r} is deactivated", hint="`appctl user activate` turns it back on")
+        raise WrongPassword(f"user {user.username!r} is deactivated", remedy=ACTIVATE_USER)
     if user.password_hash is None:
-        raise WrongPassword(f"user {user.username!r} has no password", hint="`appctl user set-password` sets one")
+        raise WrongPassword(f"user {user.username!r} has no password", remedy=SET_PASSWORD)
     if not password_matches(user.password_hash, password):
         raise WrongPassword(f"the password of user {user.username!r} does not match")
     return user.to_dict()

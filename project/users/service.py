@@ -10,14 +10,13 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from sqlalchemy import delete, false, select
 from sqlalchemy.exc import IntegrityError
 
-from project.errors import InvalidInput, NotFound, UserExists
-from project.extensions import db
+from project.errors import LIST_USERS, InvalidInput, NotFound, UserExists
+from project.extensions import STREAM_BATCH, db
 from project.users.models import EMAIL_MAX, USERNAME_MAX, User
 from project.users.names import comparison_key, invisible_part, normal_form
 
 SORT_KEYS = ("id", "username", "email")
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
-STREAM_BATCH = 1000
 # Addresses of the common shape (ASCII, letters/digits/._+- before the @, a dotted domain ending in
 # a letters-only TLD) that email_validator accepts; they skip its ~50 µs check (bulk imports).
 _PLAIN_EMAIL = re.compile(
@@ -164,7 +163,7 @@ def find_user(ref: str) -> User:
         match = User.id == int(ref) if is_id else User.username_key == comparison_key(ref)
         user = db.session.scalar(select(User).where(match))
     if user is None:
-        raise NotFound(f"no user {ref!r}", hint="`appctl user list` shows who exists")
+        raise NotFound(f"no user {ref!r}", remedy=LIST_USERS)
     return user
 
 

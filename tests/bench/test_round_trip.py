@@ -17,7 +17,8 @@ import pytest
 
 from tests.bench.measure import percentile
 from tests.bench.report import Report, Row
-from tests.conftest import APPCTL, worker_process
+from tests.conftest import APPCTL
+from tests.processes import worker_process
 
 WARMUP = 20
 SAMPLES = 200
@@ -43,8 +44,8 @@ def app_for(env: dict[str, str]) -> Iterator[Any]:
 
 def round_trips(env: dict[str, str], log: Path, samples: int) -> tuple[list[float], list[float]]:
     """Seconds from sending to having the result, and the job's own run times the worker logged."""
-    from project.jobs.dispatch import send_job
     from project.jobs.results import wait_for_results
+    from project.jobs.send import send_job
 
     worker_env = {**env, "APPCTL_DIVIDE_DELAY": "0"}
     command = [APPCTL, "worker", "-P", "solo", "--loglevel=info", "--without-heartbeat", "--without-mingle"]

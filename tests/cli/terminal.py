@@ -47,8 +47,9 @@ def run_on_terminal(*args: str, env: dict[str, str], typed: str = "", timeout: f
             os.close(terminal_fd)
 
 
-def read_all(fd: int) -> str:
-    """Everything left to read on the pty's main side (the read fails once the other side is closed)."""
+def read_all(fd: int, newlines: bool = True) -> str:
+    """Everything left to read on the pty's main side (the read fails once the other side is closed);
+    ``newlines``: the terminal's CRLF read as LF."""
     chunks = []
     while True:
         try:
@@ -58,7 +59,29 @@ def read_all(fd: int) -> str:
         if not chunk:
             break
         chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+    text = b"".join(chunks).decode(errors="replace")
+    return text.replace("\r\n", "\n") if newlines else text
+
+
+def run_with_terminal_stderr(*args: str, env: dict[str, str], stdin: str) -> tuple[int, str, str]:
+    """Run appctl with stderr on a pseudo-terminal (stdout and stdin piped): (status, stdout, terminal)."""
+    main_fd, terminal_fd = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [APPCTL, *args],
+            env={**env, "TERM": "xterm-256color", "COLUMNS": "100"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=terminal_fd,
+        )
+        stdout, _ = process.communicate(stdin.encode(), timeout=60)
+        os.close(terminal_fd)
+        terminal_fd = -1
+        return process.returncode, stdout.decode(), read_all(main_fd, newlines=False)
+    finally:
+        os.close(main_fd)
+        if terminal_fd != -1:
+            os.close(terminal_fd)
 
 
 def run_with_ctrl_c(*args: str, env: dict[str, str], after: str, timeout: float = 120) -> TerminalRun:

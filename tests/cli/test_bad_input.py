@@ -313,7 +313,7 @@ def assert_one_error_line(stderr: str, c: Case) -> None:
 @pytest.fixture
 def seeded(app: Any, env: dict[str, str]) -> Path:
     """A migrated database holding alice, and one job sent (so the broker and history have rows)."""
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
     from project.users.service import create_user
 
     create_user("alice", "alice@example.com")

@@ -6,7 +6,6 @@ input, that the database did not change.
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,16 +13,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_appctl
+from tests.processes import refused_port
 
 LONG_NAME = "a" * 200
-
-
-def closed_port() -> int:
-    """A local TCP port nobody listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def stored_users(env: dict[str, str]) -> list[tuple[Any, ...]]:
@@ -126,7 +118,7 @@ def test_65_invalid_input(alice: dict[str, str], args: list[str], message: str) 
 def test_69_service_unreachable(
     app: Any, env: dict[str, str], variable: str, url: str, args: list[str], service: str
 ) -> None:
-    done = run_appctl(*args, env={**env, variable: url.format(port=closed_port())})
+    done = run_appctl(*args, env={**env, variable: url.format(port=refused_port())})
     assert (done.returncode, done.stdout) == (69, "")
     assert_one_error_line(done.stderr, f"cannot reach the {service} at ", ":***@127.0.0.1:")
     assert "s3cret" not in done.stderr
@@ -145,8 +137,16 @@ def test_3_unknown_task_id(app: Any, env: dict[str, str]) -> None:
 
 
 def test_124_timed_out(app: Any, env: dict[str, str]) -> None:
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
 
     idle = send_job("divide", [1, 2], queue="no-worker-here")
     done = run_appctl("result", "wait", idle, "--timeout", "2", env=env)
     assert (done.returncode, done.stdout, done.stderr) == (124, "", f"Error: timed out after 2s waiting for {idle}\n")
+
+
+def test_every_remedy_a_service_names_has_its_command() -> None:
+    from cli.exit_codes import REMEDY_HINTS
+    from project.errors import REMEDIES
+
+    assert set(REMEDY_HINTS) == set(REMEDIES)
+    assert all("`appctl " in hint for hint in REMEDY_HINTS.values())

@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
-from project.jobs.history import find_job
-from tests.conftest import APPCTL, isolate_environment, run_appctl, service_url, worker_process
+from project.jobs.history.read import find_job
+from tests.conftest import APPCTL, fresh_pg_schema, isolate_environment, run_appctl
 from tests.jobs.waiting import job_in_state, wait_for
+from tests.processes import worker_process
 
 
 @dataclass
@@ -31,23 +31,6 @@ class Run:
     bad: str
     status_with_worker: Any
     logs: Path
-
-
-@contextmanager
-def fresh_pg_schema() -> Iterator[str]:
-    """A PostgreSQL URL on a schema of its own (so the history starts empty), dropped afterwards."""
-    import psycopg
-
-    base = service_url("TEST_DATABASE_URL")
-    schema = f"appctl_history_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        separator = "&" if "?" in base else "?"
-        yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(base, autocommit=True, connect_timeout=5) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def appctl(env: dict[str, str], *args: str) -> Any:
@@ -76,7 +59,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     logs = tmp_path_factory.mktemp("history-run")
     with (
         pytest.MonkeyPatch.context() as monkeypatch,
-        fresh_pg_schema() if request.param != "embedded" else (_no_url()) as database_url,
+        fresh_pg_schema("appctl_history") if request.param != "embedded" else (_no_url()) as database_url,
     ):
         env = isolate_environment(monkeypatch, logs / "data")
         if database_url:

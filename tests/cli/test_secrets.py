@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from tests.conftest import APPCTL, run_appctl, stop_process_group
-from tests.processes import refused_port
+from tests.conftest import APPCTL, run_appctl
+from tests.processes import refused_port, stop_process_group
 
 # Pieces of three characters or more that occur nowhere else (paths, ids, messages).
 PASSWORDS = [
@@ -209,8 +209,10 @@ def test_what_drivers_echo_back_is_masked() -> None:
 LOGS_AND_WARNINGS = """
 import logging, warnings
 from cli.secrets import mask_logs_and_warnings
+from cli.stderr_log import log_warnings_to_stderr
 mask_logs_and_warnings()
-logging.getLogger("appctl.test").warning("Warning: host %r", "Qx9@Zm4")
+log_warnings_to_stderr()
+logging.getLogger("appctl.test").warning("host %r", "Qx9@Zm4")
 try:
     raise ValueError("Zm4 in a traceback")
 except ValueError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from tests.conftest import run_appctl
+from tests.processes import silent_server
 
 
 def test_healthy_with_a_worker_is_exit_0(runner: CliRunner, worker: Any) -> None:
@@ -60,10 +60,8 @@ def test_every_service_down_is_exit_1(env: dict[str, str]) -> None:
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port that accepts connections and never answers."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield listener.getsockname()[1]
+    with silent_server() as port:
+        yield port
 
 
 def test_services_that_never_answer_do_not_hold_it_up(env: dict[str, str], silent_port: int) -> None:

@@ -139,7 +139,7 @@ def test_from_a_pipe_values_are_checked_on_every_line(app: Any, env: dict[str, s
 
 def test_whole_numbers_beyond_64_bits_are_json_and_are_sent(runner: CliRunner, app: Any, env: dict[str, str]) -> None:
     """JSON numbers have no size limit and Python holds them: the job and its history keep them exactly."""
-    from project.jobs.history import find_job
+    from project.jobs.history.read import find_job
 
     huge = 10**30
     path = write(Path(env["APPCTL_DATA_DIR"]), f"[1, 2]\n[{huge}, {-huge}]\n")

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from project.jobs import ledger
-from project.jobs.rows import sent_row
+from project.jobs.history import write_orm
+from project.jobs.history.values import sent_row
 
 SENT = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)  # fixed and past: no case depends on when the suite runs
 T = SENT.isoformat()
@@ -67,12 +67,14 @@ def invoke(runner: CliRunner, *args: str) -> tuple[int, str, str]:
 
 
 def store(job: dict[str, Any], sent_at: datetime = SENT) -> None:
-    ledger.record_sent([sent_row(job["id"], job["name"], job["args"], job["kwargs"], "q", sent_at=sent_at)])
+    write_orm.OrmHistory().record_sent(
+        [sent_row(job["id"], job["name"], job["args"], job["kwargs"], "q", sent_at=sent_at)]
+    )
     fields = {"started_at": sent_at, "finished_at": sent_at, "worker": job["worker"], "result": job["result"]}
     if job["error"]:
         kind, _, message = job["error"].partition(": ")
         fields.update(error_type=kind, error_message=message)
-    ledger.record_outcome(job["id"], job["state"], fields)
+    write_orm.record_outcome(job["id"], job["state"], fields)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pty
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
+from tests.cli.terminal import run_with_terminal_stderr
 from tests.conftest import APPCTL, run_appctl
 
 CSV = "username,email\nann,ann@example.com\nbob,bob@example.com\n"
@@ -110,36 +109,6 @@ def test_a_reader_that_stops_early_ends_export_quietly(env: dict[str, str]) -> N
     done = subprocess.run(["bash", "-c", pipeline], env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout == '{"id": 1, "username": "u0", "email": "u0@example.com", "active": true}\n'
     assert (done.returncode, done.stderr) == (141, "")
-
-
-def run_with_terminal_stderr(*args: str, env: dict[str, str], stdin: str) -> tuple[int, str, str]:
-    """Run appctl with stderr on a pseudo-terminal (stdout and stdin piped): (status, stdout, terminal)."""
-    main_fd, terminal_fd = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            [APPCTL, *args],
-            env={**env, "TERM": "xterm-256color", "COLUMNS": "100"},
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=terminal_fd,
-        )
-        stdout, _ = process.communicate(stdin.encode(), timeout=60)
-        os.close(terminal_fd)
-        terminal_fd = -1
-        screen = b""
-        while True:
-            try:
-                chunk = os.read(main_fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            screen += chunk
-        return process.returncode, stdout.decode(), screen.decode(errors="replace")
-    finally:
-        os.close(main_fd)
-        if terminal_fd != -1:
-            os.close(terminal_fd)
 
 
 def test_progress_bars_only_on_a_terminal(env: dict[str, str]) -> None:

@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from tests.conftest import APPCTL, run_appctl, worker_process
+from tests.conftest import APPCTL, run_appctl
+from tests.processes import worker_process
 
 
 def test_worker_passes_celery_options_through_and_runs_jobs(

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import APPCTL, run_appctl, worker_process
+from tests.conftest import APPCTL, run_appctl
 from tests.jobs.waiting import wait_for
+from tests.processes import worker_process
 from tests.redis_server import RedisServer, private_redis
 
 JOBS = 20
@@ -36,7 +37,7 @@ def restart(backend: RedisServer) -> None:
 
 
 def history_states(app: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
-    from project.jobs.history import find_job
+    from project.jobs.history.read import find_job
 
     with app.app_context():
         return {task_id: find_job(task_id) or {} for task_id in ids}
@@ -45,7 +46,7 @@ def history_states(app: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
 def finish_jobs_through(outage: Callable[[RedisServer], None], durable: bool, setup: dict[str, Any]) -> None:
     """Send JOBS divide jobs, run ``outage`` on the backend once one started, check every outcome."""
     from project import create_app
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
     from project.migrations import upgrade_database
 
     env, monkeypatch, tmp_path, broker_url = setup["env"], setup["monkeypatch"], setup["tmp_path"], setup["broker"]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from project.errors import InvalidInput
-from project.jobs.dispatch import send_from_lines
 from project.jobs.results import wait_for_results
+from project.jobs.send import send_from_lines
 from tests.conftest import thread_worker
 
 
@@ -57,7 +57,7 @@ def redis_worker(env: dict[str, str], redis_url: str, monkeypatch: pytest.Monkey
 
 @pytest.mark.services
 def test_bulk_jobs_run_on_redis(redis_worker: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("project.jobs.job_lines.READ_SIZE", 1000)  # many batches of a few jobs
+    monkeypatch.setattr("project.jobs.job_file.READ_SIZE", 1000)  # many batches of a few jobs
     ids = send_all(job_lines(300))
     assert_all_ran(ids)
 

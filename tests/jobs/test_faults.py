@@ -50,7 +50,7 @@ def test_refused_broker_is_exit_69(env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 def test_silent_result_backend_during_result_wait_is_exit_69(env: dict[str, str], app: Any) -> None:
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
 
     task_id = send_job("divide", [1, 2])  # a real job, known to appctl, on the embedded backend
     with silent_server() as port:
@@ -81,7 +81,7 @@ def test_refused_result_backend_during_send_wait_is_exit_69(env: dict[str, str])
 def test_result_backend_failing_during_the_wait_is_exit_69(
     env: dict[str, str], app: Any, redis_url: str, command: list[str], failure: str
 ) -> None:
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
 
     args = [*command, send_job("divide", [1, 2])] if command[0] == "result" else command  # no worker: it waits
     redis = urlsplit(redis_url)
@@ -131,7 +131,7 @@ def test_every_service_is_bounded(
     service: str,
     command: list[str],
 ) -> None:
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
 
     args = [*command, send_job("divide", [1, 2])] if command == ["result", "wait"] else command
     for name, value in SHORT_BOUNDS.items():

@@ -9,8 +9,8 @@ from sqlalchemy import insert
 
 from project.extensions import db
 from project.jobs.health import system_status
-from project.jobs.models import heartbeats
-from project.jobs.rows import utcnow
+from project.jobs.history.models import heartbeats
+from project.jobs.history.values import utcnow
 from project.migrations import downgrade_database
 
 
@@ -66,7 +66,7 @@ def test_workers_elsewhere_or_silent_do_not_count(app: Any) -> None:
 
 
 def test_jobs_waiting_are_counted(app: Any) -> None:
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
 
     for _ in range(3):
         send_job("divide", [1, 2])

@@ -1,4 +1,4 @@
-"""project/jobs/registry.py: listing tasks, resolving names, checking arguments before publishing."""
+"""project/jobs/registry.py: listing tasks, resolving names, checking arguments before sending."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import APPCTL, run_appctl, worker_process
+from tests.conftest import APPCTL, run_appctl
+from tests.processes import worker_process
 
 JOBS = 20
 
@@ -32,8 +33,8 @@ def build_app(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, **settings: 
 
 
 def twenty_jobs_on_two_workers(app: Any, env: dict[str, str], tmp_path: Path) -> None:
-    from project.jobs.dispatch import send_job
     from project.jobs.results import wait_for_results
+    from project.jobs.send import send_job
 
     env["APPCTL_DIVIDE_DELAY"] = "0.3"  # long enough that one worker cannot take every job
     with ExitStack() as workers, app.app_context():

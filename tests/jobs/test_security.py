@@ -38,7 +38,7 @@ def wait_for_success(app: Any, task_id: str) -> None:
 
 
 def test_a_pickled_message_is_refused_and_never_runs(app: Any, worker: Any, tmp_path: Path) -> None:
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
 
     mark = tmp_path / "unpickled"
     pickled = worker.send_task(DIVIDE, args=[LeavesAMark(mark), 2], serializer="pickle")
@@ -68,9 +68,9 @@ def test_a_worker_process_refuses_a_pickled_message_put_on_redis(
     env: dict[str, str], redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from project import create_app
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
     from project.migrations import upgrade_database
-    from tests.conftest import worker_process
+    from tests.processes import worker_process
 
     for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
         monkeypatch.setenv(name, redis_url)
@@ -89,7 +89,7 @@ def test_a_worker_process_refuses_a_pickled_message_put_on_redis(
 
 
 def test_an_unregistered_task_message_is_refused_and_never_runs(app: Any, worker: Any, tmp_path: Path) -> None:
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
 
     mark = tmp_path / "ran"
     worker.send_task("os.system", args=[f"touch {mark}"])  # bypassing appctl, which refuses the name
@@ -199,7 +199,7 @@ def test_the_data_directory_and_its_files_are_private_whatever_the_umask(env: di
 
 
 def test_files_written_by_a_worker_stay_private(app: Any, worker: Any, env: dict[str, str]) -> None:
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
 
     wait_for_success(app, send_job("divide", [1, 2]))
     data = Path(env["APPCTL_DATA_DIR"])

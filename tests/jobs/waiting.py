@@ -23,7 +23,7 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 120, what: str = "c
 
 def job_in_state(task_id: str, *states: str) -> Callable[[], dict[str, Any] | None]:
     """A probe: the history record of ``task_id`` once it is in one of ``states``."""
-    from project.jobs.history import find_job
+    from project.jobs.history.read import find_job
 
     def probe() -> dict[str, Any] | None:
         record = find_job(task_id)

@@ -6,14 +6,12 @@ Then, once the duplicates are gone, it fills the keys, stores NFC, and goes down
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
-from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import run_appctl, service_url
+from tests.conftest import fresh_pg_schema, run_appctl
 
 DUPLICATES = [
     (1, "Bob", "bob@example.com"),
@@ -31,16 +29,9 @@ def database_url(request: pytest.FixtureRequest, env: dict[str, str]) -> Iterato
     if request.param == "sqlite":
         yield f"sqlite:///{env['APPCTL_DATA_DIR']}/app.sqlite"
         return
-    import psycopg
-
-    base, schema = service_url("TEST_DATABASE_URL"), f"appctl_dups_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
-    env["DATABASE_URL"] = url
-    yield url.replace("postgresql://", "postgresql+psycopg://", 1)
-    with psycopg.connect(base, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with fresh_pg_schema("appctl_dups") as url:
+        env["DATABASE_URL"] = url
+        yield url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 def execute(url: str, statement: str, rows: list[dict[str, object]] | None = None) -> list[tuple[object, ...]]:

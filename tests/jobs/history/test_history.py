@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from project.errors import InvalidInput, NotFound
-from project.jobs import ledger, rows
-from project.jobs.history import find_job, list_history, prune_history
+from project.jobs.history import values, write_orm
+from project.jobs.history.read import find_job, list_history, prune_history
 from project.jobs.results import job_status, wait_for_results
 
 
@@ -21,9 +21,9 @@ def now() -> datetime:
 
 def record(task_id: str, name: str, state: str, sent_at: datetime, **fields: Any) -> None:
     """A history row sent at ``sent_at``, then moved to ``state``."""
-    ledger.record_sent([rows.sent_row(task_id, name, [1], {}, "q", sent_at=sent_at)])
+    write_orm.OrmHistory().record_sent([values.sent_row(task_id, name, [1], {}, "q", sent_at=sent_at)])
     if state != "PENDING":
-        ledger.record_outcome(task_id, state, fields)
+        write_orm.record_outcome(task_id, state, fields)
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_prune_deletes_only_jobs_sent_before_the_cutoff(jobs: None) -> None:
 
 
 def test_prune_works_in_chunks(app: Any, monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
-    monkeypatch.setattr("project.jobs.history.PRUNE_CHUNK", 3)
+    monkeypatch.setattr("project.jobs.history.read.PRUNE_CHUNK", 3)
     for number in range(7):
         record(f"old-{number}", "divide", "SUCCESS", now - timedelta(days=2))
     assert prune_history(timedelta(days=1))["deleted"] == 7
@@ -73,8 +73,8 @@ def test_prune_works_in_chunks(app: Any, monkeypatch: pytest.MonkeyPatch, now: d
 
 
 def test_a_worker_that_records_first_is_not_overwritten_by_the_producer(app: Any) -> None:
-    assert ledger.record_started("fast", {"name": "divide", "args": [1, 2], "worker": "w@h", "retries": 0})
-    ledger.record_sent([rows.sent_row("fast", "divide", [1, 2], {}, "q")])
+    assert write_orm.record_started("fast", {"name": "divide", "args": [1, 2], "worker": "w@h", "retries": 0})
+    write_orm.OrmHistory().record_sent([values.sent_row("fast", "divide", [1, 2], {}, "q")])
     job = find_job("fast")
     assert job is not None
     assert (job["state"], job["worker"], job["queue"], job["sent_at"] is not None) == ("STARTED", "w@h", "q", True)
@@ -82,7 +82,7 @@ def test_a_worker_that_records_first_is_not_overwritten_by_the_producer(app: Any
 
 def test_a_retry_publish_keeps_the_first_sent_time(app: Any, now: datetime) -> None:
     record("r", "divide", "RETRY", now - timedelta(minutes=10), retries=1)
-    ledger.record_sent([rows.sent_row("r", "divide", [1], {}, "q")])
+    write_orm.OrmHistory().record_sent([values.sent_row("r", "divide", [1], {}, "q")])
     job = find_job("r")
     assert job is not None
     assert (job["state"], job["retries"]) == ("RETRY", 1)
@@ -90,10 +90,10 @@ def test_a_retry_publish_keeps_the_first_sent_time(app: Any, now: datetime) -> N
 
 
 def test_results_are_bounded_in_size() -> None:
-    assert rows.bounded_json([1, "two"]) == [1, "two"]
-    big = rows.bounded_json("x" * 10_000)
-    assert (big["truncated"], big["bytes"], len(big["preview"])) == (True, 10_002, rows.PREVIEW_LENGTH)
-    assert rows.bounded_json({1, 2}) == "{1, 2}"  # not JSON: kept as its repr
+    assert values.bounded_json([1, "two"]) == [1, "two"]
+    big = values.bounded_json("x" * 10_000)
+    assert (big["truncated"], big["bytes"], len(big["preview"])) == (True, 10_002, values.PREVIEW_LENGTH)
+    assert values.bounded_json({1, 2}) == "{1, 2}"  # not JSON: kept as its repr
 
 
 def test_an_id_never_sent_is_not_found_at_once(app: Any) -> None:

@@ -8,7 +8,7 @@ overwrites a SUCCESS. The write (``RedisBackend.set``) goes through ``ensure``, 
 the read fail and turned finished jobs into FAILURE (the failure itself is stored by the same path),
 for ``mark_as_started``, ``mark_as_done``, ``mark_as_failure``, ``mark_as_retry`` and ``mark_as_revoked`` alike.
 Here every ``get`` goes through ``ensure`` with the same policy: a worker retries it as patiently as
-its writes (project/jobs/backend_retries.py), a client (``max_retries`` 0) still reads once.
+its writes (project/celery_internals/backend_retries.py), a client (``max_retries`` 0) still reads once.
 """
 
 from __future__ import annotations

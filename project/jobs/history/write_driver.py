@@ -2,7 +2,7 @@
 
 Importing SQLAlchemy costs about as much as the rest of a ``task send``, so the publisher app
 (``project.create_publisher_app``) writes its history rows here instead: the same rows and the
-same upsert as ``ledger.record_sent`` (a job a worker recorded first keeps what it recorded),
+same upsert as ``OrmHistory.record_sent`` (a job a worker recorded first keeps what it recorded),
 with the engine's own connect arguments (busy and connect timeouts).
 """
 
@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from project.urls import parse_url
+
 SENT_COLUMNS = ("id", "state", "name", "args", "kwargs", "queue", "sent_at")
 _JSON_COLUMNS = ("args", "kwargs")
-_SQLITE_PREFIXES = ("sqlite:///", "sqlite+pysqlite:///")
-_POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
 
 
@@ -42,19 +42,17 @@ class DriverHistory:
         These qualify: a SQLite file named plainly (no query string or escapes, which SQLAlchemy
         reads its own way), and PostgreSQL with psycopg installed (libpq reads the URL as SQLAlchemy does).
         """
-        url: str = config["DATABASE_URL"]
+        url = parse_url(config["DATABASE_URL"])
         connect_args = config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {})
-        for prefix in _SQLITE_PREFIXES:
-            path = url[len(prefix) :]
-            if url.startswith(prefix) and path and path != ":memory:" and not {"?", "%"} & set(path):
-                return cls("sqlite", path, connect_args)
-        for prefix in _POSTGRES_PREFIXES:
-            if url.startswith(prefix) and importlib.util.find_spec("psycopg") is not None:
-                return cls("postgresql", "postgresql://" + url[len(prefix) :], connect_args)
+        path = url.rest[1:]
+        if url.plain_sqlite and path and path != ":memory:" and not {"?", "%"} & set(path):
+            return cls("sqlite", path, connect_args)
+        if url.plain_postgresql and importlib.util.find_spec("psycopg") is not None:
+            return cls("postgresql", "postgresql://" + url.rest, connect_args)
         return None
 
     def record_sent(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Record published jobs (``rows.sent_row``) in one transaction."""
+        """Record sent jobs (``values.sent_row``) in one transaction."""
         values = [tuple(self._value(name, row[name]) for name in SENT_COLUMNS) for row in rows]
         connection = getattr(self._local, "connection", None) or self._connect()
         self._local.connection = connection

@@ -1,17 +1,10 @@
-"""The job history's row values (sent rows, bounded JSON, errors), computed without SQLAlchemy."""
+"""The job history's values (states, sent rows, bounded JSON, errors), computed without SQLAlchemy."""
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
-
-from project.failures import reason
-
-logger = logging.getLogger("appctl.history")
 
 RESULT_LIMIT = 8192  # bytes of JSON kept per value; the result backend keeps the whole result
 PREVIEW_LENGTH = 500
@@ -19,6 +12,8 @@ ERROR_LIMIT = 2000
 # The state of a job whose sending failed with the broker's answer lost: it may or may not be
 # queued. A worker that runs it records STARTED over it; one never queued stays UNKNOWN.
 UNKNOWN = "UNKNOWN"
+FINISHED_STATES = ("SUCCESS", "FAILURE", "REVOKED")
+STATES = ("PENDING", UNKNOWN, "STARTED", "RETRY", *FINISHED_STATES)
 
 
 def utcnow() -> datetime:
@@ -58,17 +53,6 @@ def sent_row(
         "queue": queue,
         "sent_at": sent_at or utcnow(),
     }
-
-
-@contextmanager
-def history_guard(what: str, task_ids: Sequence[str]) -> Iterator[None]:
-    """Log a warning instead of raising when the history cannot be written: the job goes on."""
-    try:
-        yield
-    except Exception as exc:
-        shown = ", ".join(task_ids[:3]) + (f" and {len(task_ids) - 3} more" if len(task_ids) > 3 else "")
-        message = "Warning: the job history did not record the %s of %s (the job goes on): %s"
-        logger.warning(message, what, shown, reason(exc))
 
 
 def error_fields(exc: BaseException | None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ which. Inside MULTI … EXEC Redis applies a batch whole or not at all, so only 
 the EXEC went out and its reply never came back. Then ``BatchPublishError`` says the batch's fate is
 unknown; every other failure raises kombu's ``OperationalError``: nothing of the batch was applied.
 The commands are sent with redis-py's connection methods and never replayed (no redis-py retry).
+Checked against kombu 5.7.0: ``Channel.create_publish_batch`` replaces kombu's pipeline batch.
 """
 
 from __future__ import annotations

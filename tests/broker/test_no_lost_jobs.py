@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.processes import kill_group, start_worker, worker_process
+from tests.processes import kill_group, start_worker, worker_command, worker_process
 
 JOBS = 6
 REDELIVERY = {"CELERY_VISIBILITY_TIMEOUT": "4", "APPCTL_RESTORE_INTERVAL": "1", "APPCTL_DIVIDE_DELAY": "1.5"}
 
 
 def send_jobs(app: Any) -> list[str]:
-    from project.jobs.dispatch import send_job
+    from project.jobs.send import send_job
 
     with app.app_context():
         return [send_job("divide", [n, 2]) for n in range(JOBS)]
@@ -39,14 +39,14 @@ def kill_mid_jobs_then_restart(app: Any, env: dict[str, str], tmp_path: Path) ->
     from project.jobs.results import wait_for_results
 
     ids = send_jobs(app)
-    first = start_worker(env, "first", tmp_path / "first.log")
+    first = start_worker(worker_command("first"), env, tmp_path / "first.log")
     try:
         wait_until_started(app, ids)
     finally:
         kill_group(first)
     unfinished = [task_id for task_id, state in zip(ids, states(app, ids), strict=True) if state != "SUCCESS"]
     assert unfinished, "the worker finished every job before it was killed"
-    with worker_process(env, "second", tmp_path / "second.log"), app.app_context():
+    with worker_process(worker_command("second"), env, tmp_path / "second.log"), app.app_context():
         results = wait_for_results(ids, timeout=90)
     assert [r["state"] for r in results] == ["SUCCESS"] * JOBS, (tmp_path / "second.log").read_text()
     assert [r["result"] for r in results] == [n / 2 for n in range(JOBS)]

@@ -7,13 +7,11 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
-from kombu.transport import TRANSPORT_ALIASES
 
-from project.jobs.backend_retries import bound_result_backend_retries
-from project.jobs.tracking import connect_signals, job_starting
+from project.broker import register_transports
+from project.celery_internals.backend_retries import bound_result_backend_retries
+from project.jobs.history.signals import connect_signals, job_starting
 
-EMBEDDED_TRANSPORT = "project.jobs.embedded_broker:Transport"
-REDIS_TRANSPORT = "project.jobs.redis_broker:Transport"  # a publish batch is one MULTI/EXEC
 HEARTBEAT_STEP = "project.jobs.heartbeat:HeartbeatStep"
 
 
@@ -27,20 +25,11 @@ def celery_settings(flask_config: Mapping[str, Any]) -> dict[str, Any]:
     return {key[len(prefix) :].lower(): value for key, value in flask_config.items() if key.startswith(prefix)}
 
 
-def register_embedded_transport() -> None:
-    """Make ``sqla+…`` broker URLs use the fixed transport, imported only when such a URL is used;
-    ``redis://`` ones the transport whose publish batches are transactions."""
-    TRANSPORT_ALIASES["sqla"] = EMBEDDED_TRANSPORT
-    TRANSPORT_ALIASES["sqlalchemy"] = EMBEDDED_TRANSPORT
-    TRANSPORT_ALIASES["redis"] = REDIS_TRANSPORT
-    TRANSPORT_ALIASES["rediss"] = REDIS_TRANSPORT
-
-
 def celery_init_app(app: Flask) -> Celery:
     """Create the Celery app from ``app.config`` (``CELERY_`` namespace); tasks run in the app context.
 
     Jobs are recorded in the job history as they are published and as they run, and workers
-    write a heartbeat (project/jobs/tracking.py, project/jobs/heartbeat.py).
+    write a heartbeat (project/jobs/history/signals.py, project/jobs/heartbeat.py).
     """
 
     class FlaskTask(Task):
@@ -51,7 +40,7 @@ def celery_init_app(app: Flask) -> Celery:
         def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
             job_starting(self, task_id)  # raises Ignore for a job revoked in the history
 
-    register_embedded_transport()
+    register_transports()
     connect_signals()
     bound_result_backend_retries(app.config["CELERY_RESULT_BACKEND"])
     celery_app = Celery(app.name, task_cls=FlaskTask, fixups=[])  # no Django fixup: it imports the worker

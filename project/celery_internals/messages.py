@@ -5,9 +5,14 @@ result channel; publishing thousands of jobs needs neither. Here Celery itself b
 publishes the first job of a run (``create_task_message`` then ``send_task_message``); every
 later job is a copy of that message in which only what Celery derives from the job's id and
 arguments is replaced: the ``id``, ``root_id``, ``argsrepr`` and ``kwargsrepr`` headers, the
-``correlation_id`` property and the body. tests/jobs/test_messages.py compares the result with
-``apply_async``'s own messages. Relative times (``countdown``, ``expires`` in seconds) count
-from the start of the run.
+``correlation_id`` property and the body. tests/celery_internals/test_messages.py compares the
+result with ``apply_async``'s own messages on every broker. Relative times (``countdown``,
+``expires`` in seconds) count from the start of the run.
+
+Replaces, for bulk sends, Celery 5.7.0's ``Task.apply_async`` → ``Celery.send_task`` →
+``AMQP.send_task_message`` (the options split, the router, the ``before_task_publish`` and
+``after_task_publish`` signals), and reads the private ``Task._get_exec_options``. Checked against
+Celery 5.7.0 and kombu 5.7.0.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from celery import Task
+from celery import Task, signals
 from celery.utils.saferepr import saferepr
 
 # The options send_task passes to create_task_message by name; the rest go through the router.
@@ -67,7 +72,14 @@ def delivery_options(task: Task, options: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-class MessageFactory:
+def publishes_in_batches(channel: Any) -> bool:
+    """Whether ``Producer.batch`` holds messages back on ``channel`` (kombu 5.7.0's own test)."""
+    return callable(getattr(channel, "create_publish_batch", None)) and bool(
+        getattr(channel, "supports_batch_publish", True)
+    )
+
+
+class TaskMessages:
     """Publishes jobs of one task with one set of options, each message as ``apply_async`` would."""
 
     def __init__(self, task: Task, options: dict[str, Any]) -> None:
@@ -86,9 +98,42 @@ class MessageFactory:
             or type(task).shadow_name is not Task.shadow_name
         )
 
-    def can_copy(self) -> bool:
-        """True when the next job can be a copy of the template (else ``send_with_celery`` it)."""
-        return self.template is not None and not self.celery_builds_each
+    @property
+    def queue(self) -> str | None:
+        """The routing key the jobs went out with (known once the first is sent)."""
+        queue: str | None = self.publish_kwargs.get("routing_key")
+        return queue
+
+    def send(self, producer: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Publish one job over ``producer``: built by Celery, or a copy of the first job's message."""
+        if self.template is None or self.celery_builds_each:
+            self.send_with_celery(producer, task_id, args, kwargs)
+        else:
+            self.send_copy(producer, task_id, args, kwargs)
+
+    def send_copy(self, producer: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Publish a copy of the template with Celery's publish signals, as ``send_task_message`` sends them."""
+        body, options = self.message(task_id, args, kwargs)
+        if signals.before_task_publish.receivers:  # receivers may add headers
+            signals.before_task_publish.send(
+                sender=self.task.name,
+                body=body,
+                exchange=options["exchange"],
+                routing_key=options["routing_key"],
+                declare=[],
+                headers=options["headers"],
+                properties={"correlation_id": task_id, "reply_to": options.get("reply_to")},
+                retry_policy=options.get("retry_policy"),
+            )
+        producer.publish(body, **options)
+        if signals.after_task_publish.receivers:
+            signals.after_task_publish.send(
+                sender=self.task.name,
+                body=body,
+                headers=options["headers"],
+                exchange=options["exchange"],
+                routing_key=options["routing_key"],
+            )
 
     def send_with_celery(self, producer: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Publish one job the way ``send_task`` does and keep its message as the template."""

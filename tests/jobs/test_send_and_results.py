@@ -1,4 +1,4 @@
-"""project/jobs/dispatch.py and results.py: publishing, reading states and bounded waits, with a real worker."""
+"""project/jobs/send.py and results.py: publishing, reading states and bounded waits, with a real worker."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from project.errors import InvalidInput, JobFailed, NotFound, TimedOut
-from project.jobs.dispatch import send_job
 from project.jobs.results import check_task_id, job_state, require_success, wait_for_results
+from project.jobs.send import send_job
 
 
 def test_send_and_wait(worker: Any) -> None:

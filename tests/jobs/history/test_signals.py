@@ -15,11 +15,10 @@ from sqlalchemy import event, text
 
 from project.errors import ServiceUnavailable
 from project.extensions import db
-from project.jobs.dispatch import send_from_lines, send_job
 from project.jobs.health import queue_depth
-from project.jobs.history import find_job, list_history
+from project.jobs.history.read import find_job, list_history
 from project.jobs.results import wait_for_results
-from project.jobs.tracking import recording_in_batches
+from project.jobs.send import send_from_lines, send_job
 from project.users.tasks import divide
 from tests.jobs.waiting import job_in_state, wait_for
 
@@ -61,10 +60,12 @@ def counted_job_inserts() -> Iterator[list[int]]:
         event.remove(db.engine, "before_cursor_execute", count)
 
 
-def test_bulk_sends_are_recorded_in_batches(app: Any) -> None:
-    with counted_job_inserts() as inserts, recording_in_batches(size=20):
-        ids = [divide.delay(i, 1).id for i in range(45)]
-    assert inserts == [20, 20, 5]
+def test_bulk_sends_are_recorded_one_insert_per_batch(app: Any) -> None:
+    lines = b"".join(b"[%d, 1]\n" % i for i in range(45))
+    with counted_job_inserts() as inserts:
+        total, batches = send_from_lines("divide", io.BytesIO(lines))
+        ids = [job.id for batch in batches for job in batch]
+    assert (total, len(ids), inserts) == (45, 45, [45])
     assert all(find_job(task_id) is not None for task_id in ids)
 
 

@@ -11,10 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from project.extensions import db
-from project.jobs.rows import UNKNOWN
-
-FINISHED_STATES = ("SUCCESS", "FAILURE", "REVOKED")
-STATES = ("PENDING", UNKNOWN, "STARTED", "RETRY", *FINISHED_STATES)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -1,13 +1,14 @@
-"""Keeping the job history from Celery's own events: every publish, and each job's course in the worker.
+"""Keeping the job history from Celery's own events: every job sent, and each job's course in the worker.
 
 The signals are global to the process; each handler finds the factory-built app the event
 belongs to (the task's Celery app, or the app publishing) and does nothing for other apps.
-Publishing needs no SQLAlchemy (project/jobs/driver_history.py); the worker's handlers load it.
+A send is recorded through the app's one writer (project/jobs/history/write.py), which needs no
+SQLAlchemy; the worker's handlers write through the ORM (project/jobs/history/write_orm.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -17,21 +18,9 @@ from celery import current_app as current_celery_app
 from celery.exceptions import Ignore
 from flask import Flask, current_app, has_app_context
 
-from project.jobs.rows import bounded_json, error_fields, history_guard, sent_row, utcnow
+from project.jobs.history.values import bounded_json, error_fields, sent_row, utcnow
+from project.jobs.history.write import history_guard, record_sent_rows
 
-BATCH_SIZE = 500
-DRIVER_HISTORY = "appctl.driver_history"  # app.extensions key of an app that records sends without the ORM
-
-
-class _Batch(list[dict[str, Any]]):
-    """Rows of published jobs waiting to be inserted together."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-
-_batch: ContextVar[_Batch | None] = ContextVar("appctl_history_batch", default=None)
 _caller_records: ContextVar[bool] = ContextVar("appctl_history_caller_records", default=False)
 
 
@@ -43,48 +32,15 @@ def publishing_app() -> Flask | None:
     return getattr(current_celery_app, "flask_app", None)
 
 
-def _flush(rows: list[dict[str, Any]]) -> None:
-    with history_guard("sending", [row["id"] for row in rows]):
-        driver_history = current_app.extensions.get(DRIVER_HISTORY)
-        if driver_history is not None:
-            driver_history.record_sent(rows)
-        else:
-            from project.jobs import ledger
-
-            ledger.record_sent(rows)
-    rows.clear()
-
-
-@contextmanager
-def recording_in_batches(size: int = BATCH_SIZE) -> Iterator[None]:
-    """Within the block (in an app context), jobs published are recorded ``size`` rows per insert."""
-    rows = _Batch(size)
-    token = _batch.set(rows)
-    try:
-        yield
-    finally:
-        _batch.reset(token)
-        if rows:
-            _flush(rows)
-
-
 @contextmanager
 def recorded_by_caller() -> Iterator[None]:
     """Within the block the publish signal records nothing: the caller records what the broker
-    confirmed with ``record_published`` (a producer batch fires the signal before it is flushed)."""
+    confirmed with ``write.record_sent`` (a producer batch fires the signal before it is flushed)."""
     token = _caller_records.set(True)
     try:
         yield
     finally:
         _caller_records.reset(token)
-
-
-def record_published(jobs: Iterable[Any], state: str = "PENDING") -> None:
-    """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue);
-    ``state`` UNKNOWN for jobs it may or may not have."""
-    rows = [sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue, state=state) for job in jobs]
-    if rows:
-        _flush(rows)
 
 
 def on_published(sender: str, body: Any, headers: dict[str, Any], routing_key: str, **_: Any) -> None:
@@ -95,14 +51,8 @@ def on_published(sender: str, body: Any, headers: dict[str, Any], routing_key: s
     if flask_app is None:
         return
     row = sent_row(headers["id"], headers.get("task") or sender, body[0], body[1], routing_key or None)
-    rows = _batch.get()
-    if rows is not None:
-        rows.append(row)
-        if len(rows) >= rows.size:
-            _flush(rows)
-        return
     with flask_app.app_context():
-        _flush([row])
+        record_sent_rows([row])
 
 
 def _worker_app(task: Any) -> Flask | None:
@@ -116,10 +66,10 @@ def _record(task: Any, task_id: str | None, state: str, fields: dict[str, Any]) 
     flask_app = _worker_app(task)
     if flask_app is None or not task_id:
         return
-    from project.jobs import ledger
+    from project.jobs.history import write_orm
 
     with flask_app.app_context(), history_guard(state, [task_id]):
-        ledger.record_outcome(task_id, state, fields)
+        write_orm.record_outcome(task_id, state, fields)
 
 
 def job_starting(task: Task, task_id: str) -> None:
@@ -137,10 +87,10 @@ def job_starting(task: Task, task_id: str) -> None:
         "retries": request.retries or 0,
     }
     may_run = True
-    from project.jobs import ledger
+    from project.jobs.history import write_orm
 
     with flask_app.app_context(), history_guard("start", [task_id]):
-        may_run = ledger.record_started(task_id, fields)
+        may_run = write_orm.record_started(task_id, fields)
     if not may_run:
         task.backend.mark_as_revoked(task_id, "revoked in the job history", request=request)
         raise Ignore()

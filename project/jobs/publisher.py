@@ -1,7 +1,7 @@
 """Publishing batches of jobs over one producer: one broker round trip per batch where the transport allows.
 
-kombu's ``Producer.batch`` sends a batch as one Redis MULTI/EXEC transaction (project/jobs/redis_broker.py);
-the embedded broker stores it in one SQLite transaction (project/jobs/embedded_batch.py): a batch is
+kombu's ``Producer.batch`` sends a batch as one Redis MULTI/EXEC transaction (project/broker/redis_transactions.py);
+the embedded broker stores it in one SQLite transaction (project/broker/embedded_batch.py): a batch is
 all in or all out. Other transports (RabbitMQ) publish each message at once.
 
 When a batch's fate cannot be known, ``publish`` raises ``UnconfirmedBatch`` with the jobs that may have
@@ -15,17 +15,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery import Task, signals
+from celery import Task
 from kombu.exceptions import BatchPublishError
 from kombu.utils.uuid import uuid
 
-from project.jobs.messages import MessageFactory
+from project.celery_internals.messages import TaskMessages, publishes_in_batches
 
-BATCH_SIZE = 1000
+SEND_BATCH_SIZE = 1000  # jobs per broker round trip in a bulk send
 
 
 @dataclass(frozen=True)
-class Job:
+class JobToSend:
     """One job to send: positional and keyword arguments, and the input line it came from."""
 
     args: tuple[Any, ...]
@@ -53,29 +53,22 @@ class UnconfirmedBatch(Exception):
         self.lines = lines
 
 
-def publishes_in_batches(channel: Any) -> bool:
-    """Whether ``Producer.batch`` holds messages back on ``channel`` (kombu 5.7.0's own test)."""
-    return callable(getattr(channel, "create_publish_batch", None)) and bool(
-        getattr(channel, "supports_batch_publish", True)
-    )
-
-
 class BatchPublisher:
     """Publishes jobs of one task, with one set of options, over ``producer``."""
 
     def __init__(self, task: Task, producer: Any, options: dict[str, Any]) -> None:
-        self.factory = MessageFactory(task, options)
+        self.messages = TaskMessages(task, options)
         self.producer = producer
         self.name = task.name
 
-    def publish(self, jobs: Sequence[Job]) -> list[SentJob]:
+    def publish(self, jobs: Sequence[JobToSend]) -> list[SentJob]:
         """Publish ``jobs`` as one batch; when this returns the broker has them all."""
         ids = [uuid() for _ in jobs]
         handed = 0  # messages passed to the producer
         try:
             with self.producer.batch(max_size=2 * len(jobs) + 2):  # flushed once, when the block ends
                 for task_id, job in zip(ids, jobs, strict=True):
-                    self._publish_one(task_id, job)
+                    self.messages.send(self.producer, task_id, job.args, job.kwargs)
                     handed += 1
         except BatchPublishError as exc:  # the answer to the whole batch was lost
             raise UnconfirmedBatch(self._sent(ids, jobs), [job.line for job in jobs]) from exc
@@ -86,36 +79,8 @@ class BatchPublisher:
             raise
         return self._sent(ids, jobs)
 
-    def _sent(self, ids: list[str], jobs: Sequence[Job]) -> list[SentJob]:
-        queue = self.factory.publish_kwargs.get("routing_key")
+    def _sent(self, ids: list[str], jobs: Sequence[JobToSend]) -> list[SentJob]:
+        queue = self.messages.queue
         return [
             SentJob(task_id, self.name, job.args, job.kwargs, queue) for task_id, job in zip(ids, jobs, strict=False)
         ]
-
-    def _publish_one(self, task_id: str, job: Job) -> None:
-        factory = self.factory
-        if not factory.can_copy():
-            factory.send_with_celery(self.producer, task_id, job.args, job.kwargs)
-            return
-        body, kwargs = factory.message(task_id, job.args, job.kwargs)
-        # Celery's signals, as send_task_message sends them (receivers may add headers).
-        if signals.before_task_publish.receivers:
-            signals.before_task_publish.send(
-                sender=self.name,
-                body=body,
-                exchange=kwargs["exchange"],
-                routing_key=kwargs["routing_key"],
-                declare=[],
-                headers=kwargs["headers"],
-                properties={"correlation_id": task_id, "reply_to": kwargs.get("reply_to")},
-                retry_policy=kwargs.get("retry_policy"),
-            )
-        self.producer.publish(body, **kwargs)
-        if signals.after_task_publish.receivers:
-            signals.after_task_publish.send(
-                sender=self.name,
-                body=body,
-                headers=kwargs["headers"],
-                exchange=kwargs["exchange"],
-                routing_key=kwargs["routing_key"],
-            )

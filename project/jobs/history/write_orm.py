@@ -1,4 +1,4 @@
-"""Writing the job history: one small upsert per event, in batches for bulk sends, never fatal.
+"""Writing the job history through the ORM's engine: one upsert per event, one per batch of sends.
 
 Every write is an upsert keyed by the task id, so the order in which the producer and the
 worker get to the database does not matter (a fast worker may start a job before the
@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, select, update
 
 from project.extensions import db
-from project.jobs.models import FINISHED_STATES, jobs
-from project.jobs.rows import utcnow
+from project.jobs.history.models import jobs
+from project.jobs.history.values import FINISHED_STATES, utcnow
 
 # Set by whoever records a job first and never overwritten. A job the app did not publish
 # itself (another producer) gets its sent_at from the worker's first record of it.
@@ -49,11 +49,17 @@ def _update_or_insert(
             conn.execute(table.insert().values(row))
 
 
-def record_sent(rows: Sequence[dict[str, Any]]) -> None:
-    """Record published jobs in one statement; a job the worker already recorded keeps its state."""
-    if rows:
-        with db.engine.begin() as conn:
-            upsert(conn, jobs, rows, keep=(*_SENT_FIELDS, "state"))
+class OrmHistory:
+    """The history writer of an app with the ORM (project/jobs/history/write.py)."""
+
+    def record_sent(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Record sent jobs in one statement; a job the worker already recorded keeps its state."""
+        if rows:
+            with db.engine.begin() as conn:
+                upsert(conn, jobs, rows, keep=(*_SENT_FIELDS, "state"))
+
+    def close(self, _exc: BaseException | None = None) -> None:
+        """Nothing to release: Flask-SQLAlchemy owns the engine."""
 
 
 def record_started(task_id: str, fields: dict[str, Any]) -> bool:

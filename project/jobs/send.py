@@ -1,4 +1,9 @@
-"""Publishing jobs to the broker: one job, or many from JSON lines in batches."""
+"""Sending jobs: one (``send_job``), or many from JSON lines in batches (``send_from_lines``).
+
+One trip goes down the layers: the task and its arguments are checked (registry, job_file), the
+publisher builds and publishes the messages (publisher → celery_internals.messages → the broker),
+and the history hears of what the broker accepted through the app's one writer (history.write).
+"""
 
 from __future__ import annotations
 
@@ -15,11 +20,12 @@ from kombu.exceptions import BatchPublishError
 from project.errors import FateUnknown, InvalidInput, ServiceUnavailable
 from project.failures import publish_errors, service_errors, unavailable
 from project.interrupts import interrupts_held
-from project.jobs.job_lines import job_batches
-from project.jobs.publish import BatchPublisher, Job, SentJob, UnconfirmedBatch
-from project.jobs.registry import check_arguments, check_queue_name, current_celery, resolve_task
-from project.jobs.rows import UNKNOWN
-from project.jobs.tracking import record_published, recorded_by_caller
+from project.jobs.history.signals import recorded_by_caller
+from project.jobs.history.values import UNKNOWN
+from project.jobs.history.write import record_sent
+from project.jobs.job_file import job_batches
+from project.jobs.publisher import BatchPublisher, JobToSend, SentJob, UnconfirmedBatch
+from project.jobs.registry import ArgumentChecker, check_arguments, check_queue_name, current_celery, resolve_task
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ def publishing(task: Task, options: SendOptions) -> Iterator[BatchPublisher]:
         with service_errors("broker", url), current_celery().producer_or_acquire() as producer, recorded_by_caller():
             yield BatchPublisher(task, producer, asdict(options))
     except UnconfirmedBatch as exc:
-        record_published(exc.jobs, state=UNKNOWN)
+        record_sent(exc.jobs, state=UNKNOWN)
         cause = exc.__cause__ or exc
         failure = unavailable("broker", url, cause.__cause__ or cause).message
         raise FateUnknown(failure, f"{_unknown_jobs(exc)} of unknown fate (ids in the history as {UNKNOWN})") from exc
@@ -74,14 +80,14 @@ def send_job(
     queue: str | None = None,
     to_wait_for: bool = False,
 ) -> str:
-    """Check ``name`` and the arguments, publish one job and return its id.
+    """Check ``name`` and the arguments, send one job and return its id.
 
     ``to_wait_for``: the caller waits for the result next, so the job goes through ``apply_async``,
     which reaches the result backend first (on Redis it subscribes to the result): a dead backend
     fails before anything is sent, and a Redis result arrives as a notification.
     """
     task = resolve_task(name)
-    job = Job(tuple(args), dict(kwargs or {}))
+    job = JobToSend(tuple(args), dict(kwargs or {}))
     check_arguments(task, list(job.args), job.kwargs)
     options = SendOptions(countdown=countdown, eta=eta, expires=expires, queue=queue)
     if to_wait_for:
@@ -91,15 +97,15 @@ def send_job(
             return str(task.apply_async(job.args, job.kwargs, **given).id)
     with publishing(task, options) as publisher, interrupts_held():
         sent = publisher.publish([job])
-        record_published(sent)
+        record_sent(sent)
     return sent[0].id
 
 
-def dispatch_many(task: Task, batches: Iterable[list[Job]], options: SendOptions) -> Iterator[list[SentJob]]:
-    """Publish each batch of (checked) jobs as one; yield each once the broker has it.
+def send_batches(task: Task, batches: Iterable[list[JobToSend]], options: SendOptions) -> Iterator[list[SentJob]]:
+    """Send each batch of (checked) jobs as one; yield each once the broker has it.
 
     The job history records each batch with one insert once the broker has it, so a batch the
-    broker refused leaves no history behind (project/jobs/tracking.py). Ctrl-C is held back from
+    broker refused leaves no history behind (project/jobs/history/write.py). Ctrl-C is held back from
     publishing a batch until the caller has taken it (printed its ids), so an interrupted run has
     sent, recorded and reported the same jobs.
     """
@@ -107,20 +113,20 @@ def dispatch_many(task: Task, batches: Iterable[list[Job]], options: SendOptions
         for jobs in batches:
             with interrupts_held():
                 sent = publisher.publish(jobs)
-                record_published(sent)
+                record_sent(sent)
                 yield sent
 
 
 def count_jobs(task: Task, stream: IO[bytes]) -> int:
     """Check every line of ``stream`` (InvalidInput names the first bad one); how many jobs it holds."""
     try:
-        return sum(len(jobs) for jobs in job_batches(stream, task))
+        return sum(len(jobs) for jobs in checked_batches(job_batches(stream), ArgumentChecker(task)))
     except InvalidInput as exc:
-        raise InvalidInput(f"{exc.message}; nothing was sent", hint=exc.hint) from None
+        raise InvalidInput(f"{exc.message}; nothing was sent", hint=exc.hint, remedy=exc.remedy) from None
 
 
 def send_from_lines(name: str, stream: IO[bytes], **when: Any) -> tuple[int | None, Iterator[list[SentJob]]]:
-    """Jobs of ``name``, one a JSON line, published in batches: ``(total, batches as sent)``.
+    """Jobs of ``name``, one a JSON line, sent in batches: ``(total, batches as sent)``.
 
     A file (seekable) is checked whole first, so a bad line sends nothing and the total is known;
     from a pipe a bad line stops the run after the jobs before it were sent. ``when`` holds
@@ -133,7 +139,22 @@ def send_from_lines(name: str, stream: IO[bytes], **when: Any) -> tuple[int | No
         start = stream.tell()
         total = count_jobs(task, stream)
         stream.seek(start)
-    return total, _sent_counting(dispatch_many(task, job_batches(stream, task), options))
+    batches = checked_batches(job_batches(stream), ArgumentChecker(task))
+    return total, _sent_counting(send_batches(task, batches, options))
+
+
+def checked_batches(batches: Iterable[list[JobToSend]], checker: ArgumentChecker) -> Iterator[list[JobToSend]]:
+    """The batches, each job's arguments checked; a bad one raises InvalidInput naming its line,
+    after the jobs before it were yielded."""
+    for batch in batches:
+        for index, job in enumerate(batch):
+            try:
+                checker.check(job.args, job.kwargs)
+            except InvalidInput as exc:
+                if index:
+                    yield batch[:index]
+                raise InvalidInput(f"line {job.line}: {exc.message}") from None
+        yield batch
 
 
 def _sent_counting(batches: Iterator[list[SentJob]]) -> Iterator[list[SentJob]]:
@@ -149,9 +170,9 @@ def _sent_counting(batches: Iterator[list[SentJob]]) -> Iterator[list[SentJob]]:
             yield jobs
     except FateUnknown as exc:
         done = f"{sent} job{'s' if sent != 1 else ''} sent before it"
-        raise FateUnknown(f"{exc.failure}; {done}", exc.unknown, hint=exc.hint) from exc
+        raise FateUnknown(f"{exc.failure}; {done}", exc.unknown, hint=exc.hint, remedy=exc.remedy) from exc
     except (InvalidInput, ServiceUnavailable) as exc:
         done = f"{sent} job{'s' if sent != 1 else ''} sent before it"
-        raise type(exc)(f"{exc.message}; {done}", hint=exc.hint) from exc
+        raise type(exc)(f"{exc.message}; {done}", hint=exc.hint, remedy=exc.remedy) from exc
     if sent == 0:
         raise InvalidInput("no jobs in the input (it is empty or holds blank lines only); nothing was sent")

@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kombu import Queue
 
-from project.jobs.dispatch import SendOptions, publishing
-from project.jobs.messages import job_repr
-from project.jobs.publish import Job
+from project.celery_internals.messages import job_repr
+from project.jobs.publisher import JobToSend
 from project.jobs.registry import resolve_task
+from project.jobs.send import SendOptions, publishing
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
@@ -100,11 +100,11 @@ def without_ids(message: dict[str, Any]) -> dict[str, Any]:
 
 
 JOBS = [
-    Job((1, 2)),
-    Job((3,), {"y": 4}),
-    Job(("it's", "a\\b"), {}),
-    Job(([1, {"a": [2, [3]]}], None)),
-    Job(("x" * 2000, 1.5)),
+    JobToSend((1, 2)),
+    JobToSend((3,), {"y": 4}),
+    JobToSend(("it's", "a\\b"), {}),
+    JobToSend(([1, {"a": [2, [3]]}], None)),
+    JobToSend(("x" * 2000, 1.5)),
 ]
 OPTIONS = [
     {},

@@ -12,12 +12,13 @@ from sqlalchemy import text
 
 from project import create_publisher_app
 from project.extensions import db
-from project.jobs import ledger
-from project.jobs.dispatch import send_job
-from project.jobs.driver_history import SENT_COLUMNS, DriverHistory
-from project.jobs.history import find_job
-from project.jobs.rows import sent_row
-from project.jobs.tracking import DRIVER_HISTORY
+from project.jobs.history import write_orm
+from project.jobs.history.read import find_job
+from project.jobs.history.values import sent_row
+from project.jobs.history.write import HISTORY
+from project.jobs.history.write_driver import SENT_COLUMNS, DriverHistory
+from project.jobs.history.write_orm import OrmHistory
+from project.jobs.send import send_job
 from tests.jobs.waiting import job_in_state, wait_for
 
 SENT_AT = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -46,7 +47,9 @@ def stored(task_id: str) -> dict[str, Any]:
 
 
 def test_the_driver_stores_what_the_orm_stores(history_app: Any) -> None:
-    ledger.record_sent([sent_row("by-orm", "project.users.tasks.divide", ARGS, {"k": "v"}, "q", sent_at=SENT_AT)])
+    write_orm.OrmHistory().record_sent(
+        [sent_row("by-orm", "project.users.tasks.divide", ARGS, {"k": "v"}, "q", sent_at=SENT_AT)]
+    )
     driver(history_app).record_sent(
         [sent_row("by-driver", "project.users.tasks.divide", ARGS, {"k": "v"}, "q", sent_at=SENT_AT)]
     )
@@ -55,7 +58,7 @@ def test_the_driver_stores_what_the_orm_stores(history_app: Any) -> None:
 
 
 def test_a_job_a_worker_recorded_first_keeps_what_the_worker_wrote(history_app: Any) -> None:
-    assert ledger.record_started("fast", {"name": "divide", "args": [1, 2], "worker": "w@h", "retries": 0})
+    assert write_orm.record_started("fast", {"name": "divide", "args": [1, 2], "worker": "w@h", "retries": 0})
     driver(history_app).record_sent([sent_row("fast", "other", [9], {}, "q")])
     job = find_job("fast")
     assert job is not None
@@ -94,12 +97,12 @@ def test_a_url_only_sqlalchemy_reads_gets_the_whole_app(env: dict[str, str], mon
     database = Path(env["APPCTL_DATA_DIR"]) / "app.sqlite"
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}?timeout=5")
     app = create_publisher_app("testing")
-    assert "sqlalchemy" in app.extensions and DRIVER_HISTORY not in app.extensions
+    assert "sqlalchemy" in app.extensions and isinstance(app.extensions[HISTORY], OrmHistory)
 
 
 def test_the_publisher_app_has_no_orm(env: dict[str, str]) -> None:
     app = create_publisher_app("testing")
-    assert "sqlalchemy" not in app.extensions and isinstance(app.extensions[DRIVER_HISTORY], DriverHistory)
+    assert "sqlalchemy" not in app.extensions and isinstance(app.extensions[HISTORY], DriverHistory)
 
 
 def test_each_thread_uses_and_closes_its_own_connection(history_app: Any) -> None:

@@ -1,5 +1,8 @@
 """Batched publishing for the embedded broker: kombu's ``Producer.batch`` stores a batch in one transaction.
 
+kombu 5.7.0's ``Producer.batch`` asks the channel for ``create_publish_batch(max_size)`` and calls
+``publish``, ``flush``, ``discard`` and ``close`` on what it gets (checked against kombu 5.7.0).
+
 kombu's SQLAlchemy transport looks the queue up and commits once per message; inside a batch the
 messages are kept here and written with one multi-row insert and one commit, as kombu's Redis
 transport sends a batch in one pipeline.

@@ -1,6 +1,7 @@
 """kombu's SQLAlchemy transport, fixed so options work and no job is lost with its worker.
 
-Three fixes over ``kombu.transport.sqlalchemy``:
+Three fixes over ``kombu.transport.sqlalchemy`` (each override below names the kombu method it
+replaces; checked against kombu 5.7.0):
 - kombu hands every transport option to ``create_engine``, so options such as
   ``polling_interval`` made SQLAlchemy raise a TypeError; they are kept apart here.
 - kombu marks a delivered message invisible and never looks at it again: acked rows pile up,
@@ -9,7 +10,7 @@ Three fixes over ``kombu.transport.sqlalchemy``:
   makes visible the rows delivered more than ``visibility_timeout`` seconds ago that it does
   not hold itself (the jobs of dead workers), like kombu's Redis transport does.
 - kombu commits once per message; ``Producer.batch`` stores a batch in one transaction here
-  (project/jobs/embedded_batch.py), as the Redis transport sends one pipeline.
+  (project/broker/embedded_batch.py), as the Redis transport sends one pipeline.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from typing import Any
 from kombu.transport import sqlalchemy as kombu_sqla
 from sqlalchemy import create_engine, delete, text, update
 
-from project.jobs.embedded_batch import PublishBatch
+from project.bounds import DEFAULT_RESTORE_INTERVAL, DEFAULT_VISIBILITY_TIMEOUT
+from project.broker.embedded_batch import PublishBatch
 
-# Options kombu or this module reads; everything else is an engine option.
+# Options kombu or this module reads; everything else is an engine option. kombu 5.7.0's
+# ``Channel._engine_from_config`` pops the first nine itself: recheck them on a kombu upgrade.
 _TRANSPORT_OPTIONS = {
     "queue_tablename",
     "message_tablename",
@@ -40,8 +43,6 @@ _TRANSPORT_OPTIONS = {
     "visibility_timeout",
     "unacked_restore_interval",
 }
-DEFAULT_VISIBILITY_TIMEOUT = 3600.0
-DEFAULT_RESTORE_INTERVAL = 10.0
 
 
 class Channel(kombu_sqla.Channel):
@@ -56,11 +57,15 @@ class Channel(kombu_sqla.Channel):
         self._next_restore = 0.0
 
     def _engine_from_config(self) -> Any:
+        # Replaces kombu's, which passes this module's own options on to create_engine too.
         client = self.connection.client
         options = {k: v for k, v in client.transport_options.items() if k not in _TRANSPORT_OPTIONS}
         return create_engine(client.hostname, **options)
 
     def _get(self, queue: str, timeout: float | None = None) -> Any:
+        # kombu 5.7.0's ``Channel._get``, copied with changes: SQLite takes its write lock first
+        # (BEGIN IMMEDIATE), messages come oldest first, and the row of a delivered message is
+        # remembered, so that an ack deletes it and a dead worker's is restored (``restore_expired``).
         if time.monotonic() >= self._next_restore:
             self.restore_expired()
         obj = self._get_or_create(queue)
@@ -104,6 +109,7 @@ class Channel(kombu_sqla.Channel):
         self._forget(delivery_tag)
 
     def _restore(self, message: Any) -> None:
+        # Replaces kombu's requeue by a new row: the held row becomes visible again instead.
         row = self._rows.pop(message.delivery_tag, None)
         if row is None:
             super()._restore(message)
@@ -130,6 +136,7 @@ class Channel(kombu_sqla.Channel):
         return PublishBatch(self, max_size)
 
     def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        # Extends kombu's: inside a ``Producer.batch`` the message is kept for one insert.
         batch = kwargs.pop("_publish_batch", None)
         if batch is None:
             super()._put(queue, payload, **kwargs)

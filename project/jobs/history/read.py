@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, delete, false, func, or_, select
 
 from project.errors import InvalidInput, NotFound
-from project.extensions import db
+from project.extensions import STREAM_BATCH, db
 from project.failures import reason
-from project.jobs.models import STATES, heartbeats, jobs
-from project.jobs.rows import utcnow
+from project.jobs.history.models import heartbeats, jobs
+from project.jobs.history.values import STATES, utcnow
 
 logger = logging.getLogger("appctl.history")
 
@@ -35,7 +35,6 @@ FIELDS = (
 )
 NAME_MAX = 255  # the length of jobs.name
 PRUNE_CHUNK = 5000  # rows per delete: short write transactions, so workers are not kept waiting
-STREAM_BATCH = 1000
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -105,7 +104,7 @@ def is_known(task_id: str) -> bool:
     try:
         return find_job(task_id) is not None
     except Exception as exc:
-        logger.warning("Warning: cannot read the job history, so %s may never have been sent: %s", task_id, reason(exc))
+        logger.warning("cannot read the job history, so %s may never have been sent: %s", task_id, reason(exc))
         return True
 
 

@@ -1,0 +1,12 @@
+"""Where appctl leans on Celery's internals, gathered and named as such.
+
+Each module overrides or copies something Celery does not offer as an API; each override says
+which upstream behaviour it replaces. Checked against Celery 5.7.0 and kombu 5.7.0 (pyproject.toml
+pins ``~=5.7.0``): on an upgrade, reread the named upstream code and rerun tests/celery_internals/.
+
+- ``messages``: task messages built as ``apply_async`` builds them, fast enough for bulk sends.
+- ``backend_retries``, ``redis_backend``: the result backend's retries, in clients and in workers.
+- ``worker_command``: Celery's ``worker`` command run in this process, named ``appctl``.
+
+kombu's transports, subclassed, are in project/broker/.
+"""

@@ -1,0 +1,55 @@
+"""The job history's one writer, as the application sees it: what was sent, recorded without failing the send.
+
+Each factory registers one writer in ``app.extensions[HISTORY]`` (project/__init__.py): the ORM's
+(project/jobs/history/write_orm.py) or, in the publisher app, the database driver's
+(project/jobs/history/write_driver.py). Both take the same rows, so no caller asks which it has.
+This module imports no SQLAlchemy: ``task send`` records through it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from flask import current_app
+
+from project.failures import reason
+from project.jobs.history.values import sent_row
+
+HISTORY = "appctl.history"  # the app.extensions key of the app's history writer
+logger = logging.getLogger("appctl.history")
+
+
+class HistoryWriter(Protocol):
+    """Records jobs sent: rows from ``values.sent_row``, in one transaction."""
+
+    def record_sent(self, rows: Sequence[dict[str, Any]]) -> None: ...
+
+    def close(self, _exc: BaseException | None = None) -> None: ...
+
+
+@contextmanager
+def history_guard(what: str, task_ids: Sequence[str]) -> Iterator[None]:
+    """Log a warning instead of raising when the history cannot be written: the job goes on."""
+    try:
+        yield
+    except Exception as exc:
+        shown = ", ".join(task_ids[:3]) + (f" and {len(task_ids) - 3} more" if len(task_ids) > 3 else "")
+        message = "the job history did not record the %s of %s (the job goes on): %s"
+        logger.warning(message, what, shown, reason(exc))
+
+
+def record_sent_rows(rows: Sequence[dict[str, Any]]) -> None:
+    """Record ``rows`` through the current app's writer; a failure is a warning, not an error."""
+    if rows:
+        with history_guard("sending", [row["id"] for row in rows]):
+            writer: HistoryWriter = current_app.extensions[HISTORY]
+            writer.record_sent(rows)
+
+
+def record_sent(jobs: Iterable[Any], state: str = "PENDING") -> None:
+    """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue);
+    ``state`` UNKNOWN for jobs it may or may not have."""
+    record_sent_rows([sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue, state=state) for job in jobs])
