@@ -55,3 +55,20 @@ def test_celery_worker_runs_divide_delay(chapter_env: dict[str, str], tmp_path: 
     assert shell.returncode == 0, shell.stderr
     assert "0.5\n" in shell.stdout
     assert "succeeded in" in worker.log()
+
+
+def test_the_chapters_modules_keep_their_names() -> None:
+    """The chapter's files are where it puts them (DESIGN.md, "Origin"): a refactor moves code around them."""
+    import importlib
+
+    names = {
+        "project": ("create_app", "db", "migrate"),
+        "project.config": ("BaseConfig", "DevelopmentConfig", "ProductionConfig", "TestingConfig", "config"),
+        "project.celery_utils": ("celery_init_app",),
+        "project.users": ("users_blueprint",),
+        "project.users.models": ("User",),
+        "project.users.tasks": ("divide",),
+    }
+    for module, attributes in names.items():
+        loaded = importlib.import_module(module)
+        assert all(hasattr(loaded, name) for name in attributes), module
