@@ -26,7 +26,7 @@ def migrated(env: dict[str, str]) -> dict[str, str]:
 
 def test_result_wait_on_the_embedded_default(env: dict[str, str]) -> None:
     job_id = run_appctl("task", "send", "divide", "1", "2", env=migrated(env)).stdout.strip()
-    process = start("result", "wait", job_id, env=env)
+    process = start("result", "wait", "--timeout", "3600", job_id, env=env)  # only Ctrl-C ends it
     results = Path(env["APPCTL_DATA_DIR"]) / "results.sqlite"
     wait_until(lambda: has_open(process.pid, results), process, "reading the result backend")
     assert interrupt(process) == (130, "", INTERRUPTED)
@@ -35,7 +35,7 @@ def test_result_wait_on_the_embedded_default(env: dict[str, str]) -> None:
 def test_result_wait_on_redis(env: dict[str, str], redis_url: str) -> None:
     env = {**env, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url}
     job_id = run_appctl("task", "send", "divide", "1", "2", env=migrated(env)).stdout.strip()
-    process = start("result", "wait", job_id, env=env)
+    process = start("result", "wait", "--timeout", "3600", job_id, env=env)  # only Ctrl-C ends it
     port = int(redis_url.split(":")[2].split("/")[0])
     wait_until(lambda: bool(connections(process.pid, port)), process, "connecting to Redis")
     assert interrupt(process) == (130, "", INTERRUPTED)
