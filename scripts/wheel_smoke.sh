@@ -50,7 +50,8 @@ step "flask db current (Flask-Migrate finds the installed migrations too)"
 current=$(FLASK_APP=project timeout 120 "$work/venv/bin/flask" db current 2>/dev/null)
 case "$current" in *"(head)"*) ;; *) echo "flask db current said: $current" >&2; exit 1 ;; esac
 step "appctl user add"
-[ "$(timeout 60 "$appctl" user add smoke smoke@example.com)" = "1	smoke	smoke@example.com" ]
+added=$(timeout 60 "$appctl" user add smoke smoke@example.com)
+[ "$added" = "1	smoke	smoke@example.com	true" ] || { echo "user add printed: $added" >&2; exit 1; }
 
 step "appctl worker, then appctl task send divide 1 2 --wait"
 setsid "$appctl" worker --loglevel=info --concurrency=1 >"$work/worker.log" 2>&1 &
