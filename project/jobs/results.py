@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from contextlib import suppress
+from datetime import UTC, datetime
 from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeoutError
@@ -41,14 +42,13 @@ def job_state(task_id: str) -> dict[str, Any]:
         exc = result.backend.exception_to_python(value) if isinstance(value, dict) else value
         error = f"{type(exc).__name__}: {exc}" if exc is not None else state
         value = None
-    finished = meta.get("date_done")
     return {
         "id": task_id,
         "name": meta.get("name"),
         "state": state,
         "result": value if state == "SUCCESS" else None,
         "error": error,
-        "finished_at": finished.isoformat() if hasattr(finished, "isoformat") else finished,
+        "finished_at": utc_iso(meta.get("date_done")),
         "worker": meta.get("worker"),
     }
 
@@ -161,3 +161,15 @@ def require_success(states: Iterable[dict[str, Any]]) -> None:
     for state in states:
         if state["state"] != "SUCCESS":
             raise JobFailed(f"task {state['id']} {state['state'].lower()}: {state['error']}")
+
+
+def utc_iso(moment: datetime | str | None) -> str | None:
+    """A result backend's ``date_done`` as ISO 8601 with its zone, as the job history prints times.
+
+    Celery stores it in UTC without a zone (a naive datetime in the database backend, its
+    ``isoformat()`` string in Redis); read without one it would pass for local time.
+    """
+    if moment is None:
+        return None
+    parsed = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -58,6 +59,8 @@ def test_json_has_one_record_a_job(runner: CliRunner, done_jobs: tuple[str, str,
         (half, "SUCCESS", 0.5, None),
         (failed, "FAILURE", None, "ZeroDivisionError: division by zero"),
     ]
+    for record in records:  # ISO 8601 in UTC with the zone, as `task history` prints it
+        assert datetime.fromisoformat(record["finished_at"]).utcoffset() == timedelta(0), record
 
 
 def test_jsonl_and_csv(runner: CliRunner, done_jobs: tuple[str, str, str]) -> None:
@@ -110,3 +113,16 @@ def test_usage_errors(runner: CliRunner, app: Any, args: list[str], message: str
     code, stdout, stderr = invoke(runner, "result", "wait", *args)
     assert (code, stdout) == (2, "")
     assert message in stderr
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["2026-11-26T04:46:01.252776", "2026-11-26T04:46:01.252776+00:00", datetime(2026, 11, 26, 4, 46, 1, 252776)],
+    ids=["redis-naive", "redis-aware", "database"],
+)
+def test_finished_at_is_utc_with_its_zone_from_every_backend(stored: Any) -> None:
+    """Redis stores ``date_done`` as a string, the database backend as a naive datetime; both are UTC."""
+    from project.jobs.results import utc_iso
+
+    assert utc_iso(stored) == "2026-11-26T04:46:01.252776+00:00"
+    assert utc_iso(None) is None
