@@ -156,3 +156,16 @@ def pg_url() -> Iterator[str]:
 def amqp_url() -> str:
     """A RabbitMQ URL; tests isolate themselves with a queue of their own."""
     return service_url("TEST_AMQP_URL")
+
+
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
+
+
+@pytest.fixture(params=DATABASES)
+def database_env(request: pytest.FixtureRequest, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The test environment on the embedded SQLite database, or on the session's PostgreSQL schema."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        monkeypatch.setenv("DATABASE_URL", url)
+        env["DATABASE_URL"] = url
+    return env

@@ -7,22 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import run_appctl
 
 ROOT = Path(__file__).resolve().parents[1]
-DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
-
-
-@pytest.fixture(params=DATABASES)
-def database_env(request: pytest.FixtureRequest, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The test environment on the embedded SQLite database, or on a PostgreSQL schema of the session."""
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-        monkeypatch.setenv("DATABASE_URL", url)
-        env["DATABASE_URL"] = url
-    return env
 
 
 def schema_differences(env: dict[str, str]) -> list[Any]:

@@ -14,20 +14,15 @@ import pytest
 
 from tests.conftest import run_appctl
 
-DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(params=DATABASES)
-def database_env(request: pytest.FixtureRequest, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The test environment, migrated, on the embedded SQLite database or on the session's PostgreSQL schema."""
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-        monkeypatch.setenv("DATABASE_URL", url)
-        env["DATABASE_URL"] = url
-    upgraded = run_appctl("db", "upgrade", env=env)
+@pytest.fixture
+def migrated_env(database_env: dict[str, str]) -> dict[str, str]:
+    """``database_env`` (SQLite or PostgreSQL), migrated to head."""
+    upgraded = run_appctl("db", "upgrade", env=database_env)
     assert upgraded.returncode == 0, upgraded.stderr
-    return env
+    return database_env
 
 
 @pytest.fixture
@@ -56,8 +51,8 @@ def everything(env: dict[str, str]) -> list[dict[str, Any]]:
     return users
 
 
-def test_update_renames_and_changes_the_email_with_add_s_rules(database_env: dict[str, str], tag: str) -> None:
-    env = database_env
+def test_update_renames_and_changes_the_email_with_add_s_rules(migrated_env: dict[str, str], tag: str) -> None:
+    env = migrated_env
     bob, carol = add(env, f"bob{tag}"), add(env, f"carol{tag}")
     code, out, err = appctl(env, "user", "update", f"bob{tag}", "--username", f"Bob{tag}", "-o", "json")
     assert (code, json.loads(out), err) == (0, {**bob, "username": f"Bob{tag}"}, "")  # same key, same user
@@ -83,8 +78,8 @@ def test_update_renames_and_changes_the_email_with_add_s_rules(database_env: dic
     assert everything(env) == before
 
 
-def test_set_and_check_a_password(database_env: dict[str, str], tag: str) -> None:
-    env, name = database_env, f"pat{tag}"
+def test_set_and_check_a_password(migrated_env: dict[str, str], tag: str) -> None:
+    env, name = migrated_env, f"pat{tag}"
     add(env, name)
     add(env, f"nopass{tag}")
     assert appctl(env, "user", "set-password", name, "--password-stdin", input=PASSWORD + "\n") == (
@@ -140,19 +135,19 @@ def test_set_and_check_a_password(database_env: dict[str, str], tag: str) -> Non
     )
 
 
-def test_the_stored_hash_is_werkzeug_s_scrypt_with_pinned_parameters(database_env: dict[str, str], tag: str) -> None:
+def test_the_stored_hash_is_werkzeug_s_scrypt_with_pinned_parameters(migrated_env: dict[str, str], tag: str) -> None:
     from werkzeug.security import check_password_hash
 
-    add(database_env, f"h{tag}")
-    assert appctl(database_env, "user", "set-password", f"h{tag}", "--password-stdin", input=PASSWORD)[0] == 0
-    stored = next(u for u in everything(database_env) if u["username"] == f"h{tag}")["password_hash"]
+    add(migrated_env, f"h{tag}")
+    assert appctl(migrated_env, "user", "set-password", f"h{tag}", "--password-stdin", input=PASSWORD)[0] == 0
+    stored = next(u for u in everything(migrated_env) if u["username"] == f"h{tag}")["password_hash"]
     method, salt, key = stored.split("$")
     assert (method, len(salt), len(key)) == ("scrypt:32768:8:1", 16, 128)
     assert check_password_hash(stored, PASSWORD)
 
 
-def test_deactivate_activate_and_list_by_state(database_env: dict[str, str], tag: str) -> None:
-    env = database_env
+def test_deactivate_activate_and_list_by_state(migrated_env: dict[str, str], tag: str) -> None:
+    env = migrated_env
     ann, ben, cat = (add(env, f"{name}{tag}") for name in ("ann", "ben", "cat"))
     assert appctl(env, "user", "set-password", f"ann{tag}", "--password-stdin", input=PASSWORD)[0] == 0
     code, out, err = appctl(env, "user", "deactivate", f"ANN{tag}", str(ben["id"]), "-o", "json")
@@ -181,9 +176,9 @@ def test_deactivate_activate_and_list_by_state(database_env: dict[str, str], tag
 
 
 def test_import_and_export_carry_active_and_on_request_the_hashes(
-    database_env: dict[str, str], tag: str, tmp_path: Path
+    migrated_env: dict[str, str], tag: str, tmp_path: Path
 ) -> None:
-    env = database_env
+    env = migrated_env
     add(env, f"dee{tag}")
     add(env, f"eve{tag}")
     assert appctl(env, "user", "set-password", f"dee{tag}", "--password-stdin", input=PASSWORD)[0] == 0
@@ -250,8 +245,8 @@ def test_import_and_export_carry_active_and_on_request_the_hashes(
     assert everything(env) == before
 
 
-def test_downgrading_to_0003_keeps_every_user(database_env: dict[str, str], tag: str) -> None:
-    env = database_env
+def test_downgrading_to_0003_keeps_every_user(migrated_env: dict[str, str], tag: str) -> None:
+    env = migrated_env
     for name in ("kim", "lee"):
         add(env, f"{name}{tag}")
     assert appctl(env, "user", "deactivate", f"kim{tag}")[0] == 0
