@@ -27,11 +27,12 @@ def make_private_directory(directory: Path) -> None:
     """Create ``directory`` (and its parents) with mode 0700 unless it exists."""
     if directory.is_dir():
         return
-    if directory.exists():
-        raise ConfigError(f"APPCTL_DATA_DIR {directory} is not a directory", hint="set APPCTL_DATA_DIR")
     try:
         directory.mkdir(mode=0o700, parents=True)
         directory.chmod(0o700)  # mkdir's mode went through the umask
+    except FileExistsError:  # a file, or a directory another process made meanwhile
+        if not directory.is_dir():
+            raise ConfigError(f"APPCTL_DATA_DIR {directory} is not a directory", hint="set APPCTL_DATA_DIR") from None
     except OSError as exc:
         raise ConfigError(f"cannot create the data directory {directory}: {exc.strerror}") from None
 

@@ -1,6 +1,6 @@
 """kombu's SQLAlchemy transport, fixed so options work and no job is lost with its worker.
 
-Three fixes over ``kombu.transport.sqlalchemy`` (each override below names the kombu method it
+Four fixes over ``kombu.transport.sqlalchemy`` (each override below names the kombu method it
 replaces; checked against kombu 5.7.0):
 - kombu hands every transport option to ``create_engine``, so options such as
   ``polling_interval`` made SQLAlchemy raise a TypeError; they are kept apart here.
@@ -9,6 +9,9 @@ replaces; checked against kombu 5.7.0):
   requeue makes it visible again, and every ``unacked_restore_interval`` seconds a consumer
   makes visible the rows delivered more than ``visibility_timeout`` seconds ago that it does
   not hold itself (the jobs of dead workers), like kombu's Redis transport does.
+- kombu guards creating its tables and a queue's row with a lock of its own process only: a
+  worker and a ``task send`` started together both created them, and the loser's clash escaped
+  (the worker died on start). Here the clash means another process won, and its work is used.
 - kombu commits once per message; ``Producer.batch`` stores a batch in one transaction here
   (project/broker/embedded_batch.py), as the Redis transport sends one pipeline.
 """
@@ -16,6 +19,7 @@ replaces; checked against kombu 5.7.0):
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from datetime import datetime, timedelta
 from json import loads
 from queue import Empty
@@ -23,9 +27,14 @@ from typing import Any
 
 from kombu.transport import sqlalchemy as kombu_sqla
 from sqlalchemy import create_engine, delete, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from project.bounds import DEFAULT_RESTORE_INTERVAL, DEFAULT_VISIBILITY_TIMEOUT
 from project.broker.embedded_batch import PublishBatch
+
+# Tries at creating kombu's tables while other processes create them too: each failed try means
+# another process created one of them (two tables, two sequences on PostgreSQL) before this one.
+_CREATE_TABLES_TRIES = 5
 
 # Options kombu or this module reads; everything else is an engine option. kombu 5.7.0's
 # ``Channel._engine_from_config`` pops the first nine itself: recheck them on a kombu upgrade.
@@ -61,6 +70,23 @@ class Channel(kombu_sqla.Channel):
         client = self.connection.client
         options = {k: v for k, v in client.transport_options.items() if k not in _TRANSPORT_OPTIONS}
         return create_engine(client.hostname, **options)
+
+    def _open(self) -> Any:
+        # Extends kombu's, whose ``create_all`` loses to another process creating the same table
+        # ("already exists"); a later try finds the tables made and goes on.
+        for _ in range(_CREATE_TABLES_TRIES - 1):
+            with suppress(OperationalError, ProgrammingError, IntegrityError):
+                return super()._open()
+        return super()._open()
+
+    def _get_or_create(self, queue: str) -> Any:
+        # Extends kombu's, which lets the unique-name clash escape when another process inserts the
+        # same queue between its lookup and its insert: then that process's row is the queue.
+        try:
+            return super()._get_or_create(queue)
+        except IntegrityError:
+            self.session.rollback()
+            return self.session.query(self.queue_cls).filter(self.queue_cls.name == queue).one()
 
     def _get(self, queue: str, timeout: float | None = None) -> Any:
         # kombu 5.7.0's ``Channel._get``, copied with changes: SQLite takes its write lock first
