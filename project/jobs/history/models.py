@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, false
+from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text, false, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from project.extensions import db
+from project.jobs.history.values import LIVE_STATES
+
+LIVE = text("state IN ({})".format(", ".join(f"'{state}'" for state in LIVE_STATES)))
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -52,6 +55,17 @@ class Job(db.Model):  # type: ignore[name-defined]
     retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     terminate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    retry_of: Mapped[str | None] = mapped_column(String(255), index=True)
+    retried_by: Mapped[str | None] = mapped_column(String(255))
+    eta: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(255))
+    unique_key: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        # Two unfinished jobs never share a unique key: a unique send inserts its row first.
+        Index("ix_jobs_unique_key_live", "unique_key", unique=True, sqlite_where=LIVE, postgresql_where=LIVE),
+    )
 
 
 class WorkerHeartbeat(db.Model):  # type: ignore[name-defined]

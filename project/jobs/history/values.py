@@ -13,7 +13,8 @@ ERROR_LIMIT = 2000
 # queued. A worker that runs it records STARTED over it; one never queued stays UNKNOWN.
 UNKNOWN = "UNKNOWN"
 FINISHED_STATES = ("SUCCESS", "FAILURE", "REVOKED")
-STATES = ("PENDING", UNKNOWN, "STARTED", "RETRY", *FINISHED_STATES)
+LIVE_STATES = ("PENDING", UNKNOWN, "STARTED", "RETRY")  # not finished: a unique key stays taken
+STATES = (*LIVE_STATES, *FINISHED_STATES)
 
 
 def utcnow() -> datetime:
