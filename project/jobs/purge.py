@@ -1,0 +1,93 @@
+"""Purging a queue: its waiting jobs removed from the broker and marked REVOKED ("purged") everywhere.
+
+Celery's own purge deletes the messages only: the history and the result backend keep those jobs
+PENDING forever. Here each chunk of jobs is first held (project/broker/queues.py), then marked
+REVOKED in the history (``revoked_reason`` "purged") and in the result backend, and only then
+removed for good. A purge that dies between the two leaves its held chunk to be redelivered; a
+worker that gets a job the history marks revoked skips it, so a marked job never runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from project.broker.queues import QueuedJob
+from project.celery_internals.revoked_results import store_revoked
+from project.extensions import db
+from project.failures import service_errors
+from project.jobs.history.models import jobs
+from project.jobs.history.values import FINISHED_STATES, utcnow
+from project.jobs.queues import broker_queues
+from project.jobs.registry import check_queue_name, current_celery, resolve_task
+
+PURGE_FIELDS = ("id", "name", "outcome")
+PURGED = "purged"  # the revoked_reason of a purged job
+
+
+@dataclass
+class Purge:
+    """A purge about to run: ``waiting`` jobs in ``queue`` now; iterate to carry it out, a record a job."""
+
+    queue: str
+    task: str | None
+    dry_run: bool
+    waiting: int
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with broker_queues() as broker:
+            if self.dry_run:
+                for job in broker.peek(self.queue, self.task):
+                    yield {"id": job.id, "name": job.name, "outcome": "would purge"}
+                return
+            with closing(broker.take(self.queue, self.task)) as chunks:
+                for chunk in chunks:
+                    yield from mark_purged(chunk, self.queue)
+
+
+def prepare_purge(queue: str, task_name: str | None = None, dry_run: bool = False) -> Purge:
+    """Check the queue and task names and count the jobs waiting (all of them, whatever ``task_name``)."""
+    check_queue_name(queue)
+    task = resolve_task(task_name).name if task_name else None
+    with broker_queues() as broker:
+        waiting = broker.counts(queue).waiting
+        if dry_run:
+            broker.peek(queue, task)  # a broker that cannot peek refuses here, before anything is printed
+    return Purge(queue, task, dry_run, waiting)
+
+
+def mark_purged(chunk: list[QueuedJob], queue: str) -> list[dict[str, Any]]:
+    """Mark the jobs of ``chunk`` REVOKED (purged) in the history and the result backend, unless finished."""
+    now, ids = utcnow(), [job.id for job in chunk]
+    with db.engine.begin() as conn:
+        found = conn.execute(select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(ids))).tuples()
+        states: dict[str, str] = dict(found.all())
+        unknown = [job for job in chunk if job.id not in states]  # sent from outside the app
+        if unknown:
+            rows = [{"id": j.id, "name": j.name, "queue": queue, "state": "PENDING", "sent_at": now} for j in unknown]
+            conn.execute(jobs.insert(), rows)
+        revoked = {
+            "state": "REVOKED",
+            "finished_at": now,
+            "revoked_at": now,
+            "revoked_reason": PURGED,
+            "error_type": "TaskRevokedError",
+            "error_message": PURGED,
+        }
+        conn.execute(update(jobs).where(jobs.c.id.in_(ids), jobs.c.state.notin_(FINISHED_STATES)).values(revoked))
+    purged = [job.id for job in chunk if states.get(job.id) not in FINISHED_STATES]
+    with service_errors("result backend", current_app.config["CELERY_RESULT_BACKEND"]):
+        store_revoked(current_celery().backend, purged, PURGED)
+    return [
+        {
+            "id": job.id,
+            "name": job.name,
+            "outcome": PURGED if states.get(job.id) not in FINISHED_STATES else f"already {states[job.id]}",
+        }
+        for job in chunk
+    ]
