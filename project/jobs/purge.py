@@ -23,6 +23,7 @@ from project.extensions import db
 from project.failures import service_errors
 from project.jobs.history.models import jobs
 from project.jobs.history.values import FINISHED_STATES, utcnow
+from project.jobs.history.write_orm import upsert
 from project.jobs.queues import broker_queues
 from project.jobs.registry import check_queue_name, current_celery, resolve_task
 
@@ -70,7 +71,7 @@ def mark_purged(chunk: list[QueuedJob], queue: str) -> list[dict[str, Any]]:
         unknown = [job for job in chunk if job.id not in states]  # sent from outside the app
         if unknown:
             rows = [{"id": j.id, "name": j.name, "queue": queue, "state": "PENDING", "sent_at": now} for j in unknown]
-            conn.execute(jobs.insert(), rows)
+            upsert(conn, jobs, rows, keep=("name", "queue", "sent_at", "state"))  # its sender may record it now
         revoked = {
             "state": "REVOKED",
             "finished_at": now,
