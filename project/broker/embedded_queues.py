@@ -45,7 +45,9 @@ class EmbeddedQueues:
             if queue_id is None:
                 return QueueCounts(queue, 0, 0, None)
             counted = select(self.messages.c.visible, func.count()).where(self.messages.c.queue_id == queue_id)
-            by_visibility = dict(conn.execute(counted.group_by(self.messages.c.visible)).tuples().all())
+            by_visibility = {
+                visible: count for visible, count in conn.execute(counted.group_by(self.messages.c.visible))
+            }
             head = conn.scalar(self._waiting(queue_id).with_only_columns(self.messages.c.payload).limit(1))
         job = job_of(head) if head is not None else None
         return QueueCounts(

@@ -66,8 +66,8 @@ def mark_purged(chunk: list[QueuedJob], queue: str) -> list[dict[str, Any]]:
     """Mark the jobs of ``chunk`` REVOKED (purged) in the history and the result backend, unless finished."""
     now, ids = utcnow(), [job.id for job in chunk]
     with db.engine.begin() as conn:
-        found = conn.execute(select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(ids))).tuples()
-        states: dict[str, str] = dict(found.all())
+        found = conn.execute(select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(ids)))
+        states: dict[str, str] = {task_id: state for task_id, state in found}
         unknown = [job for job in chunk if job.id not in states]  # sent from outside the app
         if unknown:
             rows = [{"id": j.id, "name": j.name, "queue": queue, "state": "PENDING", "sent_at": now} for j in unknown]
