@@ -21,7 +21,6 @@ from kombu.exceptions import BatchPublishError
 from kombu.utils.uuid import uuid
 
 from project.celery_internals.messages import TaskMessages, publishes_in_batches
-from project.jobs.history.values import schedule_of
 
 SEND_BATCH_SIZE = 1000  # jobs per broker round trip in a bulk send
 
@@ -64,7 +63,6 @@ class BatchPublisher:
         self.messages = TaskMessages(task, options)
         self.producer = producer
         self.name = task.name
-        self._schedule: tuple[Any, tuple[datetime | None, datetime | None]] = (None, (None, None))
 
     def publish(self, jobs: Sequence[JobToSend]) -> list[SentJob]:
         """Publish ``jobs`` as one batch; when this returns the broker has them all."""
@@ -84,17 +82,8 @@ class BatchPublisher:
             raise
         return self._sent(ids, jobs)
 
-    def schedule(self) -> tuple[datetime | None, datetime | None]:
-        """``(eta, expires)`` of the messages sent, as their headers say (read once per message template)."""
-        template = self.messages.template
-        if template is None:
-            return None, None
-        if self._schedule[0] is not template:
-            self._schedule = (template, schedule_of(template.headers))
-        return self._schedule[1]
-
     def _sent(self, ids: list[str], jobs: Sequence[JobToSend]) -> list[SentJob]:
-        queue, (eta, expires) = self.messages.queue, self.schedule()
+        queue, (eta, expires) = self.messages.queue, self.messages.schedule()
         return [
             SentJob(task_id, self.name, job.args, job.kwargs, queue, eta, expires)
             for task_id, job in zip(ids, jobs, strict=False)

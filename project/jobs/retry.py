@@ -18,14 +18,17 @@ from project.extensions import db
 from project.interrupts import interrupts_held
 from project.jobs.history.models import jobs
 from project.jobs.history.read import never_sent
-from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, is_truncated, sent_row
+from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, is_truncated, sent_row, utcnow
 from project.jobs.history.write import record_sent_rows
 from project.jobs.publisher import SEND_BATCH_SIZE, JobToSend, SentJob
 from project.jobs.registry import ArgumentChecker, resolve_task
 from project.jobs.results import check_task_id, job_state
+from project.jobs.revoke import revoke_jobs
 from project.jobs.send import SendOptions, publishing
 
 RETRY_FIELDS = ("id", "retry_of", "name", "queue", "state", "eta", "expires")
+RUN_NOW_REASON = "run now"  # jobs.revoked_reason of a scheduled job replaced by a copy sent at once
+_RUN_NOW_HINT = "only a job waiting for its eta can be run now; a finished one can be retried"
 _READ_CHUNK = 500  # ids per query: well under every database's limit on bound parameters
 
 
@@ -151,3 +154,24 @@ def _record(copy: dict[str, Any]) -> dict[str, Any]:
         moment: datetime | None = copy[name]
         record[name] = moment.isoformat() if moment is not None else None
     return record
+
+
+def run_now(task_id: str) -> dict[str, Any]:
+    """Run a job waiting for its eta now: revoke it and send a copy without the eta (its expiry kept).
+
+    The copy is linked to the job as a retry is. Conflict when the job is not waiting for a time
+    (finished, running, or due already); then nothing changes.
+    """
+    [row] = _history_rows([task_id])
+    if row["state"] not in LIVE_STATES or row["state"] == "STARTED":
+        raise Conflict(f"job {task_id} is not waiting to run: it is {row['state']}", hint=_RUN_NOW_HINT)
+    if row["eta"] is None or row["eta"] <= utcnow():
+        due = "has no eta" if row["eta"] is None else f"was due at {row['eta'].isoformat()}"
+        raise Conflict(f"job {task_id} is not scheduled for later: it {due}", hint=_RUN_NOW_HINT)
+    [revoked] = revoke_jobs([task_id])
+    if revoked["outcome"] != "revoked":
+        raise Conflict(f"job {task_id} started before it could be revoked: it runs now ({revoked['outcome']})")
+    with db.engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == task_id).values(revoked_reason=RUN_NOW_REASON))
+    [copy] = send_copies([row], keep_eta=False, keep_expires=True)
+    return copy

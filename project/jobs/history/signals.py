@@ -18,7 +18,8 @@ from celery import current_app as current_celery_app
 from celery.exceptions import Ignore
 from flask import Flask, current_app, has_app_context
 
-from project.jobs.history.values import bounded_json, error_fields, schedule_of, sent_row, utcnow
+from project.celery_internals.messages import schedule_of
+from project.jobs.history.values import bounded_json, error_fields, sent_row, utcnow
 from project.jobs.history.write import history_guard, record_sent_rows
 
 _caller_records: ContextVar[bool] = ContextVar("appctl_history_caller_records", default=False)

@@ -74,21 +74,6 @@ def is_truncated(value: Any) -> bool:
     )
 
 
-def schedule_of(headers: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
-    """``(eta, expires)`` of a task message (protocol 2 headers hold them as ISO 8601), as UTC date-times."""
-    return _message_time(headers.get("eta")), _message_time(headers.get("expires"))
-
-
-def _message_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError:  # another producer's odd header: the job still goes on
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def error_fields(exc: BaseException | None) -> dict[str, Any]:
     """``error_type`` and ``error_message`` columns for ``exc`` (the message bounded)."""
     if exc is None:
