@@ -25,7 +25,17 @@ SHOW_REVISIONS = "show revisions"
 ACTIVATE_USER = "activate user"
 SET_PASSWORD = "set password"
 SETTLE_CONFLICTS = "settle import conflicts"
-REMEDIES = (LIST_TASKS, LIST_USERS, UPGRADE_DATABASE, SHOW_REVISIONS, ACTIVATE_USER, SET_PASSWORD, SETTLE_CONFLICTS)
+RETRY_ANYWAY = "retry anyway"  # send a copy of a job not finished yet
+REMEDIES = (
+    LIST_TASKS,
+    LIST_USERS,
+    UPGRADE_DATABASE,
+    SHOW_REVISIONS,
+    ACTIVATE_USER,
+    SET_PASSWORD,
+    SETTLE_CONFLICTS,
+    RETRY_ANYWAY,
+)
 
 
 class InvalidInput(AppctlError):

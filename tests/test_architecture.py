@@ -27,6 +27,7 @@ SERVICES = (
     "project.jobs.publisher",  # SentJob, the type of what a send returns
     "project.jobs.registry",
     "project.jobs.results",
+    "project.jobs.retry",
     "project.jobs.revoke",
     "project.jobs.send",
     "project.jobs.worker",
