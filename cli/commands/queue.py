@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from typing import Any
 
 import click
@@ -56,17 +58,24 @@ def purge(name: str, task_name: str | None, dry_run: bool, yes: bool, fmt: str |
         jobs = f"the jobs of {plan.task}" if plan.task else "every job"
         confirm_or_abort(f"Purge {jobs} waiting in queue {name} ({plan.waiting} waiting)?", yes)
     counted = _Counted(plan)
-    render_records(counted, PURGE_FIELDS, fmt)
+    with closing(counted):  # an interruption puts the chunk being purged back at once
+        render_records(counted, PURGE_FIELDS, fmt)
     note(f"{'Would purge' if dry_run else 'Purged'} {counted.count} job(s) from queue {name}.")
 
 
 class _Counted:
     """The records of an iterable, counted as they go by."""
 
-    def __init__(self, records: Any) -> None:
-        self.records, self.count = records, 0
+    def __init__(self, records: Iterable[dict[str, Any]]) -> None:
+        self.records, self.count = iter(records), 0
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         for record in self.records:
             self.count += 1
             yield record
+
+    def close(self) -> None:
+        """Close the records' generator: what it holds is given back now, not when it is collected."""
+        close = getattr(self.records, "close", None)
+        if close is not None:
+            close()

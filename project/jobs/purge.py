@@ -2,7 +2,7 @@
 
 Celery's own purge deletes the messages only: the history and the result backend keep those jobs
 PENDING forever. Here each chunk of jobs is first held (project/broker/queues.py), then marked
-REVOKED in the history (``revoked_reason`` "purged") and in the result backend, and only then
+REVOKED in the result backend and in the history (``revoked_reason`` "purged"), and only then
 removed for good. A purge that dies between the two leaves its held chunk to be redelivered; a
 worker that gets a job the history marks revoked skips it, so a marked job never runs.
 """
@@ -54,7 +54,7 @@ class Purge:
 def prepare_purge(queue: str, task_name: str | None = None, dry_run: bool = False) -> Purge:
     """Check the queue and task names and count the jobs waiting (all of them, whatever ``task_name``)."""
     check_queue_name(queue)
-    task = resolve_task(task_name).name if task_name else None
+    task = resolve_task(task_name).name if task_name is not None else None  # "" is a name no task has
     with broker_queues() as broker:
         waiting = broker.counts(queue).waiting
         if dry_run:
@@ -63,11 +63,19 @@ def prepare_purge(queue: str, task_name: str | None = None, dry_run: bool = Fals
 
 
 def mark_purged(chunk: list[QueuedJob], queue: str) -> list[dict[str, Any]]:
-    """Mark the jobs of ``chunk`` REVOKED (purged) in the history and the result backend, unless finished."""
-    now, ids = utcnow(), [job.id for job in chunk]
-    with db.engine.begin() as conn:
+    """Mark the jobs of ``chunk`` REVOKED (purged) in the result backend, then in the history, unless finished.
+
+    The backend first: when it fails, the history is unchanged and the chunk goes back to the queue.
+    """
+    ids = [job.id for job in chunk]
+    with db.engine.connect() as conn:
         found = conn.execute(select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(ids)))
         states: dict[str, str] = {task_id: state for task_id, state in found}
+    purged = [task_id for task_id in ids if states.get(task_id) not in FINISHED_STATES]
+    with service_errors("result backend", current_app.config["CELERY_RESULT_BACKEND"]):
+        store_revoked(current_celery().backend, purged, PURGED)
+    now = utcnow()
+    with db.engine.begin() as conn:
         unknown = [job for job in chunk if job.id not in states]  # sent from outside the app
         if unknown:
             rows = [{"id": j.id, "name": j.name, "queue": queue, "state": "PENDING", "sent_at": now} for j in unknown]
@@ -80,15 +88,8 @@ def mark_purged(chunk: list[QueuedJob], queue: str) -> list[dict[str, Any]]:
             "error_type": "TaskRevokedError",
             "error_message": PURGED,
         }
-        conn.execute(update(jobs).where(jobs.c.id.in_(ids), jobs.c.state.notin_(FINISHED_STATES)).values(revoked))
-    purged = [job.id for job in chunk if states.get(job.id) not in FINISHED_STATES]
-    with service_errors("result backend", current_app.config["CELERY_RESULT_BACKEND"]):
-        store_revoked(current_celery().backend, purged, PURGED)
+        conn.execute(update(jobs).where(jobs.c.id.in_(purged), jobs.c.state.notin_(FINISHED_STATES)).values(revoked))
     return [
-        {
-            "id": job.id,
-            "name": job.name,
-            "outcome": PURGED if states.get(job.id) not in FINISHED_STATES else f"already {states[job.id]}",
-        }
+        {"id": job.id, "name": job.name, "outcome": PURGED if job.id in purged else f"already {states[job.id]}"}
         for job in chunk
     ]
