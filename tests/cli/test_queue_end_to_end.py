@@ -58,6 +58,12 @@ def send(env: dict[str, str], *args: str) -> str:
     return str(sent.stdout.strip())
 
 
+def send_lines(env: dict[str, str], lines: str, *options: str) -> list[str]:
+    sent = appctl(env, "task", "send", "divide", "--from-file", "-", *options, input=lines)
+    assert sent.returncode == 0, sent.stderr
+    return list(sent.stdout.split())
+
+
 def queues(env: dict[str, str]) -> dict[str, dict[str, Any]]:
     listed = appctl(env, "queue", "list", "-o", "json")
     assert (listed.returncode, listed.stderr) == (0, ""), listed
@@ -86,8 +92,8 @@ def test_list_shows_waiting_reserved_and_consumers_with_a_worker(system: dict[st
     with a_worker(slow, tmp_path / "worker.log", "--concurrency=1"):
         running = send(system, "1", "2")
         wait_for(lambda: history_rows(system).get(running, {}).get("state") == "STARTED", what="the job to start")
-        behind = [send(system, "2", "2"), send(system, "3", "2")]  # the worker holds one job at a time
-        idle_ids = [send(system, str(n), "1", "--queue", idle) for n in range(3)]
+        behind = send_lines(system, "[2, 2]\n[3, 2]\n")  # the worker holds one job at a time
+        idle_ids = send_lines(system, "[0, 1]\n[1, 1]\n[2, 1]\n", "--queue", idle)
 
         listed = wait_for(lambda: (q := queues(system)) and q[busy]["consumers"] == 1 and q, what="the consumer")
         reserved = None if rabbitmq else 1
@@ -151,18 +157,21 @@ def test_a_purge_of_10000_jobs_while_a_worker_consumes_leaves_history_and_queue_
 
 
 def test_purge_of_one_task_leaves_the_others_waiting_in_order(system: dict[str, str]) -> None:
+    """Jobs sent from outside the app, interleaved with another task's: only the named task's go."""
     from celery import Celery
 
-    queue = system["APPCTL_QUEUE"]
-    celery = Celery(broker=system.get("CELERY_BROKER_URL") or _embedded_broker(system))
     from project.broker import register_transports
 
     register_transports()
-    others, divides = [], []
-    for n in range(6):
-        divides.append(send(system, str(n), "1"))
-        others.append(str(uuid.uuid4()))
-        celery.send_task("elsewhere.other", args=[n], task_id=others[-1], queue=queue)
+    queue = system["APPCTL_QUEUE"]
+    celery = Celery(broker=system.get("CELERY_BROKER_URL") or _embedded_broker(system))
+    sent: dict[str, list[str]] = {"project.users.tasks.divide": [], "elsewhere.other": []}
+    with celery.producer_or_acquire() as producer:
+        for n in range(6):
+            for name, ids in sent.items():
+                ids.append(str(uuid.uuid4()))
+                celery.send_task(name, args=[n, 1], task_id=ids[-1], queue=queue, producer=producer)
+    divides, others = sent.values()
     dry = appctl(system, "queue", "purge", queue, "--name", "divide", "--dry-run")
     if system["SYSTEM"].startswith("rabbitmq"):
         assert (dry.returncode, dry.stdout) == (65, "") and "RabbitMQ" in dry.stderr
@@ -175,6 +184,8 @@ def test_purge_of_one_task_leaves_the_others_waiting_in_order(system: dict[str, 
     rest = appctl(system, "queue", "purge", queue, "--yes")
     assert [line.split("\t")[:2] for line in rest.stdout.splitlines()] == [[i, "elsewhere.other"] for i in others]
     assert queues(system)[queue]["waiting"] == 0
+    rows = history_rows(system)
+    assert {rows[task_id]["revoked_reason"] for task_id in divides + others} == {"purged"}
 
 
 def _embedded_broker(env: dict[str, str]) -> str:
