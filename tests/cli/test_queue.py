@@ -109,3 +109,12 @@ def test_a_result_backend_down_leaves_the_jobs_waiting_and_pending(
     assert (code, out) == (69, "") and err.startswith("Error: cannot reach the result backend at redis://127.0.0.1:")
     monkeypatch.delenv("CELERY_RESULT_BACKEND")
     assert state(runner, env["APPCTL_QUEUE"], waiting) == before
+
+
+@pytest.mark.parametrize("args", [["list"], ["purge", "celery", "--yes"]], ids=["list", "purge"])
+def test_a_broker_down_is_exit_69(
+    runner: CliRunner, app: Any, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    monkeypatch.setenv("CELERY_BROKER_URL", f"redis://127.0.0.1:{refused_port()}/0")
+    code, out, err = invoke(runner, "queue", *args)
+    assert (code, out) == (69, "") and err.startswith("Error: cannot reach the broker at redis://127.0.0.1:"), err
