@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import suppress
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from celery import Celery
