@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from sqlalchemy import insert
 
 from project.errors import UPGRADE_DATABASE
