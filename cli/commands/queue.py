@@ -60,6 +60,7 @@ def purge(name: str, task_name: str | None, dry_run: bool, yes: bool, fmt: str |
     counted = _Counted(plan)
     with closing(counted):  # an interruption puts the chunk being purged back at once
         render_records(counted, PURGE_FIELDS, fmt)
+        counted.finish()  # a table shows the first rows only: the purge goes on to the end
     note(f"{'Would purge' if dry_run else 'Purged'} {counted.count} job(s) from queue {name}.")
 
 
@@ -73,6 +74,11 @@ class _Counted:
         for record in self.records:
             self.count += 1
             yield record
+
+    def finish(self) -> None:
+        """Go through the records not yet printed."""
+        for _ in self:
+            pass
 
     def close(self) -> None:
         """Close the records' generator: what it holds is given back now, not when it is collected."""

@@ -71,6 +71,7 @@ class RedisQueues:
         self.client = redis.Redis(connection_pool=channel.pool)  # kombu's may add the prefix to some commands only
         self.unacked = self.prefix + channel.unacked_key
         self.unacked_index = self.prefix + channel.unacked_index_key
+        self._reserved_counts: dict[str, int] | None = None  # read once per listing
 
     def _lists(self, queue: str) -> list[str]:
         """The Redis lists of ``queue``, one per priority step, the first delivered first."""
@@ -99,7 +100,12 @@ class RedisQueues:
         return {queue for queue, lists in zip(names, found, strict=True) if lists} | set(self._reserved())
 
     def _reserved(self) -> dict[str, int]:
-        """Unacked messages per queue, read from kombu's ``unacked`` hash (as many as workers hold)."""
+        """Unacked messages per queue, read once from kombu's ``unacked`` hash (as many as workers hold)."""
+        if self._reserved_counts is None:
+            self._reserved_counts = self._read_reserved()
+        return self._reserved_counts
+
+    def _read_reserved(self) -> dict[str, int]:
         tables: dict[str, list[tuple[str, str]]] | None = None
         reserved: dict[str, int] = {}
         for _, value in self.client.hscan_iter(self.unacked, count=1000):

@@ -118,3 +118,15 @@ def test_a_broker_down_is_exit_69(
     monkeypatch.setenv("CELERY_BROKER_URL", f"redis://127.0.0.1:{refused_port()}/0")
     code, out, err = invoke(runner, "queue", *args)
     assert (code, out) == (69, "") and err.startswith("Error: cannot reach the broker at redis://127.0.0.1:"), err
+
+
+def test_a_table_shows_the_first_rows_and_the_purge_goes_on_to_the_end(
+    runner: CliRunner, env: dict[str, str], waiting: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cli.render
+
+    monkeypatch.setattr(cli.render, "TABLE_LIMIT", 1)
+    code, out, err = invoke(runner, "queue", "purge", env["APPCTL_QUEUE"], "--yes", "-o", "table")
+    assert (code, waiting[0] in out, waiting[1] in out) == (0, True, False)
+    assert err.endswith(f"Purged 2 job(s) from queue {env['APPCTL_QUEUE']}.\n") and "Only the first 1 rows" in err
+    assert state(runner, env["APPCTL_QUEUE"], waiting) == (f"{env['APPCTL_QUEUE']}\t0\t-\t0\t0", ["REVOKED"] * 2)
