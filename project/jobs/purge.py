@@ -3,8 +3,10 @@
 Celery's own purge deletes the messages only: the history and the result backend keep those jobs
 PENDING forever. Here each chunk of jobs is first held (project/broker/queues.py), then marked
 REVOKED in the result backend and in the history (``revoked_reason`` "purged"), and only then
-removed for good. A purge that dies between the two leaves its held chunk to be redelivered; a
-worker that gets a job the history marks revoked skips it, so a marked job never runs.
+removed for good, and its jobs printed, with Ctrl-C held back meanwhile: an interrupted purge
+has marked, removed and printed whole chunks, and gives back the one it holds. A purge that dies
+between marking and removing leaves its held chunk to be redelivered; a worker that gets a job
+the history marks revoked skips it, so a marked job never runs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from project.broker.queues import QueuedJob
 from project.celery_internals.revoked_results import store_revoked
 from project.extensions import db
 from project.failures import service_errors
+from project.interrupts import interrupts_held
 from project.jobs.history.models import jobs
 from project.jobs.history.values import FINISHED_STATES, utcnow
 from project.jobs.history.write_orm import upsert
@@ -47,8 +50,12 @@ class Purge:
                     yield {"id": job.id, "name": job.name, "outcome": "would purge"}
                 return
             with closing(broker.take(self.queue, self.task)) as chunks:
-                for chunk in chunks:
-                    yield from mark_purged(chunk, self.queue)
+                chunk = next(chunks, None)
+                while chunk is not None:
+                    with interrupts_held():  # a chunk is marked, removed and printed whole, or given back
+                        records = mark_purged(chunk, self.queue)
+                        chunk = next(chunks, None)  # the marked chunk is removed for good, the next one held
+                        yield from records
 
 
 def prepare_purge(queue: str, task_name: str | None = None, dry_run: bool = False) -> Purge:

@@ -190,3 +190,28 @@ def test_purge_of_one_task_leaves_the_others_waiting_in_order(system: dict[str, 
 
 def _embedded_broker(env: dict[str, str]) -> str:
     return f"sqla+sqlite:///{env['APPCTL_DATA_DIR']}/broker.sqlite"
+
+
+def test_ctrl_c_during_a_purge_leaves_history_and_queue_agreeing(system: dict[str, str]) -> None:
+    """Every job is either purged (removed, REVOKED "purged") or still waiting and PENDING; none is both."""
+    from tests.cli.interrupting import INTERRUPTED, interrupt, start, wait_until
+
+    queue, total = system["APPCTL_QUEUE"], 5000
+    ids = send_lines(system, "".join(f"[{n}, 1]\n" for n in range(total)))
+    purge = start("queue", "purge", queue, "--yes", env=system)
+    assert purge.stdout is not None
+    first = purge.stdout.readline().decode()
+    wait_until(lambda: bool(first), purge, "the first purged job")
+    code, rest, err = interrupt(purge)
+    printed = [line.split("\t")[0] for line in (first + rest).splitlines()]
+    if code == 0:  # the purge was over before Ctrl-C reached it
+        assert err == f"Purged {total} job(s) from queue {queue}.\n"
+    else:
+        assert (code, err) == (130, INTERRUPTED)
+    rows = history_rows(system)
+    purged = {task_id for task_id in ids if rows[task_id]["revoked_reason"] == "purged"}
+    assert set(printed) == purged and len(printed) % 1000 == 0  # whole chunks, each job printed
+    assert {rows[task_id]["state"] for task_id in purged} == {"REVOKED"}
+    assert {rows[task_id]["state"] for task_id in set(ids) - purged} <= {"PENDING"}
+    assert queues(system)[queue]["waiting"] == total - len(purged)
+    assert appctl(system, "queue", "purge", queue, "--yes").stdout.count("\tpurged\n") == total - len(purged)
