@@ -21,13 +21,15 @@ from sqlalchemy import select, update
 
 from project.broker.queues import QueuedJob
 from project.celery_internals.revoked_results import store_revoked
+from project.errors import LIST_QUEUES, NotFound
 from project.extensions import db
 from project.failures import service_errors
 from project.interrupts import interrupts_held
 from project.jobs.history.models import jobs
+from project.jobs.history.read import active_workers
 from project.jobs.history.values import FINISHED_STATES, utcnow
 from project.jobs.history.write_orm import upsert
-from project.jobs.queues import broker_queues
+from project.jobs.queues import app_queues, broker_queues
 from project.jobs.registry import check_queue_name, current_celery, resolve_task
 
 PURGE_FIELDS = ("id", "name", "outcome")
@@ -59,11 +61,16 @@ class Purge:
 
 
 def prepare_purge(queue: str, task_name: str | None = None, dry_run: bool = False) -> Purge:
-    """Check the queue and task names and count the jobs waiting (all of them, whatever ``task_name``)."""
+    """Check the queue and task names and count the jobs waiting (all of them, whatever ``task_name``).
+
+    NotFound for a queue the app does not use (configured, in the history, consumed) that holds no job.
+    """
     check_queue_name(queue)
     task = resolve_task(task_name).name if task_name is not None else None  # "" is a name no task has
     with broker_queues() as broker:
         waiting = broker.counts(queue).waiting
+        if not waiting and queue not in app_queues(active_workers()) | broker.queue_names():
+            raise NotFound(f"no queue {queue!r}: the app does not use it and no job waits there", remedy=LIST_QUEUES)
         if dry_run:
             broker.peek(queue, task)  # a broker that cannot peek refuses here, before anything is printed
     return Purge(queue, task, dry_run, waiting)

@@ -52,14 +52,20 @@ def history_queues() -> set[str]:
         return set(conn.scalars(select(jobs.c.queue).where(jobs.c.queue.is_not(None)).distinct()))
 
 
+def app_queues(workers: list[dict[str, Any]]) -> set[str]:
+    """The queues the app uses: configured, named in the history, consumed by live ``workers``."""
+    names = configured_queues(current_celery()) | history_queues()
+    names.update(queue for worker in workers for queue in worker["queues"])
+    return names
+
+
 def list_queues() -> list[dict[str, Any]]:
     """Each queue the app uses or the broker holds jobs in: waiting, oldest age (s), reserved, consumers.
 
     None where the broker cannot tell (docs/operations.md, "Queues").
     """
     workers = active_workers()
-    names = configured_queues(current_celery()) | history_queues()
-    names.update(queue for worker in workers for queue in worker["queues"])
+    names = app_queues(workers)
     with broker_queues() as broker:
         names |= broker.queue_names()
         counted = [broker.counts(name) for name in sorted(names)]
