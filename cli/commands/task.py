@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -13,7 +13,7 @@ from click.core import ParameterSource
 from cli.commands.result import render_results
 from cli.commands.task_history import history, prune, revoke, status
 from cli.params import ISO8601, JsonOrString, KeyValue, Seconds, SecondsOrTime, TaskArgsCommand, timeout_option
-from cli.render import note, output_option, progress, render_record, render_records
+from cli.render import ProgressBar, note, output_option, progress, render_record, render_records
 from cli.state import with_app
 
 if TYPE_CHECKING:
@@ -98,13 +98,14 @@ def send_from_file(name: str, stream: IO[bytes], when: dict[str, Any], fmt: str 
     from project.jobs.send import send_from_lines
 
     total, batches = send_from_lines(name, stream, **when)
-    with progress(total, f"Sending {name}") as advance:
-        render_records(_sent_ids(batches, advance), ("id",), fmt or "plain")
+    with progress(total, f"Sending {name}") as bar:
+        render_records(_sent_ids(batches, bar), ("id",), fmt)
 
 
-def _sent_ids(batches: Iterable[list[SentJob]], advance: Callable[[int], None]) -> Iterator[dict[str, str]]:
+def _sent_ids(batches: Iterable[list[SentJob]], bar: ProgressBar) -> Iterator[dict[str, str]]:
     for jobs in batches:
-        for job in jobs:
-            yield {"id": job.id}
-        sys.stdout.flush()  # the ids of a batch the broker has, before waiting for more input
-        advance(len(jobs))
+        with bar.cleared():  # the ids go to the terminal below the bar, never glued to it
+            for job in jobs:
+                yield {"id": job.id}
+            sys.stdout.flush()  # the ids of a batch the broker has, before waiting for more input
+        bar(len(jobs))
