@@ -57,11 +57,10 @@ def render_changes(
         render_records(_flushed(updates), columns, stream_format(fmt))
         return
     console = stdout_console()
-    header = True
+    console.print(_rows([], table_columns, True, console.width))
     for batch in updates:
-        if batch or header:
-            console.print(_rows(batch, table_columns, header, console.width))
-            header = False
+        if batch:
+            console.print(_rows(batch, table_columns, False, console.width))
 
 
 def _rows(records: list[Record], columns: Sequence[str], header: bool, width: int) -> Table:

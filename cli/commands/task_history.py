@@ -43,7 +43,10 @@ def history(
     if timeout is not None and not follow:
         raise click.UsageError("--timeout is for --follow: without it, task history does not wait")
     if follow:
-        render_changes(follow_history(states, name, timeout), FIELDS, fmt, JOB_TABLE_COLUMNS)
+        changes = follow_history(states, name, timeout)
+        next(changes)  # following has begun: whatever happens from now on is printed
+        note("Following the job history (Ctrl-C stops)." if timeout is None else f"Following for {timeout:g}s.")
+        render_changes(changes, FIELDS, fmt, JOB_TABLE_COLUMNS)
         return
     records = list_history(states, name, since, limit or None)
     render_records(records, FIELDS, fmt, table_columns=JOB_TABLE_COLUMNS)
