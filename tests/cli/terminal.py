@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -195,3 +196,30 @@ class OnTerminal:
         self.screen += read_all(self.main_fd)
         os.close(self.main_fd)
         return TerminalRun(self.process.returncode, self.screen, stderr.decode())
+
+
+_CONTROL = re.compile(r"\x1b\[(\??)([\d;]*)([A-Za-z])|\r|\n")
+
+
+def screen_lines(raw: str) -> list[str]:
+    """The lines a terminal shows after ``raw`` (with LF read as CRLF): carriage returns, cursor up and
+    erase-line applied, styles dropped; enough for rich's tables, live displays and progress bars."""
+    lines, row, col, at = [""], 0, 0, 0
+    for match in [*_CONTROL.finditer(raw), None]:
+        text = raw[at : match.start() if match else len(raw)]
+        line = lines[row].ljust(col)
+        lines[row] = line[:col] + text + line[col + len(text) :]
+        col += len(text)
+        if match is None:
+            break
+        at = match.end()
+        if match[0] == "\n":
+            row, col = row + 1, 0
+            lines += [""] * (row + 1 - len(lines))
+        elif match[0] == "\r":
+            col = 0
+        elif match[3] == "A" and not match[1]:
+            row = max(0, row - int(match[2] or 1))
+        elif match[3] == "K" and not match[1]:
+            lines[row] = "" if match[2] == "2" else lines[row][:col]
+    return [line.rstrip() for line in lines]
