@@ -22,12 +22,14 @@ SERVICES = (
     "project.migrations",
     "project.urls",
     "project.jobs.health",
+    "project.jobs.history.follow",
     "project.jobs.history.read",
     "project.jobs.publisher",  # SentJob, the type of what a send returns
     "project.jobs.registry",
     "project.jobs.results",
     "project.jobs.revoke",
     "project.jobs.send",
+    "project.jobs.watch",
     "project.jobs.worker",
     "project.users",
 )
