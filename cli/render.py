@@ -35,7 +35,7 @@ STATE_STYLES = {
     "REVOKED": "magenta",
 }
 ID_COLUMNS = frozenset({"id", "retry_of", "retried_by"})  # and every column named *_id: never cut in a table
-TIME_COLUMNS = frozenset({"eta", "expires", "last_seen", "before"})  # and every column named *_at: relative in a table
+TIME_COLUMNS = frozenset({"eta", "due", "expires", "last_seen", "before"})  # and every *_at: relative in a table
 _UNITS = (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 _no_color = False

@@ -14,6 +14,7 @@ from cli.render_live import render_changes, render_live
 from cli.state import with_app
 
 JOB_TABLE_COLUMNS = ("id", "name", "state", "sent_at", "result", "error")
+SCHEDULED_TABLE_COLUMNS = ("id", "name", "state", "due", "args", "queue")  # due: the eta from now, "in 3h"
 REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
 PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 
@@ -22,6 +23,7 @@ PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 @click.option("--state", "states", multiple=True, help="Only jobs in this state (repeatable), e.g. FAILURE.")
 @click.option("--name", help="Only this task (full or short name).")
 @click.option("--since", type=Since(), help="Only jobs sent since then: 1h, 2d or an ISO 8601 date-time.")
+@click.option("--scheduled", is_flag=True, help="Only jobs not yet due (eta ahead, not finished), soonest first.")
 @count_option("--limit", default=100, show_default=True, help="At most this many (0: all).")
 @click.option("--follow", is_flag=True, help="Instead, print jobs as they are sent or change, until Ctrl-C.")
 @click.option("--timeout", type=Seconds(), help="With --follow: stop after this many seconds (exit 0).")
@@ -31,6 +33,7 @@ def history(
     states: tuple[str, ...],
     name: str | None,
     since: datetime | None,
+    scheduled: bool,
     limit: int,
     follow: bool,
     timeout: float | None,
@@ -48,8 +51,10 @@ def history(
         note("Following the job history (Ctrl-C stops)." if timeout is None else f"Following for {timeout:g}s.")
         render_changes(changes, FIELDS, fmt, JOB_TABLE_COLUMNS)
         return
-    records = list_history(states, name, since, limit or None)
-    render_records(records, FIELDS, fmt, table_columns=JOB_TABLE_COLUMNS)
+    records = list_history(states, name, since, limit or None, scheduled=scheduled)
+    if scheduled:  # a table shows the eta as "due", relative to now ("in 3h")
+        records = ({**record, "due": record["eta"]} for record in records)
+    render_records(records, FIELDS, fmt, table_columns=SCHEDULED_TABLE_COLUMNS if scheduled else JOB_TABLE_COLUMNS)
 
 
 @click.command()
