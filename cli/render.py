@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from rich.console import Console, RenderableType
     from rich.progress import Progress
     from rich.table import Table
 
@@ -201,7 +201,7 @@ def _print(renderable: RenderableType) -> None:
     stdout_console().print(renderable)
 
 
-def stdout_console() -> Any:
+def stdout_console() -> Console:
     """The rich console on stdout: colour only on a terminal, and never with --no-color or NO_COLOR."""
     from rich.console import Console
 

@@ -73,7 +73,8 @@ def _rows(records: list[Record], columns: Sequence[str], header: bool, width: in
         name = str(column.header)
         fixed = FIXED_WIDTHS.get(name, TIME_WIDTH if name.endswith("_at") else None)
         column.width, column.ratio, column.min_width = fixed, None if fixed else 1, None
-        column.no_wrap = True  # one line per change: the other columns are cut short instead
+        column.no_wrap = name != "id"  # one line per change: the other columns are cut short; an id never is
+        column.overflow = "fold" if name == "id" else "ellipsis"  # an id longer than a uuid goes on below
     return table
 
 
