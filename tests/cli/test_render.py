@@ -106,7 +106,16 @@ def strip_escapes(text: str) -> str:
 
 @pytest.mark.parametrize(
     ("seconds", "shown"),
-    [(0, "now"), (0.9, "now"), (-5, "5s ago"), (-150, "2m ago"), (3 * 3600 + 59, "in 3h"), (-86400 * 400, "1y ago")],
+    [
+        (0, "now"),
+        (0.9, "now"),
+        (-5, "5s ago"),
+        (59, "in 59s"),
+        (-150, "2m ago"),
+        (3 * 3600 + 59, "in 3h"),
+        (-2 * 86400, "2d ago"),
+        (-86400 * 400, "1y ago"),
+    ],
 )
 def test_times_in_tables_are_relative_in_whole_units(seconds: float, shown: str) -> None:
     from datetime import UTC, datetime, timedelta
