@@ -63,8 +63,8 @@ class DriverHistory:
         """Insert ``row`` unless an unfinished job holds its ``unique_key`` (ON CONFLICT DO NOTHING)."""
         names = [name for name in CLAIM_COLUMNS if name in row]
         values = ", ".join(self._mark(name) for name in names)
-        sql = f"INSERT INTO jobs ({', '.join(names)}) VALUES ({values}) ON CONFLICT DO NOTHING"
-        return bool(self._execute(sql, [tuple(self._value(name, row[name]) for name in names)]))
+        sql = f"INSERT INTO jobs ({', '.join(names)}) VALUES ({values}) ON CONFLICT DO NOTHING RETURNING id"
+        return bool(self._query(sql, tuple(self._value(name, row[name]) for name in names)))
 
     def holder(self, unique_key: str) -> dict[str, Any] | None:
         """The unfinished job holding ``unique_key``: id, state, sent_at."""
@@ -111,7 +111,7 @@ class DriverHistory:
         return int(changed)
 
     def _query(self, sql: str, values: Sequence[Any]) -> list[Any]:
-        """The rows ``sql`` selects, read in a transaction of their own."""
+        """The rows ``sql`` returns, in a transaction of its own."""
         connection = self._connection()
         try:
             rows = connection.cursor().execute(sql, values).fetchall()

@@ -62,7 +62,8 @@ class OrmHistory:
         """Insert ``row`` unless an unfinished job holds its ``unique_key`` (ON CONFLICT DO NOTHING)."""
         with db.engine.begin() as conn:
             dialect = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}")  # sqlite, postgresql
-            return bool(conn.execute(dialect.insert(jobs).values(row).on_conflict_do_nothing()).rowcount)
+            claim = dialect.insert(jobs).values(row).on_conflict_do_nothing().returning(jobs.c.id)
+            return conn.execute(claim).first() is not None  # rowcount is -1 through psycopg here
 
     def holder(self, unique_key: str) -> dict[str, Any] | None:
         """The unfinished job holding ``unique_key``: id, state, sent_at."""
