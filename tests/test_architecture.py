@@ -28,6 +28,7 @@ SERVICES = (
     "project.jobs.results",
     "project.jobs.revoke",
     "project.jobs.send",
+    "project.jobs.unique",
     "project.jobs.worker",
     "project.users",
 )

@@ -96,26 +96,27 @@ def send(
         send_from_file(name, from_file, when, fmt)
         return
     if unique or unique_key is not None:
-        task_id = send_unique(name, list(args), dict(kwargs), unique_key, when, wait)
+        task_id, sent = send_unique(name, list(args), dict(kwargs), unique_key, when, wait)
     else:
-        task_id = send_job(name, list(args), dict(kwargs), **when, to_wait_for=wait)
+        task_id, sent = send_job(name, list(args), dict(kwargs), **when, to_wait_for=wait), True
     if not wait:
         render_record({"id": task_id}, ("id",), fmt)
         return
-    note(f"Sent {task_id}; waiting up to {timeout:g}s.")
+    note(f"Sent {task_id}; waiting up to {timeout:g}s." if sent else f"Waiting up to {timeout:g}s for {task_id}.")
     render_results([task_id], timeout, fmt)
 
 
 def send_unique(
     name: str, args: list[Any], kwargs: dict[str, Any], key: str | None, when: dict[str, Any], wait: bool
-) -> str:
-    """Send the job unless an unfinished one holds its unique key; the id of the job sent or found."""
+) -> tuple[str, bool]:
+    """Send the job unless an unfinished one holds its unique key: the id of the job sent or found, and
+    whether it was sent."""
     from project.jobs.unique import send_unique_job
 
     job = send_unique_job(name, args, kwargs, key=key, **when, to_wait_for=wait)
     if not job["sent"]:
         note(f"Already queued: job {job['id']} ({job['state']}) holds the same unique key; nothing was sent.")
-    return str(job["id"])
+    return str(job["id"]), bool(job["sent"])
 
 
 def send_from_file(name: str, stream: IO[bytes], when: dict[str, Any], fmt: str | None) -> None:
