@@ -137,9 +137,10 @@ class UniqueClaims:
                 if self.writer.claim(row):
                     return None
                 holder = self.writer.holder(key)
-            if holder is not None and self._in_flight(holder) and time.monotonic() < deadline:
-                time.sleep(SETTLE_POLL)  # another process is sending it right now
-                continue
+            while holder is not None and self._in_flight(holder) and time.monotonic() < deadline:
+                time.sleep(SETTLE_POLL)  # another process is sending it right now: wait for its outcome
+                with self._database():
+                    holder = self.writer.holder(key)
             if holder is not None:
                 holder = self._settle_from_backend(holder)
                 if holder["state"] == UNKNOWN:

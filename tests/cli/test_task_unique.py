@@ -1,0 +1,132 @@
+"""`task send --unique` / `--unique-key` as cron runs it: real `appctl` processes and a real worker process.
+
+One environment per system (the embedded default; PostgreSQL with Redis as broker and result
+backend), shared by the module: each test uses arguments or keys of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import APPCTL, HANG, fresh_pg_schema, isolate_environment, run_appctl
+from tests.processes import worker_process
+
+RACERS = 4  # tests/jobs/test_unique.py races more, at a barrier
+
+
+@contextmanager
+def _no_url() -> Iterator[None]:
+    yield None
+
+
+@pytest.fixture(scope="module", params=["embedded", pytest.param("redis+postgresql", marks=pytest.mark.services)])
+def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A migrated environment on the embedded default, or on PostgreSQL and Redis."""
+    data = tmp_path_factory.mktemp("unique")
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        fresh_pg_schema("appctl_unique") if request.param != "embedded" else _no_url() as database_url,
+    ):
+        env = isolate_environment(monkeypatch, data / "data")
+        if database_url:
+            redis_url = request.getfixturevalue("redis_url")
+            env.update(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url)
+        upgraded = run_appctl("db", "upgrade", env=env)
+        assert upgraded.returncode == 0, upgraded.stderr
+        yield env
+
+
+def fresh_args() -> list[str]:
+    return [str(uuid.uuid4().int % 10**9), "4"]
+
+
+def jobs_with(env: dict[str, str], args: list[str]) -> list[dict[str, Any]]:
+    """The history's jobs of divide with ``args``."""
+    listed = run_appctl("task", "history", "--name", "divide", "--limit", "0", "-o", "json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    return [job for job in json.loads(listed.stdout) if job["args"] == [int(arg) for arg in args]]
+
+
+def already_queued(task_id: str, state: str = "PENDING") -> str:
+    return f"Already queued: job {task_id} ({state}) holds the same unique key; nothing was sent.\n"
+
+
+def test_a_repeated_unique_send_prints_the_queued_job_and_sends_nothing(system: dict[str, str]) -> None:
+    args = fresh_args()
+    first = run_appctl("task", "send", "divide", *args, "--unique", env=system)
+    assert (first.returncode, first.stderr, len(first.stdout)) == (0, "", 37)
+    task_id = first.stdout.strip()
+    again = run_appctl("task", "send", "project.users.tasks.divide", *args, "--unique", env=system)
+    assert (again.returncode, again.stdout, again.stderr) == (0, first.stdout, already_queued(task_id))
+    keyed = run_appctl("task", "send", "divide", *args, "--unique-key", f"k-{args[0]}", env=system)
+    assert keyed.returncode == 0 and keyed.stdout != first.stdout  # another key: another job
+    assert [job["id"] for job in jobs_with(system, args)] == [keyed.stdout.strip(), task_id]
+
+
+def test_processes_racing_through_the_cli_send_one_job(system: dict[str, str]) -> None:
+    args, key = fresh_args(), f"race-{uuid.uuid4().hex}"
+    command = [APPCTL, "task", "send", "divide", *args, "--unique-key", key]
+    racers = [
+        subprocess.Popen(command, env=system, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(RACERS)
+    ]
+    outputs = [racer.communicate(timeout=HANG) for racer in racers]
+    answers = [(racer.returncode, out, err) for racer, (out, err) in zip(racers, outputs, strict=True)]
+    assert {code for code, _, _ in answers} == {0}, answers
+    ids = {out for _, out, _ in answers}
+    assert len(ids) == 1, answers
+    task_id = ids.pop().strip()
+    assert sorted(err for _, _, err in answers) == ["", *[already_queued(task_id)] * (RACERS - 1)]
+    assert [job["id"] for job in jobs_with(system, args)] == [task_id]
+
+
+@pytest.mark.slow
+def test_with_a_worker_a_finished_job_frees_its_key(system: dict[str, str], tmp_path: Path) -> None:
+    args, failing = fresh_args(), [str(uuid.uuid4().int % 10**9), "0"]
+    queued = run_appctl("task", "send", "divide", *args, "--unique", env=system).stdout.strip()
+    send_and_wait = [APPCTL, "task", "send", "divide", *args, "--unique", "--wait", "--timeout", "120"]
+    waiting = subprocess.Popen(send_and_wait, env=system, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert waiting.stderr is not None
+    assert waiting.stderr.readline() == already_queued(queued)  # before any worker: the job is still queued
+    assert waiting.stderr.readline() == f"Waiting up to 120s for {queued}.\n"
+    worker = [APPCTL, "worker", "--loglevel=info", "--concurrency=1"]
+    with worker_process(worker, system, tmp_path / "worker.log"):
+        out, err = waiting.communicate(timeout=HANG)  # the job already queued ran: its result
+        assert (waiting.returncode, out, err) == (0, f"{int(args[0]) / 4}\n", "")
+        again = run_appctl("task", "send", "divide", *args, "--unique", "--wait", "--timeout", "120", env=system)
+        assert (again.returncode, again.stdout) == (0, f"{int(args[0]) / 4}\n")
+        assert again.stderr.startswith("Sent ") and queued not in again.stderr  # the key was free: a new job
+        failed = run_appctl("task", "send", "divide", *failing, "--unique", "--wait", "--timeout", "120", env=system)
+        assert failed.returncode == 1 and "ZeroDivisionError" in failed.stderr
+    retried = run_appctl("task", "send", "divide", *failing, "--unique", env=system)
+    assert (retried.returncode, retried.stderr) == (0, "")  # a failed job frees its key too
+    states = sorted(job["state"] for job in jobs_with(system, args))
+    assert states == ["SUCCESS", "SUCCESS"]
+    assert sorted(job["state"] for job in jobs_with(system, failing)) == ["FAILURE", "PENDING"]
+
+
+def test_unique_with_from_file_is_a_usage_error(system: dict[str, str], tmp_path: Path) -> None:
+    lines = tmp_path / "jobs.jsonl"
+    lines.write_text("[1, 2]\n")
+    for option in (["--unique"], ["--unique-key", "k"]):
+        refused = run_appctl("task", "send", "divide", "--from-file", str(lines), *option, env=system)
+        message = "Error: --unique and --unique-key send one job; they do not go with --from-file"
+        assert (refused.returncode, refused.stdout) == (2, "")
+        assert refused.stderr == f"{message} (see 'appctl task send --help')\n"
+
+
+def test_a_bad_unique_key_is_exit_65_and_sends_nothing(system: dict[str, str]) -> None:
+    args = fresh_args()
+    for bad in ("", "x" * 256):
+        refused = run_appctl("task", "send", "divide", *args, "--unique-key", bad, env=system)
+        assert (refused.returncode, refused.stdout) == (65, "")
+        assert refused.stderr.startswith("Error: unique key ") and refused.stderr.count("\n") == 1
+    assert jobs_with(system, args) == []
