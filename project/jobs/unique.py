@@ -38,7 +38,7 @@ from project.failures import publish_errors, unavailable
 from project.interrupts import interrupts_held
 from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, UNKNOWN, bounded_json, sent_row, utcnow
 from project.jobs.history.write import HISTORY, HistoryWriter, history_guard
-from project.jobs.publisher import JobToSend
+from project.jobs.publisher import JobToSend, SentJob
 from project.jobs.registry import check_arguments, resolve_task
 from project.jobs.send import SendOptions, publishing
 
@@ -96,18 +96,18 @@ def send_unique_job(
         return {"id": holder["id"], "state": holder["state"], "sent": False, "unique_key": key}
     with interrupts_held():  # Ctrl-C waits until the claim is settled
         try:
-            queue_used = _publish(task, job, options, to_wait_for)
+            sent = _publish(task, job, options, to_wait_for)
         except FateUnknown:
             raise  # the row stays UNKNOWN, holding the key: the job may be queued
         except BaseException:
             claims.release(str(job.id))
             raise
-        claims.confirm(str(job.id), queue_used)
+        claims.confirm(str(job.id), sent)
     return {"id": job.id, "state": "PENDING", "sent": True, "unique_key": key}
 
 
-def _publish(task: Task, job: JobToSend, options: SendOptions, to_wait_for: bool) -> str | None:
-    """Publish ``job`` under its id; the queue it went to (None through ``apply_async``, whose signal records it)."""
+def _publish(task: Task, job: JobToSend, options: SendOptions, to_wait_for: bool) -> SentJob | None:
+    """Publish ``job`` under its id: what the broker has (None through ``apply_async``, whose signal records it)."""
     if to_wait_for:  # as send_job: apply_async reaches the result backend first
         config = current_app.config
         with publish_errors(config["CELERY_BROKER_URL"], config["CELERY_RESULT_BACKEND"]):
@@ -115,7 +115,7 @@ def _publish(task: Task, job: JobToSend, options: SendOptions, to_wait_for: bool
             task.apply_async(job.args, job.kwargs, task_id=job.id, **given)
         return None
     with publishing(task, options) as publisher:
-        return publisher.publish([job])[0].queue
+        return publisher.publish([job])[0]
 
 
 class UniqueClaims:
@@ -150,11 +150,13 @@ class UniqueClaims:
             if time.monotonic() >= deadline:  # the key was freed and taken again all along
                 raise TimedOut(f"the unique key {key!r} did not settle within {self.longest_send.total_seconds():g}s")
 
-    def confirm(self, task_id: str, queue: str | None) -> None:
-        """The broker has the job: UNKNOWN becomes PENDING (a worker that already recorded more keeps it)."""
-        changes = {"state": "PENDING", **({"queue": queue} if queue else {})}
+    def confirm(self, task_id: str, sent: SentJob | None) -> None:
+        """The broker has the job: its row gets the queue and schedule, and UNKNOWN becomes PENDING
+        (a worker that already recorded more keeps what it recorded)."""
         with history_guard("sending", [task_id]):
-            self.writer.settle(task_id, (UNKNOWN,), changes)
+            if sent is not None:
+                self.writer.record_sent([sent_fields(sent)])  # fills what is still empty; keeps the state
+            self.writer.settle(task_id, (UNKNOWN,), {"state": "PENDING"})
 
     def release(self, task_id: str) -> None:
         """The broker refused the job: delete its row, which frees the key (a failure only warns)."""
@@ -189,6 +191,11 @@ class UniqueClaims:
 
     def _database(self) -> AbstractContextManager[None]:
         return database_errors(self.database_url)
+
+
+def sent_fields(sent: SentJob) -> dict[str, Any]:
+    """The history row of a job the broker has (``write.record_sent``'s, as a row)."""
+    return sent_row(sent.id, sent.name, list(sent.args), sent.kwargs, sent.queue, eta=sent.eta, expires=sent.expires)
 
 
 def finished_fields(known: dict[str, Any]) -> dict[str, Any]:

@@ -241,3 +241,13 @@ def test_a_plain_send_ignores_unique_keys(unique_app: Any) -> None:
     record = find_job(plain)
     assert record is not None and record["state"] == "PENDING"
     assert rows_holding(held["unique_key"]) == [{"id": held["id"], "state": "PENDING"}]
+
+
+def test_a_scheduled_job_holds_its_key_and_the_history_shows_when_it_is_due(unique_app: Any) -> None:
+    args = [uuid.uuid4().int % 1000, 6]
+    scheduled = send_unique_job("divide", args, countdown=3600, expires=7200)
+    assert scheduled["sent"] is True
+    record = find_job(scheduled["id"])
+    assert record is not None and record["state"] == "PENDING" and record["queue"] is not None
+    assert record["eta"] is not None and record["expires"] is not None and record["eta"] < record["expires"]
+    assert send_unique_job("divide", args) == {**scheduled, "sent": False}  # due in an hour: still unfinished

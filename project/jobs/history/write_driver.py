@@ -19,7 +19,7 @@ from typing import Any
 from project.jobs.history.values import LIVE_STATES
 from project.urls import parse_url
 
-SENT_COLUMNS = ("id", "state", "name", "args", "kwargs", "queue", "sent_at")
+SENT_COLUMNS = ("id", "state", "name", "args", "kwargs", "queue", "sent_at", "eta", "expires", "retry_of")
 CLAIM_COLUMNS = (*SENT_COLUMNS, "unique_key")  # a unique send's row (project/jobs/unique.py)
 _JSON_COLUMNS = ("args", "kwargs", "result")
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
