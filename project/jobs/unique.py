@@ -91,7 +91,11 @@ def send_unique_job(
     key = check_unique_key(key) if key is not None else unique_key_for(task.name, job.args, job.kwargs)
     claims = UniqueClaims(current_app.extensions[HISTORY], current_app.config)
     row = {**sent_row(str(job.id), task.name, list(job.args), job.kwargs, None, state=UNKNOWN), "unique_key": key}
-    holder = claims.take(key, row)
+    try:
+        holder = claims.take(key, row)
+    except KeyboardInterrupt:
+        claims.release(str(job.id))  # the row may have gone in just before Ctrl-C; nothing was sent
+        raise
     if holder is not None:
         return {"id": holder["id"], "state": holder["state"], "sent": False, "unique_key": key}
     with interrupts_held():  # Ctrl-C waits until the claim is settled
