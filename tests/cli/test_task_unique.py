@@ -11,6 +11,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,14 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         env = isolate_environment(monkeypatch, data / "data")
         if database_url:
             redis_url = request.getfixturevalue("redis_url")
-            env.update(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url)
+            services = {
+                "DATABASE_URL": database_url,
+                "CELERY_BROKER_URL": redis_url,
+                "CELERY_RESULT_BACKEND": redis_url,
+            }
+            for name, value in services.items():
+                monkeypatch.setenv(name, value)  # for the tests that build the app in this process
+            env.update(services)
         upgraded = run_appctl("db", "upgrade", env=env)
         assert upgraded.returncode == 0, upgraded.stderr
         yield env
@@ -130,3 +138,28 @@ def test_a_bad_unique_key_is_exit_65_and_sends_nothing(system: dict[str, str]) -
         assert (refused.returncode, refused.stdout) == (65, "")
         assert refused.stderr.startswith("Error: unique key ") and refused.stderr.count("\n") == 1
     assert jobs_with(system, args) == []
+
+
+def test_a_key_held_by_a_job_of_unknown_fate_is_exit_4_until_that_job_is_revoked(system: dict[str, str]) -> None:
+    from project import create_app
+    from project.extensions import db
+    from project.jobs.history.values import UNKNOWN, sent_row, utcnow
+    from project.jobs.history.write_orm import OrmHistory
+
+    key, lost = f"lost-{uuid.uuid4().hex}", str(uuid.uuid4())
+    app = create_app("testing")  # the module's environment is in os.environ
+    with app.app_context():
+        long_ago = utcnow() - timedelta(seconds=app.config["LONGEST_SEND"] + 60)  # no send takes that long
+        row = sent_row(lost, "project.users.tasks.divide", [1, 2], {}, None, sent_at=long_ago, state=UNKNOWN)
+        assert OrmHistory().claim({**row, "unique_key": key})
+        db.engine.dispose()
+    refused = run_appctl("task", "send", "divide", "1", "2", "--unique-key", key, env=system)
+    assert (refused.returncode, refused.stdout) == (4, "")
+    assert refused.stderr == (
+        f"Error: job {lost} holds the unique key '{key}', and whether the broker has it is unknown (its send "
+        f"failed with the broker's answer lost, or was cut short) (hint: if it is not queued, revoke {lost} to "
+        "free the key; a worker that runs it frees the key too)\n"
+    )
+    assert run_appctl("task", "revoke", lost, env=system).returncode == 0
+    sent = run_appctl("task", "send", "divide", "1", "2", "--unique-key", key, env=system)
+    assert (sent.returncode, sent.stderr, len(sent.stdout)) == (0, "", 37)
