@@ -7,18 +7,21 @@ backend), shared by the module: each test uses arguments or keys of its own.
 from __future__ import annotations
 
 import json
+import re
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.conftest import APPCTL, HANG, fresh_pg_schema, isolate_environment, run_appctl
-from tests.processes import worker_process
+from tests.processes import FaultyProxy, worker_process
 
 RACERS = 4  # tests/jobs/test_unique.py races more, at a barrier
 
@@ -163,3 +166,46 @@ def test_a_key_held_by_a_job_of_unknown_fate_is_exit_4_until_that_job_is_revoked
     assert run_appctl("task", "revoke", lost, env=system).returncode == 0
     sent = run_appctl("task", "send", "divide", "1", "2", "--unique-key", key, env=system)
     assert (sent.returncode, sent.stderr, len(sent.stdout)) == (0, "", 37)
+
+
+class ExecReplyLost(FaultyProxy):
+    """A proxy to Redis that passes everything on until a client sends a transaction that pushes a
+    message: Redis gets it and applies it, but from then on no reply reaches any client (the broker's
+    answer is lost)."""
+
+    def _pump(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
+        with suppress(OSError):
+            while data := source.recv(65536):
+                if self.silent.is_set():
+                    continue
+                sink.sendall(data)
+                if not replies and b"\r\nLPUSH\r\n" in data and b"\r\nEXEC\r\n" in data:  # not a declare's LLENs
+                    self.silent.set()
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_a_send_whose_broker_answer_was_lost_keeps_the_key_until_its_job_ends(
+    env: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    broker = urlsplit(redis_url)
+    proxy = ExecReplyLost(broker.port or 6379)
+    lossy = {**env, "CELERY_BROKER_URL": f"redis://127.0.0.1:{proxy.port}{broker.path}", "APPCTL_SOCKET_TIMEOUT": "1"}
+    key = f"lost-{uuid.uuid4().hex}"
+    try:
+        lost = run_appctl("task", "send", "divide", "1", "2", "--unique-key", key, env=lossy)
+    finally:
+        proxy.die()
+    assert (lost.returncode, lost.stdout) == (69, "")
+    found = re.search(r"job (\S+) of unknown fate \(ids in the history as UNKNOWN\)", lost.stderr)
+    assert found, lost.stderr
+    listed = run_appctl("task", "history", "--state", "UNKNOWN", "-o", "json", env=env)
+    assert [job["id"] for job in json.loads(listed.stdout)] == [found[1]]  # it holds the key
+    direct = {**env, "CELERY_BROKER_URL": redis_url}
+    with worker_process([APPCTL, "worker", "--loglevel=info", "--concurrency=1"], direct, tmp_path / "worker.log"):
+        waited = run_appctl("result", "wait", found[1], "--timeout", "120", env=direct)
+        assert (waited.returncode, waited.stdout) == (0, "0.5\n")  # Redis had applied the EXEC: the job was queued
+    sent = run_appctl("task", "send", "divide", "1", "2", "--unique-key", key, env=direct)
+    assert (sent.returncode, sent.stderr) == (0, "")  # its end freed the key
+    assert sent.stdout.strip() != found[1]
