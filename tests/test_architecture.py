@@ -31,6 +31,7 @@ SERVICES = (
     "project.jobs.retry",
     "project.jobs.revoke",
     "project.jobs.send",
+    "project.jobs.unique",
     "project.jobs.watch",
     "project.jobs.worker",
     "project.users",
