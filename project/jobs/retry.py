@@ -19,7 +19,7 @@ from project.interrupts import interrupts_held
 from project.jobs.history.models import jobs
 from project.jobs.history.read import never_sent
 from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, is_truncated, sent_row, utcnow
-from project.jobs.history.write import record_sent_rows
+from project.jobs.history.write import history_guard, record_sent_rows
 from project.jobs.publisher import SEND_BATCH_SIZE, JobToSend, SentJob
 from project.jobs.registry import ArgumentChecker, resolve_task
 from project.jobs.results import check_task_id, job_state
@@ -141,10 +141,14 @@ def _copy_row(new: SentJob, old_id: str) -> dict[str, Any]:
 
 
 def _link(copies: Sequence[dict[str, Any]]) -> None:
-    """Mark each original row as retried by its copy, in one statement."""
+    """Mark each original row as retried by its copy, in one statement.
+
+    The broker has the copies already: a history that cannot be written is a warning, as for a send,
+    never an error that would say nothing was sent (and, inside the publisher, blame the broker).
+    """
     if copies:
         statement = update(jobs).where(jobs.c.id == bindparam("old")).values(retried_by=bindparam("new"))
-        with db.engine.begin() as conn:
+        with history_guard("retry", [copy["retry_of"] for copy in copies]), db.engine.begin() as conn:
             conn.execute(statement, [{"old": copy["retry_of"], "new": copy["id"]} for copy in copies])
 
 

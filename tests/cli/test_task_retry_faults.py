@@ -1,7 +1,9 @@
-"""`appctl task run-now` when the broker fails: the scheduled job is kept, never revoked with no copy sent.
+"""`appctl task run-now` and `task retry` when a service fails halfway: never a job lost, never a job
+sent that the command does not report.
 
-A private Redis broker is paused (SIGSTOP) or killed during `task run-now`; the job stays scheduled, and
-once the broker is back `task run-now` runs it on a real `appctl worker`. Embedded and PostgreSQL history.
+A private Redis broker is paused (SIGSTOP) or killed during `task run-now`: the job stays scheduled, and
+once the broker is back `task run-now` runs it on a real `appctl worker` (SQLite and PostgreSQL history).
+A history that refuses the retry link after the broker took the copy: a warning, the new id, exit 0.
 """
 
 from __future__ import annotations
@@ -70,3 +72,33 @@ def test_a_broker_failing_during_run_now_leaves_the_job_scheduled(
         waited = run_appctl("result", "wait", ran.stdout.strip(), "--timeout", "120", env=env)
     assert (waited.returncode, waited.stdout) == (0, "0.75\n"), waited.stderr
     assert job(env, scheduled)["state"] == "REVOKED"
+
+
+def test_a_retry_whose_link_the_history_cannot_write_still_prints_the_job_it_sent(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The broker has the copy when the history refuses the link (a trigger stands in for a full disk):
+    a warning, the new id and exit 0, never exit 69 "cannot reach the broker" for a job that was sent."""
+    import sqlite3
+
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    command = [APPCTL, "worker", "--loglevel=info", "--concurrency=1"]
+    with worker_process(command, env, tmp_path / "worker.log"):
+        sent = run_appctl("task", "send", "divide", "1", "0", env=env)
+        failed = sent.stdout.strip()
+        assert run_appctl("result", "wait", failed, "--timeout", "120", env=env).returncode == 1
+        with sqlite3.connect(Path(env["APPCTL_DATA_DIR"]) / "app.sqlite") as database:
+            database.execute(
+                "CREATE TRIGGER no_link BEFORE UPDATE OF retried_by ON jobs "
+                "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            )
+        retried = run_appctl("task", "retry", failed, env=env)
+        assert retried.returncode == 0, retried.stderr
+        new = retried.stdout.strip()
+        assert retried.stderr == (
+            f"Warning: the job history did not record the retry of {failed} (the job goes on): disk I/O error\n"
+        )
+        waited = run_appctl("result", "wait", new, "--timeout", "120", env=env)
+    failure = f"Error: task {new} failure: ZeroDivisionError: division by zero"
+    assert (waited.returncode, waited.stderr.strip()) == (1, failure)
+    assert (job(env, new)["retry_of"], job(env, failed)["retried_by"]) == (failed, None)
