@@ -23,6 +23,8 @@ SERVICES = (
     "project.urls",
     "project.jobs.health",
     "project.jobs.history.read",
+    "project.jobs.history.select",  # JobFilter and the selection a bulk action counts, then acts on
+    "project.jobs.history.prune",
     "project.jobs.publisher",  # SentJob, the type of what a send returns
     "project.jobs.registry",
     "project.jobs.results",

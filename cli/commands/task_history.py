@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import functools
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
 
-from cli.confirm import confirm_or_abort, yes_option
-from cli.params import Duration, Since, count_option
-from cli.render import note, output_option, render_record, render_records
+from cli.confirm import yes_option
+from cli.params import Duration, count_option
+from cli.render import ids_option, output_option, render_records
+from cli.selection import SELECTED_COLUMNS, act_on_selection, acts_on_ids, dry_run_option, job_filter_options
 from cli.state import with_app
+
+if TYPE_CHECKING:
+    from project.jobs.history.select import JobFilter
 
 JOB_TABLE_COLUMNS = ("id", "name", "state", "sent_at", "result", "error")
 REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
-PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 
 
 @click.command()
-@click.option("--state", "states", multiple=True, help="Only jobs in this state (repeatable), e.g. FAILURE.")
-@click.option("--name", help="Only this task (full or short name).")
-@click.option("--since", type=Since(), help="Only jobs sent since then: 1h, 2d or an ISO 8601 date-time.")
+@job_filter_options
 @count_option("--limit", default=100, show_default=True, help="At most this many (0: all).")
 @output_option
+@ids_option
 @with_app
-def history(states: tuple[str, ...], name: str | None, since: datetime | None, limit: int, fmt: str | None) -> None:
+def history(job_filter: JobFilter, limit: int, fmt: str | None) -> None:
     """List the jobs the app sent, newest first, with their outcome."""
     from project.jobs.history.read import FIELDS, list_history
 
-    records = list_history(states, name, since, limit or None)
-    render_records(records, FIELDS, fmt, table_columns=JOB_TABLE_COLUMNS)
+    render_records(list_history(job_filter, limit or None), FIELDS, fmt, table_columns=JOB_TABLE_COLUMNS)
 
 
 @click.command()
@@ -47,30 +50,46 @@ def status(task_ids: tuple[str, ...], fmt: str | None) -> None:
 
 
 @click.command()
-@click.argument("task_ids", metavar="ID...", nargs=-1, required=True)
+@click.argument("task_ids", metavar="[ID]...", nargs=-1)
+@job_filter_options
 @click.option("--terminate", is_flag=True, help="Also stop a job already running (docs/commands.md: where).")
+@dry_run_option
+@yes_option
 @output_option
+@ids_option
 @with_app
-def revoke(task_ids: tuple[str, ...], terminate: bool, fmt: str | None) -> None:
-    """Revoke jobs: a waiting job never runs, even after a worker restart."""
+def revoke(
+    task_ids: tuple[str, ...], job_filter: JobFilter, terminate: bool, dry_run: bool, yes: bool, fmt: str | None
+) -> None:
+    """Revoke jobs, given by ID or by filter: a waiting job never runs, even after a worker restart."""
     from project.jobs.revoke import revoke_jobs
 
-    render_records(revoke_jobs(list(task_ids), terminate), REVOKE_COLUMNS, fmt)
+    act = functools.partial(revoke_jobs, terminate=terminate)
+    if acts_on_ids(task_ids, job_filter, dry_run):
+        render_records(act(list(task_ids)), REVOKE_COLUMNS, fmt)
+    else:
+        act_on_selection(job_filter, act, REVOKE_COLUMNS, fmt, ("Revoke", "Revoked"), yes, dry_run)
 
 
 @click.command()
-@click.option("--older-than", type=Duration(), required=True, help="Delete jobs sent longer ago: 30d, 12h, 1w.")
-@click.option("--dry-run", is_flag=True, help="Only count the jobs that would be deleted.")
+@job_filter_options
+@click.option(
+    "--older-than", type=Duration(), help="Only jobs sent longer ago: 30d, 12h, 1w (and forget workers gone that long)."
+)
+@dry_run_option
 @yes_option
 @output_option
+@ids_option
 @with_app
-def prune(older_than: timedelta, dry_run: bool, yes: bool, fmt: str | None) -> None:
-    """Delete old job history (for cron: `appctl task prune --older-than 30d --yes`)."""
-    from project.jobs.history.read import prune_history
+def prune(job_filter: JobFilter, older_than: timedelta | None, dry_run: bool, yes: bool, fmt: str | None) -> None:
+    """Delete job history, chosen by age or filter (for cron: `appctl task prune --older-than 30d --yes`)."""
+    from project.jobs.history.prune import delete_jobs, forget_workers_gone_before
 
-    if not dry_run:
-        confirm_or_abort(f"Delete the history of jobs sent more than {older_than} ago?", yes)
-    pruned = prune_history(older_than, dry_run)
-    if not dry_run:
-        note(f"Deleted {pruned['deleted']} job(s) sent before {pruned['before']}.")
-    render_record(pruned, PRUNE_COLUMNS, fmt)
+    if older_than is None and job_filter.is_empty:
+        raise click.UsageError("say which jobs to delete: --older-than, or a filter (--state, --until, ...)")
+    cutoff = datetime.now(UTC) - older_than if older_than is not None else None
+    selected = job_filter.sent_before(cutoff) if cutoff is not None else job_filter
+    act = functools.partial(delete_jobs, selected)
+    act_on_selection(selected, act, SELECTED_COLUMNS, fmt, ("Delete", "Deleted"), yes, dry_run)
+    if cutoff is not None and not dry_run:
+        forget_workers_gone_before(cutoff)

@@ -197,12 +197,23 @@ def test_prune_needs_yes_without_a_terminal(runner: CliRunner, two_jobs: None) -
 
 
 def test_prune_dry_run_then_for_real(runner: CliRunner, two_jobs: None) -> None:
-    code, stdout, _ = invoke(runner, "task", "prune", "--older-than", "1h", "--dry-run", "-o", "json")
-    assert (code, json.loads(stdout)["would_delete"]) == (0, 2)
-    code, stdout, stderr = invoke(runner, "task", "prune", "--older-than", "2h30m", "--yes", "-o", "json")
-    assert (code, json.loads(stdout)["deleted"]) == (0, 2)
-    assert stderr.startswith("Deleted 2 job(s) sent before ")
+    code, stdout, stderr = invoke(runner, "task", "prune", "--older-than", "1h", "--dry-run", "-o", "json")
+    assert (code, [job["id"] for job in json.loads(stdout)]) == (0, ["good-1", "bad-1"])  # oldest first
+    assert stderr == "2 job(s) selected.\nDry run: nothing was deleted.\n"
+    code, stdout, stderr = invoke(runner, "task", "prune", "--older-than", "2h30m", "--yes")
+    assert (code, stdout) == (
+        0,
+        f"good-1\t{GOOD['name']}\tSUCCESS\tq\t{T}\t\nbad-1\t{BAD['name']}\tFAILURE\tq\t{LATER.isoformat()}\t{BAD['error']}\n",
+    )
+    assert stderr == "2 job(s) selected.\nDeleted 2 job(s).\n"
     assert invoke(runner, "task", "history") == (0, "", "")
+
+
+def test_prune_needs_a_selection(runner: CliRunner, two_jobs: None) -> None:
+    code, stdout, stderr = invoke(runner, "task", "prune", "--yes")
+    assert (code, stdout) == (2, "")
+    assert "Error: say which jobs to delete: --older-than, or a filter" in stderr
+    assert len(json.loads(invoke(runner, "task", "history", "-o", "json")[1])) == 2
 
 
 @pytest.mark.parametrize("value", ["30", "d", "1x", "-1d", "1d 2h"])

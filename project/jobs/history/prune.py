@@ -1,0 +1,31 @@
+"""Deleting job history: the jobs a filter selects, and the heartbeats of workers long gone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete
+
+from project.extensions import db
+from project.jobs.history.models import heartbeats, jobs
+from project.jobs.history.read import BRIEF_COLUMNS, job_record
+from project.jobs.history.select import JobFilter, job_conditions
+
+
+def delete_jobs(job_filter: JobFilter, task_ids: list[str]) -> list[dict[str, Any]]:
+    """Delete the jobs of ``task_ids`` that ``job_filter`` still selects, in one short transaction.
+
+    Returns their brief records (``BRIEF_FIELDS``), oldest first; a job changed meanwhile so that
+    the filter no longer selects it is left alone.
+    """
+    query = delete(jobs).where(jobs.c.id.in_(task_ids), *job_conditions(job_filter))
+    with db.engine.begin() as conn:
+        rows = conn.execute(query.returning(*(jobs.c[name] for name in BRIEF_COLUMNS))).mappings().all()
+    return [job_record(row) for row in sorted(rows, key=lambda row: (row["sent_at"], row["id"]))]
+
+
+def forget_workers_gone_before(moment: datetime) -> int:
+    """Delete the heartbeats of workers whose last one expired before ``moment``; how many."""
+    with db.engine.begin() as conn:
+        return int(conn.execute(delete(heartbeats).where(heartbeats.c.expires_at < moment)).rowcount)
