@@ -10,7 +10,7 @@ import click
 
 from cli.confirm import yes_option
 from cli.params import Duration, count_option
-from cli.render import ids_option, output_option, render_records
+from cli.render import ids_option, output_option, relative_time, render_records, resolve_format
 from cli.selection import SELECTED_COLUMNS, act_on_selection, acts_on_ids, dry_run_option, job_filter_options
 from cli.state import with_app
 
@@ -18,20 +18,25 @@ if TYPE_CHECKING:
     from project.jobs.history.select import JobFilter
 
 JOB_TABLE_COLUMNS = ("id", "name", "state", "sent_at", "result", "error")
+SCHEDULED_TABLE_COLUMNS = ("id", "name", "state", "due", "args", "queue")  # due: the eta from now, "in 3h"
 REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
 
 
 @click.command()
 @job_filter_options
+@click.option("--scheduled", is_flag=True, help="Only jobs not yet due (eta ahead, not finished), soonest first.")
 @count_option("--limit", default=100, show_default=True, help="At most this many (0: all).")
 @output_option
 @ids_option
 @with_app
-def history(job_filter: JobFilter, limit: int, fmt: str | None) -> None:
+def history(job_filter: JobFilter, scheduled: bool, limit: int, fmt: str | None) -> None:
     """List the jobs the app sent, newest first, with their outcome."""
     from project.jobs.history.read import FIELDS, list_history
 
-    render_records(list_history(job_filter, limit or None), FIELDS, fmt, table_columns=JOB_TABLE_COLUMNS)
+    records = list_history(job_filter, limit or None, scheduled=scheduled)
+    if scheduled and resolve_format(fmt) == "table":
+        records = ({**record, "due": relative_time(record["eta"])} for record in records)
+    render_records(records, FIELDS, fmt, table_columns=SCHEDULED_TABLE_COLUMNS if scheduled else JOB_TABLE_COLUMNS)
 
 
 @click.command()

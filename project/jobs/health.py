@@ -15,7 +15,7 @@ from celery import Celery
 from flask import Flask, current_app
 from kombu import Connection
 
-from project.errors import AppctlError
+from project.errors import UPGRADE_DATABASE, AppctlError
 from project.failures import is_connection_error, reason, unavailable
 from project.jobs.history.read import active_workers
 from project.jobs.registry import current_celery
@@ -36,11 +36,8 @@ def check_database() -> dict[str, Any]:
     if state["at_head"]:
         return {"ok": True, "detail": f"{url} at head {state['head']}", "data": data}
     pending = len(state["pending"])
-    return {
-        "ok": False,
-        "detail": f"{url} at {state['current'] or 'base'}, {pending} migration(s) pending (run `appctl db upgrade`)",
-        "data": data,
-    }
+    detail = f"{url} at {state['current'] or 'base'}, {pending} migration(s) pending"
+    return {"ok": False, "detail": detail, "data": data, "remedy": UPGRADE_DATABASE}
 
 
 def queue_depth(connection: Connection, queue: str) -> int:
@@ -119,15 +116,14 @@ _SERVICES = {
 
 
 def _failure(name: str, exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, AppctlError):  # already says what is wrong (a broken migrations folder, say)
+    if name in _SERVICES and not isinstance(exc, AppctlError) and (is_connection_error(exc) or name == "database"):
+        exc = unavailable(name, current_app.config[_SERVICES[name]], exc)
+    if isinstance(exc, AppctlError):  # says what is wrong (a broken migrations folder, say)
         detail = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-    elif name in _SERVICES and (is_connection_error(exc) or name == "database"):
-        detail = unavailable(name, current_app.config[_SERVICES[name]], exc).message
-    elif name == "workers":
-        detail = f"cannot read the worker heartbeats: {reason(exc)}"
-    else:
-        detail = f"{type(exc).__name__}: {reason(exc)}"
-    return {"ok": False, "detail": detail, "data": None}
+        return {"ok": False, "detail": detail, "data": None, "remedy": exc.remedy}
+    if name == "workers":
+        return {"ok": False, "detail": f"cannot read the worker heartbeats: {reason(exc)}", "data": None}
+    return {"ok": False, "detail": f"{type(exc).__name__}: {reason(exc)}", "data": None}
 
 
 CHECKS: dict[str, Check] = {
@@ -139,7 +135,10 @@ CHECKS: dict[str, Check] = {
 
 
 def system_status(deadline: float = DEADLINE) -> list[dict[str, Any]]:
-    """Run every check at once; each is ``{check, ok, detail, data}``, failing if not done by ``deadline``."""
+    """Run every check at once; each is ``{check, ok, detail, data}``, failing if not done by ``deadline``.
+
+    A failed check may also carry ``remedy`` (one of project.errors.REMEDIES): what would mend it.
+    """
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     results: dict[str, dict[str, Any]] = {}
 

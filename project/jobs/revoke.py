@@ -46,7 +46,7 @@ def _mark(conn: Connection, record: dict[str, Any], terminate: bool, now: dateti
     waiting = update(jobs).where(jobs.c.id == task_id, jobs.c.state.in_(WAITING_STATES))
     if conn.execute(waiting.values({**REVOKED_FIELDS, "finished_at": now})).rowcount:
         return "revoked"
-    return "terminating" if terminate else "running: it will finish (--terminate stops it)"
+    return "terminating" if terminate else "running: it will finish unless terminated"
 
 
 def revoke_jobs(task_ids: list[str], terminate: bool = False) -> list[dict[str, Any]]:

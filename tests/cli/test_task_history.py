@@ -32,6 +32,10 @@ COLUMNS = [
     "result",
     "error",
     "revoked_at",
+    "eta",
+    "expires",
+    "retry_of",
+    "retried_by",
 ]
 GOOD = {
     "id": "good-1",
@@ -48,6 +52,10 @@ GOOD = {
     "result": 0.5,
     "error": None,
     "revoked_at": None,
+    "eta": None,
+    "expires": None,
+    "retry_of": None,
+    "retried_by": None,
 }
 LATER = SENT + timedelta(seconds=1)
 BAD = {
@@ -101,7 +109,7 @@ def test_history_jsonl_csv_and_plain(runner: CliRunner, two_jobs: None) -> None:
     code, stdout, _ = invoke(runner, "task", "history", "--state", "SUCCESS")
     assert (code, stdout) == (
         0,
-        f"good-1\t{GOOD['name']}\tSUCCESS\t[1, 2]\t{{}}\tq\t{T}\t{T}\t{T}\tcelery@w1\t0\t0.5\t\t\n",
+        f"good-1\t{GOOD['name']}\tSUCCESS\t[1, 2]\t{{}}\tq\t{T}\t{T}\t{T}\tcelery@w1\t0\t0.5\t\t\t\t\t\t\n",
     )
 
 

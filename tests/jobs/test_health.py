@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from project.errors import UPGRADE_DATABASE
 from project.extensions import db
 from project.jobs.health import system_status
 from project.jobs.history.models import heartbeats
@@ -77,4 +78,5 @@ def test_a_database_behind_head_is_unhealthy(app: Any) -> None:
     downgrade_database("0001")
     database = checks()["database"]
     assert database["ok"] is False
-    assert database["detail"].endswith("at 0001, 4 migration(s) pending (run `appctl db upgrade`)")
+    assert database["detail"].endswith("at 0001, 4 migration(s) pending")
+    assert database["remedy"] == UPGRADE_DATABASE

@@ -8,14 +8,14 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Connection, RowMapping, select
 
 from project.errors import NotFound
-from project.extensions import db
+from project.extensions import STREAM_BATCH, db
 from project.failures import reason
 from project.jobs.history.models import heartbeats, jobs
-from project.jobs.history.select import JobFilter, Selection, job_chunks
-from project.jobs.history.values import utcnow
+from project.jobs.history.select import JobFilter, Selection, job_chunks, job_conditions
+from project.jobs.history.values import LIVE_STATES, utcnow
 
 logger = logging.getLogger("appctl.history")
 
@@ -34,7 +34,12 @@ FIELDS = (
     "result",
     "error",
     "revoked_at",
+    "eta",
+    "expires",
+    "retry_of",
+    "retried_by",
 )
+TIME_FIELDS = ("sent_at", "started_at", "finished_at", "revoked_at", "eta", "expires")
 ALL_COLUMNS = tuple(jobs.c.keys())
 BRIEF_FIELDS = ("id", "name", "state", "queue", "sent_at", "error")  # a job in a bulk action's output
 BRIEF_COLUMNS = ("id", "name", "state", "queue", "sent_at", "error_type", "error_message")
@@ -47,7 +52,7 @@ def _iso(value: datetime | None) -> str | None:
 def job_record(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A history row as plain data (times as ISO 8601 UTC, the error as ``Type: message``)."""
     record = {name: row[name] for name in FIELDS if name in row}
-    for name in ("sent_at", "started_at", "finished_at", "revoked_at"):
+    for name in TIME_FIELDS:
         if name in row:
             record[name] = _iso(row[name])
     if "error_type" in row:
@@ -56,15 +61,44 @@ def job_record(row: Mapping[Any, Any]) -> dict[str, Any]:
     return record
 
 
-def list_history(selection: JobFilter | None = None, limit: int | None = 100) -> Iterator[dict[str, Any]]:
+def list_history(
+    selection: JobFilter | None = None, limit: int | None = 100, scheduled: bool = False
+) -> Iterator[dict[str, Any]]:
     """The jobs ``selection`` selects (every job by default), newest first, at most ``limit``.
 
+    ``scheduled``: only jobs not yet due (an eta still ahead, not finished), the soonest due first.
     The first chunk is read before this returns, so a database failure is raised here, not after
     the caller has started printing.
     """
-    chunks = job_chunks(selection or JobFilter(), ALL_COLUMNS, newest_first=True, limit=limit)
+    selection = selection or JobFilter()
+    if scheduled:
+        return _scheduled(selection, limit)
+    chunks = job_chunks(selection, ALL_COLUMNS, newest_first=True, limit=limit)
     first = next(chunks, [])
     return (job_record(row) for chunk in itertools.chain([first], chunks) for row in chunk)
+
+
+def _scheduled(selection: JobFilter, limit: int | None) -> Iterator[dict[str, Any]]:
+    """The jobs not yet due, soonest first, streamed (the query runs before this returns)."""
+    query = select(jobs).where(*not_yet_due(), *job_conditions(selection)).order_by(jobs.c.eta, jobs.c.id)
+    conn = db.engine.connect()
+    try:
+        rows = conn.execute(query.limit(limit).execution_options(yield_per=STREAM_BATCH)).mappings()
+    except Exception:
+        conn.close()
+        raise
+    return _records(conn, rows)
+
+
+def _records(conn: Connection, rows: Iterator[RowMapping]) -> Iterator[dict[str, Any]]:
+    with conn:
+        for row in rows:
+            yield job_record(row)
+
+
+def not_yet_due() -> tuple[ColumnElement[bool], ...]:
+    """Conditions on ``jobs`` of a job waiting for its eta: the eta ahead of now, the job not finished."""
+    return jobs.c.eta > utcnow(), jobs.c.state.in_(LIVE_STATES)
 
 
 def find_job(task_id: str) -> dict[str, Any] | None:

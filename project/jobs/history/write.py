@@ -50,6 +50,13 @@ def record_sent_rows(rows: Sequence[dict[str, Any]]) -> None:
 
 
 def record_sent(jobs: Iterable[Any], state: str = "PENDING") -> None:
-    """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue);
-    ``state`` UNKNOWN for jobs it may or may not have."""
-    record_sent_rows([sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue, state=state) for job in jobs])
+    """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue,
+    eta, expires); ``state`` UNKNOWN for jobs it may or may not have."""
+    record_sent_rows(
+        [
+            sent_row(
+                job.id, job.name, list(job.args), job.kwargs, job.queue, state=state, eta=job.eta, expires=job.expires
+            )
+            for job in jobs
+        ]
+    )
