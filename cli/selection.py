@@ -71,6 +71,7 @@ def act_on_selection(
     verb: tuple[str, str],
     yes: bool = False,
     dry_run: bool = False,
+    table_columns: tuple[str, ...] | None = None,
 ) -> None:
     """Run a bulk action on the jobs ``job_filter`` selects, ``act`` taking a chunk of ids at a time.
 
@@ -93,7 +94,7 @@ def act_on_selection(
         confirm_or_abort(f"{verb[0]} {selection.count} job(s)?", yes)
     done = [0]
     records = _acted(selection_ids(selected_jobs(selection)), act, done)
-    render_records(records, columns, fmt)
+    render_records(records, columns, fmt, table_columns=table_columns)
     for _ in records:  # a table shows the first rows only: the rest are acted on all the same
         pass
     note(f"{verb[1]} {done[0]} job(s).")

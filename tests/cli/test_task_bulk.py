@@ -7,11 +7,12 @@ share one system and one worker without seeing each other's jobs.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ class System:
 
     env: dict[str, str]
     logs: Path
+    kind: str  # "embedded" or "redis+postgresql"
 
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("redis+postgresql", marks=pytest.mark.services)])
@@ -50,7 +52,7 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             env.update(urls)  # for appctl processes
         assert appctl(env, "db", "upgrade").returncode == 0
         with worker_process(worker_command("main"), env, logs / "worker.log"):
-            yield System(env, logs)
+            yield System(env, logs, request.param)
 
 
 def appctl(env: dict[str, str], *args: str, stdin: str = "") -> Any:
@@ -198,3 +200,104 @@ def test_a_selection_larger_than_a_chunk_is_revoked_whole(system: System, tmp_pa
     assert (len(revoked.stdout.split()), set(revoked.stdout.split())) == (count, set(sent))
     assert revoked.stderr == f"{count} job(s) selected.\nRevoked {count} job(s).\n"
     assert ids(env, "--queue", parked, "--state", "REVOKED") == set(sent)
+
+
+def test_retry_by_filter_sends_the_failures_again(system: System) -> None:
+    env, since, parked = system.env, datetime.now(UTC).isoformat(), queue_name()
+    failed = [send(env, "1", "0") for _ in range(3)]
+    good = send(env, "1", "2")
+    assert invoke("result", "wait", *failed, good, "--timeout", "120").exit_code == 1
+    waiting = send(env, "1", "2", "--queue", parked)
+    refused = invoke("task", "retry", "--since", since, "--yes")  # the parked job is not finished
+    assert (refused.exit_code, refused.stdout) == (4, "")
+    assert refused.stderr.startswith("Error: 1 of the selected jobs are not finished, so none is retried")
+    dry = invoke("task", "retry", "--since", since, "--state", "FAILURE", "--dry-run", "-q")
+    assert (dry.exit_code, sorted(dry.stdout.split())) == (0, sorted(failed))
+    assert ids(env, "--since", since) == {*failed, good, waiting}  # nothing sent
+
+    retried = invoke("task", "retry", "--since", since, "--state", "FAILURE", "--yes", "-o", "jsonl")
+    assert (retried.exit_code, retried.stderr) == (0, "3 job(s) selected.\nRetried 3 job(s).\n")
+    copies = [json.loads(line) for line in retried.stdout.splitlines()]
+    assert sorted(copy["retry_of"] for copy in copies) == sorted(failed)
+    new = [copy["id"] for copy in copies]
+    assert invoke("result", "wait", *new, "--timeout", "120").exit_code == 1  # the same division by zero
+    wait_for(lambda: ids(env, "--since", since, "--state", "FAILURE") >= set(new), what="the copies to fail too")
+    jobs = {job["id"]: job for job in json.loads(ok(env, "task", "history", "--since", since, "-o", "json"))}
+    assert {copy["retry_of"]: jobs[copy["retry_of"]]["retried_by"] for copy in copies} == {
+        copy["retry_of"]: copy["id"] for copy in copies
+    }
+    for copy in copies:
+        assert ids(env, "--retry-of", copy["retry_of"]) == {copy["id"]}
+
+
+def queued_messages(system: System, queue: str) -> int:
+    """How many messages wait in ``queue`` on the system's broker."""
+    if system.kind == "embedded":
+        path = Path(system.env["APPCTL_DATA_DIR"]) / "broker.sqlite"
+        query = "SELECT count(*) FROM kombu_message m JOIN kombu_queue q ON m.queue_id = q.id WHERE q.name = ?"
+        with closing(sqlite3.connect(path)) as connection:
+            return int(connection.execute(query, (queue,)).fetchone()[0])
+    import redis
+
+    with closing(redis.Redis.from_url(system.env["CELERY_BROKER_URL"])) as client:
+        return int(client.llen(queue))
+
+
+def test_ten_thousand_failed_jobs_retried_by_filter_and_the_queue_agrees(system: System) -> None:
+    """The issue's case: 10,000 failed jobs retried by a filter; the history and the broker agree after."""
+    from sqlalchemy import func, select
+
+    from project import create_app
+    from project.extensions import db
+    from project.jobs.history.models import jobs
+
+    parked, count = queue_name(), 10_000
+    failed_at = datetime.now(UTC) - timedelta(hours=1)
+    originals = [
+        {
+            "id": f"failed-{n:05d}-{parked}",
+            "name": "project.users.tasks.divide",
+            "state": "FAILURE",
+            "args": [n, 2],
+            "kwargs": {},
+            "queue": parked,
+            "sent_at": failed_at,
+            "error_type": "ConnectionError",
+            "error_message": "down",
+        }
+        for n in range(count)
+    ]
+    app = create_app()
+    try:
+        with app.app_context():
+            with db.engine.begin() as conn:
+                conn.execute(jobs.insert(), originals)
+            retried = invoke("task", "retry", "--queue", parked, "--state", "FAILURE", "--error", "down", "--yes", "-q")
+            assert retried.exit_code == 0, retried.stderr
+            new = retried.stdout.split()
+            assert (len(new), len(set(new))) == (count, count)
+            assert retried.stderr == f"{count} job(s) selected.\nRetried {count} job(s).\n"
+            with db.engine.connect() as conn:
+                copies = dict(
+                    conn.execute(
+                        select(jobs.c.id, jobs.c.retry_of).where(jobs.c.retry_of.is_not(None), jobs.c.queue == parked)
+                    ).all()
+                )
+                links = dict(
+                    conn.execute(
+                        select(jobs.c.id, jobs.c.retried_by).where(jobs.c.state == "FAILURE", jobs.c.queue == parked)
+                    ).all()
+                )
+                pending = conn.scalar(
+                    select(func.count()).select_from(jobs).where(jobs.c.queue == parked, jobs.c.state == "PENDING")
+                )
+            assert (set(copies), pending) == (set(new), count)  # every copy PENDING, linked to its original
+            assert {links[old]: old for old in links} == copies  # each original names its copy
+            assert queued_messages(system, parked) == count  # and the broker holds exactly those
+            db.engine.dispose()
+    finally:
+        if system.kind != "embedded":
+            import redis
+
+            with closing(redis.Redis.from_url(system.env["CELERY_BROKER_URL"])) as client:
+                client.delete(parked)
