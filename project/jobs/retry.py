@@ -37,8 +37,9 @@ _READ_CHUNK = 500  # ids per query: well under every database's limit on bound p
 def retry_jobs(ids: Sequence[str], force: bool = False, keep_schedule: bool = False) -> list[dict[str, Any]]:
     """Send each job of ``ids`` again; one record per job (RETRY_FIELDS), in the order given.
 
-    NotFound for an id the history does not hold, Conflict for a job not finished (unless ``force``),
-    InvalidInput for one whose arguments the history could not keep whole; then nothing is sent.
+    NotFound for an id the history does not hold or a task no longer registered, Conflict for a job
+    not finished (unless ``force``), InvalidInput for one whose arguments the history could not keep
+    whole or that no longer fit the task; then nothing is sent.
     ``keep_schedule``: the copy keeps the original's eta and expiry, else it runs as soon as it can.
     """
     rows = _history_rows(ids)
