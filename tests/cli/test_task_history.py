@@ -273,3 +273,16 @@ def test_run_now_of_a_job_without_an_eta_is_exit_4(runner: CliRunner, app: Any) 
     code, stdout, stderr = invoke(runner, "task", "run-now", task_id)
     assert (code, stdout) == (4, "")
     assert stderr.startswith(f"Error: job {task_id} is not scheduled for later: it has no eta")
+
+
+def test_a_bulk_action_in_a_table_acts_on_every_job_beyond_the_rows_shown(runner: CliRunner, app: Any) -> None:
+    from project.extensions import db
+    from project.jobs.history.models import jobs
+
+    rows = [{"id": f"old-{n:04d}", "name": GOOD["name"], "state": "FAILURE", "sent_at": SENT} for n in range(1100)]
+    with db.engine.begin() as conn:
+        conn.execute(jobs.insert(), rows)
+    code, stdout, stderr = invoke(runner, "--no-color", "task", "prune", "--state", "FAILURE", "--yes", "-o", "table")
+    assert (code, stdout.count("old-")) == (0, 1000)  # a table shows the first 1000 rows
+    assert stderr.startswith("1100 job(s) selected.\n") and stderr.endswith("Deleted 1100 job(s).\n")
+    assert invoke(runner, "task", "history", "--limit", "0", "-q") == (0, "", "")
