@@ -67,13 +67,13 @@ def revoke(
     task_ids: tuple[str, ...], job_filter: JobFilter, terminate: bool, dry_run: bool, yes: bool, fmt: str | None
 ) -> None:
     """Revoke jobs, given by ID or by filter: a waiting job never runs, even after a worker restart."""
-    from project.jobs.revoke import revoke_jobs
+    from project.jobs.revoke import revocable, revoke_jobs
 
     act = functools.partial(revoke_jobs, terminate=terminate)
     if acts_on_ids(task_ids, job_filter, dry_run):
         render_records(act(list(task_ids)), REVOKE_COLUMNS, fmt)
     else:
-        act_on_selection(job_filter, act, REVOKE_COLUMNS, fmt, ("Revoke", "Revoked"), yes, dry_run)
+        act_on_selection(revocable(job_filter), act, REVOKE_COLUMNS, fmt, ("Revoke", "Revoked"), yes, dry_run)
 
 
 @click.command()

@@ -8,6 +8,7 @@ broadcast (Redis, RabbitMQ) Celery's own revoke is sent as well, which acts at o
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +17,12 @@ from flask import current_app
 from sqlalchemy import Connection, select, update
 
 from project.celery_internals.revoked_results import mark_many_revoked
+from project.errors import InvalidInput
 from project.extensions import db
 from project.failures import reason, service_errors
 from project.jobs.history.models import jobs
-from project.jobs.history.values import FINISHED_STATES, UNKNOWN, utcnow
+from project.jobs.history.select import JobFilter
+from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, UNKNOWN, utcnow
 from project.jobs.registry import current_celery
 from project.jobs.results import job_status
 
@@ -47,6 +50,14 @@ def _mark(conn: Connection, record: dict[str, Any], terminate: bool, now: dateti
     if conn.execute(waiting.values({**REVOKED_FIELDS, "finished_at": now})).rowcount:
         return "revoked"
     return "terminating" if terminate else "running: it will finish unless terminated"
+
+
+def revocable(job_filter: JobFilter) -> JobFilter:
+    """``job_filter`` narrowed to the jobs a revoke acts on, those not finished; InvalidInput if none can be."""
+    live = tuple(state for state in (job_filter.states or LIVE_STATES) if state in LIVE_STATES)
+    if not live:
+        raise InvalidInput(f"finished jobs cannot be revoked: choose among {', '.join(LIVE_STATES)}")
+    return replace(job_filter, states=live)
 
 
 def revoke_jobs(task_ids: list[str], terminate: bool = False) -> list[dict[str, Any]]:

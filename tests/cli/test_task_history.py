@@ -286,3 +286,16 @@ def test_a_bulk_action_in_a_table_acts_on_every_job_beyond_the_rows_shown(runner
     assert (code, stdout.count("old-")) == (0, 1000)  # a table shows the first 1000 rows
     assert stderr.startswith("1100 job(s) selected.\n") and stderr.endswith("Deleted 1100 job(s).\n")
     assert invoke(runner, "task", "history", "--limit", "0", "-q") == (0, "", "")
+
+
+def test_revoke_by_selection_takes_only_unfinished_jobs(runner: CliRunner, two_jobs: None) -> None:
+    assert invoke(runner, "task", "revoke", "--name", "divide", "--yes") == (
+        0,
+        "",
+        "0 job(s) selected.\nRevoked 0 job(s).\n",
+    )
+    code, stdout, stderr = invoke(runner, "task", "revoke", "--state", "success", "--state", "FAILURE", "--yes")
+    assert (code, stdout) == (65, "")
+    assert stderr.startswith("Error: finished jobs cannot be revoked: choose among PENDING, UNKNOWN, STARTED, RETRY")
+    code, stdout, _ = invoke(runner, "task", "history", "-o", "json")
+    assert [job["state"] for job in json.loads(stdout)] == ["FAILURE", "SUCCESS"]
