@@ -299,3 +299,26 @@ def test_revoke_by_selection_takes_only_unfinished_jobs(runner: CliRunner, two_j
     assert stderr.startswith("Error: finished jobs cannot be revoked: choose among PENDING, UNKNOWN, STARTED, RETRY")
     code, stdout, _ = invoke(runner, "task", "history", "-o", "json")
     assert [job["state"] for job in json.loads(stdout)] == ["FAILURE", "SUCCESS"]
+
+
+def test_prune_older_than_also_forgets_workers_gone_that_long(runner: CliRunner, two_jobs: None) -> None:
+    from project.extensions import db
+    from project.jobs.history.models import heartbeats
+
+    now = datetime.now(UTC)
+    gone, alive = now - timedelta(days=2), now + timedelta(minutes=1)
+    with db.engine.begin() as conn:
+        conn.execute(
+            heartbeats.insert(),
+            [
+                {"hostname": "gone@h", "last_seen": gone, "expires_at": gone},
+                {"hostname": "alive@h", "last_seen": now, "expires_at": alive},
+            ],
+        )
+    assert invoke(runner, "task", "prune", "--older-than", "1d", "--yes", "-q") == (
+        0,
+        "good-1\nbad-1\n",
+        "2 job(s) selected.\nDeleted 2 job(s).\n",
+    )
+    with db.engine.connect() as conn:
+        assert [row.hostname for row in conn.execute(heartbeats.select())] == ["alive@h"]

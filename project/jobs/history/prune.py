@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from project.extensions import db
 from project.jobs.history.models import heartbeats, jobs
@@ -19,10 +19,12 @@ def delete_jobs(job_filter: JobFilter, task_ids: list[str]) -> list[dict[str, An
     Returns their brief records (``BRIEF_FIELDS``), oldest first; a job changed meanwhile so that
     the filter no longer selects it is left alone.
     """
-    query = delete(jobs).where(jobs.c.id.in_(task_ids), *job_conditions(job_filter))
-    with db.engine.begin() as conn:
-        rows = conn.execute(query.returning(*(jobs.c[name] for name in BRIEF_COLUMNS))).mappings().all()
-    return [job_record(row) for row in sorted(rows, key=lambda row: (row["sent_at"], row["id"]))]
+    selected = (jobs.c.id.in_(task_ids), *job_conditions(job_filter))
+    query = select(*(jobs.c[name] for name in BRIEF_COLUMNS)).where(*selected).order_by(jobs.c.sent_at, jobs.c.id)
+    with db.engine.begin() as conn:  # no DELETE … RETURNING: SQLite has it only since 3.35
+        rows = conn.execute(query).mappings().all()
+        conn.execute(delete(jobs).where(jobs.c.id.in_([row["id"] for row in rows]), *job_conditions(job_filter)))
+    return [job_record(row) for row in rows]
 
 
 def forget_workers_gone_before(moment: datetime) -> int:
