@@ -23,6 +23,7 @@ SERVICES = (
     "project.migrations",
     "project.urls",
     "project.jobs.health",
+    "project.jobs.history.follow",
     "project.jobs.history.read",
     "project.jobs.history.select",  # JobFilter and the selection a bulk action counts, then acts on
     "project.jobs.history.prune",
@@ -32,6 +33,8 @@ SERVICES = (
     "project.jobs.retry",
     "project.jobs.revoke",
     "project.jobs.send",
+    "project.jobs.unique",
+    "project.jobs.watch",
     "project.jobs.worker",
     "project.users",
 )
