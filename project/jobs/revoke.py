@@ -16,7 +16,7 @@ from celery import Celery
 from flask import current_app
 from sqlalchemy import Connection, select, update
 
-from project.celery_internals.revoked_results import mark_many_revoked
+from project.celery_internals.revoked_results import store_revoked
 from project.errors import InvalidInput
 from project.extensions import db
 from project.failures import reason, service_errors
@@ -73,7 +73,8 @@ def revoke_jobs(task_ids: list[str], terminate: bool = False) -> list[dict[str, 
         outcomes = {record["id"]: _mark(conn, record, terminate, now) for record in live}
     celery = current_celery()
     with service_errors("result backend", current_app.config["CELERY_RESULT_BACKEND"]):
-        mark_many_revoked(celery.backend, [task_id for task_id, outcome in outcomes.items() if outcome == "revoked"])
+        revoked = [task_id for task_id, outcome in outcomes.items() if outcome == "revoked"]
+        store_revoked(celery.backend, revoked, "revoked")
     broadcast_revoke(celery, list(outcomes), terminate)
     return [_revoked_record(record, outcomes.get(record["id"]), now) for record in records]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery.result import AsyncResult
 
-from project.celery_internals.revoked_results import mark_many_revoked
+from project.celery_internals.revoked_results import store_revoked
 
 
 def test_each_job_reads_revoked_and_a_stored_success_stays(app: Any) -> None:
@@ -14,7 +14,7 @@ def test_each_job_reads_revoked_and_a_stored_success_stays(app: Any) -> None:
     backend = celery.backend
     backend.mark_as_done("done-1", 0.5)
     backend.mark_as_started("started-1")
-    mark_many_revoked(backend, ["done-1", "started-1", "never-stored-1"])
+    store_revoked(backend, ["done-1", "started-1", "never-stored-1"], "revoked")
     assert backend.get_task_meta("done-1")["status"] == "SUCCESS"
     for task_id in ("started-1", "never-stored-1"):
         result = AsyncResult(task_id, app=celery)
