@@ -25,6 +25,8 @@ COMMANDS = {
     "task": "cli.commands.task:task",
     "result": "cli.commands.result:result",
     "worker": "cli.commands.worker:worker",
+    "schedule": "cli.commands.schedule:schedule",
+    "beat": "cli.commands.beat:beat",
     "status": "cli.commands.status:status",
 }
 

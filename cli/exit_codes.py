@@ -91,6 +91,7 @@ REMEDY_HINTS = {
     "show revisions": "`appctl db status` shows the revisions",
     "activate user": "`appctl user activate` turns it back on",
     "set password": "`appctl user set-password` sets one",
+    "list schedules": "`appctl schedule list` shows the schedules",
 }
 
 

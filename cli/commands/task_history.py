@@ -20,14 +20,17 @@ PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 @click.option("--state", "states", multiple=True, help="Only jobs in this state (repeatable), e.g. FAILURE.")
 @click.option("--name", help="Only this task (full or short name).")
 @click.option("--since", type=Since(), help="Only jobs sent since then: 1h, 2d or an ISO 8601 date-time.")
+@click.option("--schedule", help="Only the runs of this schedule (`appctl schedule list`).")
 @count_option("--limit", default=100, show_default=True, help="At most this many (0: all).")
 @output_option
 @with_app
-def history(states: tuple[str, ...], name: str | None, since: datetime | None, limit: int, fmt: str | None) -> None:
+def history(
+    states: tuple[str, ...], name: str | None, since: datetime | None, schedule: str | None, limit: int, fmt: str | None
+) -> None:
     """List the jobs the app sent, newest first, with their outcome."""
     from project.jobs.history.read import FIELDS, list_history
 
-    records = list_history(states, name, since, limit or None)
+    records = list_history(states, name, since, limit or None, schedule)
     render_records(records, FIELDS, fmt, table_columns=JOB_TABLE_COLUMNS)
 
 

@@ -32,6 +32,7 @@ COLUMNS = [
     "result",
     "error",
     "revoked_at",
+    "schedule",
 ]
 GOOD = {
     "id": "good-1",
@@ -48,6 +49,7 @@ GOOD = {
     "result": 0.5,
     "error": None,
     "revoked_at": None,
+    "schedule": None,
 }
 LATER = SENT + timedelta(seconds=1)
 BAD = {

@@ -26,7 +26,7 @@ def test_healthy_with_a_worker(worker: Any) -> None:
     assert alive["active"] == []
     assert found["workers"]["detail"] == f"{alive['name']} (0 active)"
     assert found["broker"]["data"]["depth"] == 0
-    assert found["database"]["data"]["revision"] == found["database"]["data"]["head"] == "0005"
+    assert found["database"]["data"]["revision"] == found["database"]["data"]["head"] == "0006"
 
 
 def test_no_worker_is_unhealthy(app: Any) -> None:

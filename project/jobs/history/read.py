@@ -32,6 +32,7 @@ FIELDS = (
     "result",
     "error",
     "revoked_at",
+    "schedule",
 )
 NAME_MAX = 255  # the length of jobs.name
 PRUNE_CHUNK = 5000  # rows per delete: short write transactions, so workers are not kept waiting
@@ -61,9 +62,13 @@ def check_states(states: Sequence[str]) -> list[str]:
 
 
 def list_history(
-    states: Sequence[str] = (), name: str | None = None, since: datetime | None = None, limit: int | None = 100
+    states: Sequence[str] = (),
+    name: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = 100,
+    schedule: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Jobs newest first; ``name`` matches the full task name or its last dotted part.
+    """Jobs newest first; ``name`` matches the full task name or its last dotted part; ``schedule``: its runs only.
 
     The query runs before this returns, so a bad filter or a database failure is raised here,
     not after the caller has started printing.
@@ -77,6 +82,8 @@ def list_history(
         query = query.where(or_(jobs.c.name == name, jobs.c.name.endswith("." + name, autoescape=True)))
     if since is not None:
         query = query.where(jobs.c.sent_at >= since)
+    if schedule is not None:
+        query = query.where(jobs.c.schedule == schedule)
     conn = db.engine.connect()
     try:
         rows = conn.execute(query.execution_options(yield_per=STREAM_BATCH)).mappings()

@@ -43,9 +43,10 @@ def sent_row(
     queue: str | None,
     sent_at: datetime | None = None,
     state: str = "PENDING",
+    schedule: str | None = None,
 ) -> dict[str, Any]:
-    """The history row for a job just published (``state`` UNKNOWN: perhaps published)."""
-    return {
+    """The history row for a job just published (``state`` UNKNOWN: perhaps published; ``schedule``: a run of it)."""
+    row = {
         "id": task_id,
         "state": state,
         "name": name,
@@ -54,6 +55,9 @@ def sent_row(
         "queue": queue,
         "sent_at": sent_at or utcnow(),
     }
+    if schedule is not None:  # only then: the database driver's writer knows the columns of plain sends
+        row["schedule"] = schedule
+    return row
 
 
 def error_fields(exc: BaseException | None) -> dict[str, Any]:

@@ -49,7 +49,12 @@ def record_sent_rows(rows: Sequence[dict[str, Any]]) -> None:
             writer.record_sent(rows)
 
 
-def record_sent(jobs: Iterable[Any], state: str = "PENDING") -> None:
+def record_sent(jobs: Iterable[Any], state: str = "PENDING", schedule: str | None = None) -> None:
     """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue);
-    ``state`` UNKNOWN for jobs it may or may not have."""
-    record_sent_rows([sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue, state=state) for job in jobs])
+    ``state`` UNKNOWN for jobs it may or may not have; ``schedule`` names the schedule they are runs of."""
+    record_sent_rows(
+        [
+            sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue, state=state, schedule=schedule)
+            for job in jobs
+        ]
+    )
