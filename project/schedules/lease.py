@@ -33,7 +33,8 @@ def take_lease(holder: str, seconds: float, now: datetime) -> bool:
 def _insert_if_absent(conn: Connection, row: dict[str, object]) -> bool:
     dialect = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}")  # SQLite and PostgreSQL
     statement = dialect.insert(leases).values(row).on_conflict_do_nothing(index_elements=["name"])
-    return bool(conn.execute(statement).rowcount)
+    # RETURNING, not rowcount: psycopg reports no count for an INSERT that did nothing on conflict
+    return conn.execute(statement.returning(leases.c.name)).first() is not None
 
 
 def holds_lease(holder: str, now: datetime) -> ColumnElement[bool]:
