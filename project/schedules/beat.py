@@ -16,7 +16,7 @@ import socket
 import uuid
 from typing import Any
 
-from celery.beat import Scheduler
+from celery.beat import EmbeddedService, Scheduler
 
 from project.celery_internals.worker_command import run_celery_command
 from project.errors import ConfigError
@@ -28,6 +28,7 @@ from project.schedules.dispatch import send_due_runs
 from project.schedules.lease import release_lease, take_lease
 
 POLL_SECONDS = 0.5  # at most this long between two reads of the schedule table
+STOP_SECONDS = 10.0  # a worker's beat thread ends its tick within this when the worker stops
 logger = logging.getLogger("appctl.beat")
 
 
@@ -92,3 +93,26 @@ def run_beat(loglevel: str) -> None:
     status = run_celery_command(current_celery(), ["beat", "--loglevel", loglevel])
     if status:
         raise ConfigError(f"the beat stopped (Celery exit status {status}): its log says why")
+
+
+class BeatThread:
+    """The beat as a thread of a worker (``appctl worker --beat``): Celery's ``EmbeddedService(thread=True)``."""
+
+    def __init__(self, celery: Any) -> None:
+        self.service = EmbeddedService(celery, thread=True, scheduler_cls=celery.conf.beat_scheduler)
+        self.started = False
+
+    def start(self) -> None:
+        """Start ticking."""
+        self.service.start()
+        self.started = True
+
+    def request_stop(self) -> None:
+        """Ask it to stop after the current tick, without waiting (safe in a signal handler)."""
+        self.service.service.stop(wait=False)
+
+    def stop(self) -> None:
+        """Stop after the current tick and wait, at most STOP_SECONDS; the scheduler gives the lease up."""
+        self.request_stop()
+        if self.started:
+            self.service.join(timeout=STOP_SECONDS)
