@@ -29,6 +29,8 @@ SERVICES = (
     "project.jobs.revoke",
     "project.jobs.send",
     "project.jobs.worker",
+    "project.schedules.service",
+    "project.schedules.beat",  # run_beat: Celery beat with the app's scheduler, as jobs.worker runs a worker
     "project.users",
 )
 # (importer prefix, imported prefixes it must not reach): lower layers never import upper ones,

@@ -77,4 +77,4 @@ def test_a_database_behind_head_is_unhealthy(app: Any) -> None:
     downgrade_database("0001")
     database = checks()["database"]
     assert database["ok"] is False
-    assert database["detail"].endswith("at 0001, 4 migration(s) pending (run `appctl db upgrade`)")
+    assert database["detail"].endswith("at 0001, 5 migration(s) pending (run `appctl db upgrade`)")
