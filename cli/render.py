@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
@@ -119,6 +120,20 @@ def _print_table(rows: list[list[str]], columns: Sequence[str], title: str | Non
         table.add_row(*row, style=None)
     # rich's own no_color keeps bold and other styles; color_system=None writes no escape codes at all
     Console(color_system=None if _no_color else "auto", highlight=False).print(table)
+
+
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def relative_time(moment: str | None, now: datetime | None = None) -> str | None:
+    """An ISO 8601 time as people read it in a table: ``in 3h``, ``2m ago`` (the largest whole unit)."""
+    if moment is None:
+        return None
+    seconds = (datetime.fromisoformat(moment) - (now or datetime.now(UTC))).total_seconds()
+    size = abs(seconds)
+    unit, length = next(((unit, length) for unit, length in _UNITS if size >= length), ("s", 1))
+    amount = f"{int(size // length)}{unit}"
+    return f"in {amount}" if seconds >= 0 else f"{amount} ago"
 
 
 def note(message: str) -> None:

@@ -25,7 +25,19 @@ SHOW_REVISIONS = "show revisions"
 ACTIVATE_USER = "activate user"
 SET_PASSWORD = "set password"
 LIST_SCHEDULES = "list schedules"
-REMEDIES = (LIST_TASKS, LIST_USERS, UPGRADE_DATABASE, SHOW_REVISIONS, ACTIVATE_USER, SET_PASSWORD, LIST_SCHEDULES)
+SETTLE_CONFLICTS = "settle import conflicts"
+RETRY_ANYWAY = "retry anyway"  # send a copy of a job not finished yet
+REMEDIES = (
+    LIST_TASKS,
+    LIST_USERS,
+    UPGRADE_DATABASE,
+    SHOW_REVISIONS,
+    ACTIVATE_USER,
+    SET_PASSWORD,
+    SETTLE_CONFLICTS,
+    RETRY_ANYWAY,
+    LIST_SCHEDULES,
+)
 
 
 class InvalidInput(AppctlError):

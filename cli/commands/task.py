@@ -12,6 +12,7 @@ from click.core import ParameterSource
 
 from cli.commands.result import render_results
 from cli.commands.task_history import history, prune, revoke, status
+from cli.commands.task_retry import retry, run_now
 from cli.params import ISO8601, JsonOrString, KeyValue, Seconds, SecondsOrTime, TaskArgsCommand, timeout_option
 from cli.render import note, output_option, progress, render_record, render_records
 from cli.state import with_app
@@ -27,7 +28,7 @@ def task() -> None:
     """Background jobs."""
 
 
-for command in (history, status, revoke, prune):
+for command in (history, status, revoke, prune, retry, run_now):
     task.add_command(command)
 
 

@@ -8,10 +8,11 @@ import click
 
 from cli.confirm import confirm_or_abort, yes_option
 from cli.params import Duration, Since, count_option
-from cli.render import note, output_option, render_record, render_records
+from cli.render import note, output_option, relative_time, render_record, render_records, resolve_format
 from cli.state import with_app
 
 JOB_TABLE_COLUMNS = ("id", "name", "state", "sent_at", "result", "error")
+SCHEDULED_TABLE_COLUMNS = ("id", "name", "state", "due", "args", "queue")  # due: the eta from now, "in 3h"
 REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
 PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 
@@ -21,17 +22,26 @@ PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 @click.option("--name", help="Only this task (full or short name).")
 @click.option("--since", type=Since(), help="Only jobs sent since then: 1h, 2d or an ISO 8601 date-time.")
 @click.option("--schedule", help="Only the runs of this schedule (`appctl schedule list`).")
+@click.option("--scheduled", is_flag=True, help="Only jobs not yet due (eta ahead, not finished), soonest first.")
 @count_option("--limit", default=100, show_default=True, help="At most this many (0: all).")
 @output_option
 @with_app
 def history(
-    states: tuple[str, ...], name: str | None, since: datetime | None, schedule: str | None, limit: int, fmt: str | None
+    states: tuple[str, ...],
+    name: str | None,
+    since: datetime | None,
+    schedule: str | None,
+    scheduled: bool,
+    limit: int,
+    fmt: str | None,
 ) -> None:
     """List the jobs the app sent, newest first, with their outcome."""
     from project.jobs.history.read import FIELDS, list_history
 
-    records = list_history(states, name, since, limit or None, schedule)
-    render_records(records, FIELDS, fmt, table_columns=JOB_TABLE_COLUMNS)
+    records = list_history(states, name, since, limit or None, schedule=schedule, scheduled=scheduled)
+    if scheduled and resolve_format(fmt) == "table":
+        records = ({**record, "due": relative_time(record["eta"])} for record in records)
+    render_records(records, FIELDS, fmt, table_columns=SCHEDULED_TABLE_COLUMNS if scheduled else JOB_TABLE_COLUMNS)
 
 
 @click.command()

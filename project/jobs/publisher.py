@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from celery import Task
@@ -42,6 +43,8 @@ class SentJob:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     queue: str | None
+    eta: datetime | None = None  # not run before then (from --countdown or --eta)
+    expires: datetime | None = None  # discarded if not started by then
 
 
 class UnconfirmedBatch(Exception):
@@ -80,7 +83,8 @@ class BatchPublisher:
         return self._sent(ids, jobs)
 
     def _sent(self, ids: list[str], jobs: Sequence[JobToSend]) -> list[SentJob]:
-        queue = self.messages.queue
+        queue, (eta, expires) = self.messages.queue, self.messages.schedule()
         return [
-            SentJob(task_id, self.name, job.args, job.kwargs, queue) for task_id, job in zip(ids, jobs, strict=False)
+            SentJob(task_id, self.name, job.args, job.kwargs, queue, eta, expires)
+            for task_id, job in zip(ids, jobs, strict=False)
         ]

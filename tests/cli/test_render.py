@@ -98,3 +98,17 @@ def test_every_data_command_takes_output(runner: CliRunner) -> None:
 
 def strip_escapes(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(3 * 3600 + 59, "in 3h"), (59, "in 59s"), (0, "in 0s"), (-120, "2m ago"), (-2 * 86400, "2d ago"), (0.5, "in 0s")],
+)
+def test_relative_time(seconds: float, text: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cli.render import relative_time
+
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert relative_time((now + timedelta(seconds=seconds)).isoformat(), now) == text
+    assert relative_time(None, now) is None

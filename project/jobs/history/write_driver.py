@@ -17,7 +17,7 @@ from typing import Any
 
 from project.urls import parse_url
 
-SENT_COLUMNS = ("id", "state", "name", "args", "kwargs", "queue", "sent_at")
+SENT_COLUMNS = ("id", "state", "name", "args", "kwargs", "queue", "sent_at", "eta", "expires", "retry_of")
 _JSON_COLUMNS = ("args", "kwargs")
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
 
