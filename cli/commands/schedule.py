@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import click
 
 from cli.confirm import confirm_or_abort, yes_option
 from cli.params import Duration, JsonOrString, KeyValue, TaskArgsCommand
-from cli.render import note, output_option, render_record, render_records, resolve_format
+from cli.render import note, output_option, relative_time, render_record, render_records, resolve_format
 from cli.state import with_app
 
 COLUMNS = (
@@ -58,12 +58,8 @@ def spec_options(command: Any) -> Any:
 
 
 def _relative(record: dict[str, Any]) -> dict[str, Any]:
-    """On a terminal the next run reads ``in 5m`` (the other formats keep the ISO 8601 time)."""
-    when = record.get("next_run_at")
-    if when:
-        seconds = max(0, round((datetime.fromisoformat(when) - datetime.now(UTC)).total_seconds()))
-        record = {**record, "next_run_at": f"in {timedelta(seconds=seconds)}"}
-    return record
+    """In a table the next run reads ``in 14m`` (the other formats keep the ISO 8601 time)."""
+    return {**record, "next_run_at": relative_time(record.get("next_run_at"))}
 
 
 def render_schedules(records: list[dict[str, Any]], fmt: str | None) -> None:

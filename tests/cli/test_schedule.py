@@ -59,6 +59,15 @@ def test_list_plain_and_show(runner: CliRunner, app: Any) -> None:
     assert (code, json.loads(stdout)["spec"]) == (0, "every 15m")
 
 
+def test_a_table_shows_the_next_run_relative_to_now(runner: CliRunner, app: Any) -> None:
+    assert invoke(runner, "schedule", "add", "quarterly", "divide", "1", "2", "--every", "15m")[0] == 0
+    result = runner.invoke(cli, ["schedule", "list", "-o", "table"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    row = next(line for line in result.stdout.splitlines() if "quarterly" in line)
+    assert "Every 15 minutes" in row
+    assert "in 14m" in row or "in 15m" in row
+
+
 def test_update_enable_disable_delete(runner: CliRunner, app: Any) -> None:
     assert invoke(runner, "schedule", "add", "s1", "divide", "1", "2", "--every", "1m")[0] == 0
     code, stdout, _ = invoke(
