@@ -120,6 +120,17 @@ def test_two_beats_one_schedule_every_second(beat_env: dict[str, str], history: 
             handover_gap = (sent_at(after_kill[0]) - last_before).total_seconds()
             assert handover_gap <= LEASE + POLL + 1 + SLACK  # + 1: the run due right after the takeover
 
+            # Change its arguments: the runs take them within DISABLE_BOUND seconds, with no restart.
+            changed = run_appctl("schedule", "update", "every-second", "4", "2", env=beat_env)
+            assert changed.returncode == 0, changed.stderr
+            changed_at = datetime.now(UTC)
+            new_args = wait_for(
+                lambda: [r for r in runs_of("every-second") if r["args"] == [4, 2]],
+                timeout=90,
+                what="a run with new args",
+            )
+            assert sent_at(new_args[0]) <= changed_at + timedelta(seconds=DISABLE_BOUND)
+
             # Disable it: no run starts more than DISABLE_BOUND seconds later.
             disabled = run_appctl("schedule", "disable", "every-second", env=beat_env)
             assert disabled.returncode == 0, disabled.stderr
