@@ -48,11 +48,3 @@ def release_lease(holder: str) -> None:
     """Give the lease up (a clean stop), so another beat need not wait for it to expire."""
     with db.engine.begin() as conn:
         conn.execute(delete(leases).where(leases.c.name == LEASE_NAME, leases.c.holder == holder))
-
-
-def lease_holder(now: datetime) -> dict[str, object] | None:
-    """The unexpired lease as ``{holder, expires_at}``, or None."""
-    query = select(leases.c.holder, leases.c.expires_at).where(leases.c.name == LEASE_NAME, leases.c.expires_at >= now)
-    with db.engine.connect() as conn:
-        row = conn.execute(query).mappings().first()
-    return dict(row) if row is not None else None

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 def beat_env(request: pytest.FixtureRequest, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The environment of the beats, worker and this test: migrated, lease LEASE seconds."""
     settings = {"APPCTL_BEAT_LEASE": str(LEASE)}
-    with fresh_pg_schema() if request.param == "services" else _nothing() as pg_url:
+    with fresh_pg_schema() if request.param == "services" else nullcontext() as pg_url:
         if pg_url:
             redis_url = request.getfixturevalue("redis_url")
             settings.update(DATABASE_URL=pg_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url)
@@ -42,14 +42,6 @@ def beat_env(request: pytest.FixtureRequest, env: dict[str, str], monkeypatch: p
         upgraded = run_appctl("db", "upgrade", env=env)
         assert upgraded.returncode == 0, upgraded.stderr
         yield env
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @pytest.fixture

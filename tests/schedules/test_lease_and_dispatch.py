@@ -4,6 +4,7 @@ takeover once it expires, each due run claimed once, and at most one catch-up ru
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ def schedule_app(request: pytest.FixtureRequest, env: dict[str, str], monkeypatc
     from project import create_app
     from project.migrations import upgrade_database
 
-    with fresh_pg_schema() if request.param == "postgresql" else _no_url() as url:
+    with fresh_pg_schema() if request.param == "postgresql" else nullcontext() as url:
         if url:
             monkeypatch.setenv("DATABASE_URL", url)
         flask_app = create_app("testing")
@@ -33,16 +34,10 @@ def schedule_app(request: pytest.FixtureRequest, env: dict[str, str], monkeypatc
             db.engine.dispose()
 
 
-class _no_url:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def test_one_holder_at_a_time_and_takeover_only_after_expiry(schedule_app: Any) -> None:
-    from project.schedules.lease import lease_holder, release_lease, take_lease
+    from project.extensions import db
+    from project.schedules.lease import release_lease, take_lease
+    from project.schedules.models import leases
 
     now = datetime.now(UTC)
     assert take_lease("a", LEASE, now)
@@ -51,7 +46,9 @@ def test_one_holder_at_a_time_and_takeover_only_after_expiry(schedule_app: Any) 
     assert not take_lease("b", LEASE, now + timedelta(seconds=14))
     assert take_lease("b", LEASE, now + timedelta(seconds=15.5))  # a's lease expired: b takes over
     assert not take_lease("a", LEASE, now + timedelta(seconds=16))
-    assert lease_holder(now + timedelta(seconds=16)) == {"holder": "b", "expires_at": now + timedelta(seconds=25.5)}
+    with db.engine.connect() as conn:
+        held = conn.execute(select(leases.c.holder, leases.c.expires_at)).all()
+    assert [tuple(row) for row in held] == [("b", now + timedelta(seconds=25.5))]
     release_lease("b")
     assert take_lease("a", LEASE, now + timedelta(seconds=17))  # released: no wait
 
