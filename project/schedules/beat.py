@@ -19,7 +19,7 @@ from typing import Any
 from celery.beat import EmbeddedService, Scheduler
 
 from project.celery_internals.worker_command import run_celery_command
-from project.errors import ConfigError
+from project.errors import UPGRADE_DATABASE, ConfigError
 from project.extensions import db
 from project.failures import reason
 from project.jobs.history.values import utcnow
@@ -89,7 +89,19 @@ class DatabaseScheduler(Scheduler):
 
 
 def run_beat(loglevel: str) -> None:
-    """Run ``celery beat`` for the current app (its scheduler: DatabaseScheduler) until it stops."""
+    """Run ``celery beat`` for the current app (its scheduler: DatabaseScheduler) until it stops.
+
+    A database behind the head revision is a ConfigError first: the beat would find no schedule table.
+    """
+    from project.migrations import migration_status
+
+    state = migration_status()
+    if not state["at_head"]:
+        pending = len(state["pending"])
+        raise ConfigError(
+            f"the database is {pending} migration(s) behind: the beat needs its schedule tables",
+            remedy=UPGRADE_DATABASE,
+        )
     status = run_celery_command(current_celery(), ["beat", "--loglevel", loglevel])
     if status:
         raise ConfigError(f"the beat stopped (Celery exit status {status}): its log says why")

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
+from tests.conftest import run_appctl
 from tests.jobs.waiting import job_in_state, wait_for
 
 
@@ -132,3 +133,12 @@ def test_trigger_sends_a_run_now_that_the_history_and_the_list_name(runner: CliR
     assert invoke(runner, "task", "history", "--schedule", "other", "-o", "jsonl")[1] == ""
     listed = schedules(runner)[0]
     assert (listed["last_job_id"], listed["last_state"]) == (job_id, "SUCCESS")
+
+
+def test_beat_on_a_database_not_migrated_is_a_configuration_error(env: dict[str, str]) -> None:
+    result = run_appctl("beat", env=env)
+    assert (result.returncode, result.stdout) == (78, "")
+    assert result.stderr == (
+        "Error: the database is 6 migration(s) behind: the beat needs its schedule tables"
+        " (hint: run `appctl db upgrade`)\n"
+    )
