@@ -23,6 +23,7 @@ SERVICES = (
     "project.migrations",
     "project.urls",
     "project.jobs.health",
+    "project.jobs.history.follow",
     "project.jobs.history.read",
     "project.jobs.publisher",  # SentJob, the type of what a send returns
     "project.jobs.registry",
@@ -30,6 +31,8 @@ SERVICES = (
     "project.jobs.retry",
     "project.jobs.revoke",
     "project.jobs.send",
+    "project.jobs.unique",
+    "project.jobs.watch",
     "project.jobs.worker",
     "project.schedules.service",
     "project.schedules.beat",  # run_beat: Celery beat with the app's scheduler, as jobs.worker runs a worker

@@ -9,7 +9,7 @@ import click
 
 from cli.confirm import confirm_or_abort, yes_option
 from cli.params import Duration, JsonOrString, KeyValue, TaskArgsCommand
-from cli.render import note, output_option, relative_time, render_record, render_records, resolve_format
+from cli.render import note, output_option, render_record, render_records
 from cli.state import with_app
 
 COLUMNS = (
@@ -57,19 +57,6 @@ def spec_options(command: Any) -> Any:
     return command
 
 
-def _relative(record: dict[str, Any]) -> dict[str, Any]:
-    """In a table the next run reads ``in 14m`` (the other formats keep the ISO 8601 time)."""
-    return {**record, "next_run_at": relative_time(record.get("next_run_at"))}
-
-
-def render_schedules(records: list[dict[str, Any]], fmt: str | None) -> None:
-    """The schedules, with the next run relative in a table."""
-    if resolve_format(fmt) == "table":
-        render_records([_relative(record) for record in records], COLUMNS, fmt, table_columns=TABLE_COLUMNS)
-    else:
-        render_records(records, COLUMNS, fmt)
-
-
 @schedule.command(cls=TaskArgsCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("task")
@@ -114,7 +101,7 @@ def list_(fmt: str | None) -> None:
     """List the schedules: spec in words, next run, last run's job and state."""
     from project.schedules.service import list_schedules
 
-    render_schedules(list_schedules(), fmt)
+    render_records(list_schedules(), COLUMNS, fmt, table_columns=TABLE_COLUMNS)  # a table: times relative
 
 
 @schedule.command()
