@@ -27,6 +27,7 @@ SET_PASSWORD = "set password"
 LIST_SCHEDULES = "list schedules"
 SETTLE_CONFLICTS = "settle import conflicts"
 RETRY_ANYWAY = "retry anyway"  # send a copy of a job not finished yet
+LIST_QUEUES = "list queues"
 REMEDIES = (
     LIST_TASKS,
     LIST_USERS,
@@ -37,6 +38,7 @@ REMEDIES = (
     SETTLE_CONFLICTS,
     RETRY_ANYWAY,
     LIST_SCHEDULES,
+    LIST_QUEUES,
 )
 
 

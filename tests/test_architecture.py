@@ -27,6 +27,8 @@ SERVICES = (
     "project.jobs.history.read",
     "project.jobs.publisher",  # SentJob, the type of what a send returns
     "project.jobs.registry",
+    "project.jobs.purge",
+    "project.jobs.queues",
     "project.jobs.results",
     "project.jobs.retry",
     "project.jobs.revoke",
