@@ -23,6 +23,7 @@ PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 @click.option("--state", "states", multiple=True, help="Only jobs in this state (repeatable), e.g. FAILURE.")
 @click.option("--name", help="Only this task (full or short name).")
 @click.option("--since", type=Since(), help="Only jobs sent since then: 1h, 2d or an ISO 8601 date-time.")
+@click.option("--schedule", help="Only the runs of this schedule (`appctl schedule list`).")
 @click.option("--scheduled", is_flag=True, help="Only jobs not yet due (eta ahead, not finished), soonest first.")
 @count_option("--limit", default=100, show_default=True, help="At most this many (0: all).")
 @click.option("--follow", is_flag=True, help="Instead, print jobs as they are sent or change, until Ctrl-C.")
@@ -33,6 +34,7 @@ def history(
     states: tuple[str, ...],
     name: str | None,
     since: datetime | None,
+    schedule: str | None,
     scheduled: bool,
     limit: int,
     follow: bool,
@@ -45,13 +47,15 @@ def history(
 
     if timeout is not None and not follow:
         raise click.UsageError("--timeout is for --follow: without it, task history does not wait")
+    if follow and schedule is not None:
+        raise click.UsageError("--schedule is for listing: --follow follows every job")
     if follow:
         changes = follow_history(states, name, timeout)
         next(changes)  # following has begun: whatever happens from now on is printed
         note("Following the job history (Ctrl-C stops)." if timeout is None else f"Following for {timeout:g}s.")
         render_changes(changes, FIELDS, fmt, JOB_TABLE_COLUMNS)
         return
-    records = list_history(states, name, since, limit or None, scheduled=scheduled)
+    records = list_history(states, name, since, limit or None, schedule=schedule, scheduled=scheduled)
     if scheduled:  # a table shows the eta as "due", relative to now ("in 3h")
         records = ({**record, "due": record["eta"]} for record in records)
     render_records(records, FIELDS, fmt, table_columns=SCHEDULED_TABLE_COLUMNS if scheduled else JOB_TABLE_COLUMNS)

@@ -36,6 +36,7 @@ FIELDS = (
     "expires",
     "retry_of",
     "retried_by",
+    "schedule",
 )
 TIME_FIELDS = ("sent_at", "started_at", "finished_at", "revoked_at", "eta", "expires")
 NAME_MAX = 255  # the length of jobs.name
@@ -71,8 +72,9 @@ def list_history(
     since: datetime | None = None,
     limit: int | None = 100,
     scheduled: bool = False,
+    schedule: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Jobs newest first; ``name`` matches the full task name or its last dotted part.
+    """Jobs newest first; ``name`` matches the full task name or its last dotted part; ``schedule``: its runs only.
 
     ``scheduled``: only jobs not yet due (an eta still ahead, not finished), the soonest due first.
     The query runs before this returns, so a bad filter or a database failure is raised here,
@@ -89,6 +91,8 @@ def list_history(
         query = query.where(or_(jobs.c.name == name, jobs.c.name.endswith("." + name, autoescape=True)))
     if since is not None:
         query = query.where(jobs.c.sent_at >= since)
+    if schedule is not None:
+        query = query.where(jobs.c.schedule == schedule)
     conn = db.engine.connect()
     try:
         rows = conn.execute(query.execution_options(yield_per=STREAM_BATCH)).mappings()
