@@ -26,6 +26,7 @@ REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
 
 @click.command()
 @job_filter_options
+@click.option("--schedule", help="Only the runs of this schedule (`appctl schedule list`).")
 @click.option("--scheduled", is_flag=True, help="Only jobs not yet due (eta ahead, not finished), soonest first.")
 @count_option("--limit", default=100, show_default=True, help="At most this many (0: all).")
 @click.option("--follow", is_flag=True, help="Instead, print jobs as they are sent or change, until Ctrl-C.")
@@ -34,7 +35,13 @@ REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
 @ids_option
 @with_app
 def history(
-    job_filter: JobFilter, scheduled: bool, limit: int, follow: bool, timeout: float | None, fmt: str | None
+    job_filter: JobFilter,
+    schedule: str | None,
+    scheduled: bool,
+    limit: int,
+    follow: bool,
+    timeout: float | None,
+    fmt: str | None,
 ) -> None:
     """List the jobs the app sent, newest first, with their outcome (--follow: as they happen)."""
     from project.jobs.history.follow import follow_history
@@ -42,13 +49,15 @@ def history(
 
     if timeout is not None and not follow:
         raise click.UsageError("--timeout is for --follow: without it, task history does not wait")
+    if follow and schedule is not None:
+        raise click.UsageError("--schedule is for listing: --follow follows every job")
     if follow:
         changes = follow_history(job_filter, timeout)
         next(changes)  # following has begun: whatever happens from now on is printed
         note("Following the job history (Ctrl-C stops)." if timeout is None else f"Following for {timeout:g}s.")
         render_changes(changes, FIELDS, fmt, JOB_TABLE_COLUMNS)
         return
-    records = list_history(job_filter, limit or None, scheduled=scheduled)
+    records = list_history(job_filter, limit or None, scheduled=scheduled, schedule=schedule)
     if scheduled:  # a table shows the eta as "due", relative to now ("in 3h")
         records = ({**record, "due": record["eta"]} for record in records)
     render_records(records, FIELDS, fmt, table_columns=SCHEDULED_TABLE_COLUMNS if scheduled else JOB_TABLE_COLUMNS)

@@ -36,6 +36,7 @@ COLUMNS = [
     "expires",
     "retry_of",
     "retried_by",
+    "schedule",
 ]
 GOOD = {
     "id": "good-1",
@@ -56,6 +57,7 @@ GOOD = {
     "expires": None,
     "retry_of": None,
     "retried_by": None,
+    "schedule": None,
 }
 LATER = SENT + timedelta(seconds=1)
 BAD = {
@@ -109,7 +111,7 @@ def test_history_jsonl_csv_and_plain(runner: CliRunner, two_jobs: None) -> None:
     code, stdout, _ = invoke(runner, "task", "history", "--state", "SUCCESS")
     assert (code, stdout) == (
         0,
-        f"good-1\t{GOOD['name']}\tSUCCESS\t[1, 2]\t{{}}\tq\t{T}\t{T}\t{T}\tcelery@w1\t0\t0.5\t\t\t\t\t\t\n",
+        f"good-1\t{GOOD['name']}\tSUCCESS\t[1, 2]\t{{}}\tq\t{T}\t{T}\t{T}\tcelery@w1\t0\t0.5\t\t\t\t\t\t\t\n",
     )
 
 

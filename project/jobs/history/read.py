@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ FIELDS = (
     "expires",
     "retry_of",
     "retried_by",
+    "schedule",
 )
 TIME_FIELDS = ("sent_at", "started_at", "finished_at", "revoked_at", "eta", "expires")
 ALL_COLUMNS = tuple(jobs.c.keys())
@@ -62,15 +64,18 @@ def job_record(row: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def list_history(
-    selection: JobFilter | None = None, limit: int | None = 100, scheduled: bool = False
+    selection: JobFilter | None = None, limit: int | None = 100, scheduled: bool = False, schedule: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """The jobs ``selection`` selects (every job by default), newest first, at most ``limit``.
 
     ``scheduled``: only jobs not yet due (an eta still ahead, not finished), the soonest due first.
+    ``schedule``: only the runs of that schedule (``replace(selection, schedule=…)`` says the same).
     The first chunk is read before this returns, so a database failure is raised here, not after
     the caller has started printing.
     """
     selection = selection or JobFilter()
+    if schedule is not None:
+        selection = replace(selection, schedule=schedule)
     if scheduled:
         return _scheduled(selection, limit)
     chunks = job_chunks(selection, ALL_COLUMNS, newest_first=True, limit=limit)

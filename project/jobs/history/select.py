@@ -49,6 +49,7 @@ class JobFilter:
     error: str | None = None
     args: str | None = None
     retry_of: str | None = None
+    schedule: str | None = None  # the runs of this schedule (``task history --schedule``)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "states", check_states(self.states))
@@ -71,7 +72,11 @@ def job_conditions(selection: JobFilter) -> list[ColumnElement[bool]]:
         conditions.append(c.state.in_(selection.states))
     if selection.name is not None:
         conditions.append(_name_is(selection.name))
-    for column, value in ((c.queue, selection.queue), (c.retry_of, selection.retry_of)):
+    for column, value in (
+        (c.queue, selection.queue),
+        (c.retry_of, selection.retry_of),
+        (c.schedule, selection.schedule),
+    ):
         if value is not None:
             conditions.append(column == value if len(value) <= NAME_MAX else false())
     if selection.since is not None:
