@@ -111,10 +111,15 @@ def render_records(
     elif fmt == "table":
         _print_limited_table(iter(records), table_columns or columns, title)
     elif fmt == "json":
-        write("[")
-        for index, record in enumerate(records):
-            write(("," if index else "") + "\n  " + _json({c: record.get(c) for c in columns}))
-        write("\n]\n")
+        index = -1
+        try:
+            for index, record in enumerate(records):
+                write(("," if index else "[") + "\n  " + _json({c: record.get(c) for c in columns}))
+        finally:  # cut short (Ctrl-C, an error) after a record: still one JSON document, of what was done
+            if index >= 0:
+                write("\n]\n")
+        if index < 0:
+            write("[\n]\n")
     elif fmt == "jsonl":
         for record in records:
             write(_json({c: record.get(c) for c in columns}) + "\n")
@@ -148,7 +153,14 @@ def _csv_cell(value: Any) -> Any:
 
 
 def _print_limited_table(records: Iterator[Record], columns: Sequence[str], title: str | None) -> None:
-    _print(table_of(itertools.islice(records, TABLE_LIMIT), columns, title))
+    shown: list[Record] = []
+    try:
+        for record in itertools.islice(records, TABLE_LIMIT):
+            shown.append(record)
+    except KeyboardInterrupt:  # the rows done so far are shown before the command ends
+        _print(table_of(shown, columns, title))
+        raise
+    _print(table_of(shown, columns, title))
     if next(records, None) is not None:
         note(f"Only the first {TABLE_LIMIT} rows are shown: -o plain, csv, json or jsonl list them all.")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -93,7 +94,7 @@ def act_on_selection(
     if selection.count:
         confirm_or_abort(f"{verb[0]} {selection.count} job(s)?", yes)
     done = [0]
-    records = _acted(selection_ids(selected_jobs(selection)), act, done)
+    records = acted(selection_ids(selected_jobs(selection)), act, done)
     render_records(records, columns, fmt, table_columns=table_columns)
     for _ in records:  # a table shows the first rows only: the rest are acted on all the same
         pass
@@ -106,10 +107,27 @@ def selection_ids(chunks: Iterable[list[Record]]) -> Iterator[list[str]]:
         yield [job["id"] for job in chunk]
 
 
-def _acted(
-    id_chunks: Iterable[list[str]], act: Callable[[list[str]], Iterable[Record]], done: list[int]
+def acted(
+    id_chunks: Iterable[list[str]], act: Callable[[list[str]], Iterable[Record]], done: list[int] | None = None
 ) -> Iterator[Record]:
+    """``act``'s records, a chunk of ids at a time, each chunk acted on and printed with Ctrl-C held.
+
+    The consumer prints each record as it is yielded: a Ctrl-C is raised only once the chunk's last
+    record was printed (and stdout flushed), so stdout always names every job acted on.
+    """
+    from project.interrupts import interrupts_held
+
     for task_ids in id_chunks:
-        for record in act(task_ids):
-            done[0] += 1
-            yield record
+        with interrupts_held():
+            for record in act(task_ids):
+                if done is not None:
+                    done[0] += 1
+                yield record
+            sys.stdout.flush()
+
+
+def printed_batches(batches: Iterable[list[Record]]) -> Iterator[Record]:
+    """The records of each batch, stdout flushed after each: what a script reads is what was done."""
+    for batch in batches:
+        yield from batch
+        sys.stdout.flush()

@@ -96,6 +96,8 @@ def send(
             raise click.UsageError("--unique and --unique-key send one job; they do not go with --from-file")
         send_from_file(name, from_file, when, fmt)
         return
+    if unique and unique_key is not None:
+        raise click.UsageError("give --unique or --unique-key KEY, not both: a job has one unique key")
     if unique or unique_key is not None:
         task_id, sent = send_unique(name, list(args), dict(kwargs), unique_key, when, wait)
     else:

@@ -13,7 +13,7 @@ from cli.confirm import yes_option
 from cli.params import Duration, Seconds, count_option, timeout_option
 from cli.render import ids_option, note, output_option, render_records
 from cli.render_live import render_changes, render_live
-from cli.selection import SELECTED_COLUMNS, act_on_selection, acts_on_ids, dry_run_option, job_filter_options
+from cli.selection import SELECTED_COLUMNS, act_on_selection, acted, acts_on_ids, dry_run_option, job_filter_options
 from cli.state import with_app
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ def history(
         raise click.UsageError("--timeout is for --follow: without it, task history does not wait")
     if follow and schedule is not None:
         raise click.UsageError("--schedule is for listing: --follow follows every job")
+    if follow and scheduled:
+        raise click.UsageError("--scheduled is for listing: --follow follows every job as it changes")
     if follow:
         changes = follow_history(job_filter, timeout)
         next(changes)  # following has begun: whatever happens from now on is printed
@@ -103,7 +105,7 @@ def revoke(
 
     act = functools.partial(revoke_jobs, terminate=terminate)
     if acts_on_ids(task_ids, job_filter, dry_run):
-        render_records(act(list(task_ids)), REVOKE_COLUMNS, fmt)
+        render_records(acted([list(task_ids)], act), REVOKE_COLUMNS, fmt)  # printed before a Ctrl-C ends it
     else:
         act_on_selection(revocable(job_filter), act, REVOKE_COLUMNS, fmt, ("Revoke", "Revoked"), yes, dry_run)
 

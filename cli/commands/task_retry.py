@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 import click
 
 from cli.confirm import yes_option
-from cli.render import ids_option, output_option, render_records, resolve_format
-from cli.selection import act_on_selection, acts_on_ids, dry_run_option, job_filter_options
+from cli.render import Record, ids_option, output_option, render_records, resolve_format
+from cli.selection import act_on_selection, acts_on_ids, dry_run_option, job_filter_options, printed_batches
 from cli.state import with_app
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from project.jobs.history.select import JobFilter
 
 RETRY_TABLE_COLUMNS = ("id", "retry_of", "name", "queue", "eta")
@@ -40,15 +42,19 @@ def retry(
     fmt: str | None,
 ) -> None:
     """Send jobs again, given by ID or by filter, with their task, arguments and queue; print the new ids."""
-    from project.jobs.retry import refuse_unfinished_selection, retry_jobs
+    from project.jobs.retry import refuse_unfinished_selection, retry_batches
 
-    act = functools.partial(retry_jobs, force=force, keep_schedule=keep_schedule)
+    batches = functools.partial(retry_batches, force=force, keep_schedule=keep_schedule)
     if acts_on_ids(task_ids, job_filter, dry_run):
-        render_copies(act(list(task_ids)), fmt)
+        render_copies(printed_batches(batches(list(task_ids))), fmt)  # each batch printed once the broker has it
         return
     if not force:
         refuse_unfinished_selection(job_filter)
     columns = copy_columns(fmt)
+
+    def act(chunk: list[str]) -> Iterator[Record]:
+        return (copy for batch in batches(chunk) for copy in batch)
+
     act_on_selection(job_filter, act, columns, fmt, ("Retry", "Retried"), yes, dry_run, RETRY_TABLE_COLUMNS)
 
 
@@ -63,9 +69,12 @@ def run_now(task_id: str, fmt: str | None) -> None:
     render_copies([run_job_now(task_id)], fmt)
 
 
-def render_copies(copies: list[dict[str, object]], fmt: str | None) -> None:
+def render_copies(copies: Iterable[Record], fmt: str | None) -> None:
     """The copies sent: only their ids in plain text (for ``$(…)`` and ``xargs``), every field elsewhere."""
+    copies = iter(copies)
     render_records(copies, copy_columns(fmt), fmt, table_columns=RETRY_TABLE_COLUMNS)
+    for _ in copies:  # a table shows the first rows only: the rest are sent all the same
+        pass
 
 
 def copy_columns(fmt: str | None) -> tuple[str, ...]:

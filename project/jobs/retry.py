@@ -6,6 +6,7 @@ The new job's row names the job it retries (``retry_of``) and the old row names 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -13,6 +14,7 @@ from itertools import groupby
 from typing import Any
 
 from sqlalchemy import RowMapping, bindparam, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from project.errors import RETRY_ANYWAY, Conflict, InvalidInput
 from project.extensions import db
@@ -28,6 +30,8 @@ from project.jobs.results import check_task_id, job_state
 from project.jobs.revoke import revoke_jobs
 from project.jobs.send import SendOptions, publishing
 
+logger = logging.getLogger("appctl.retry")
+
 RETRY_FIELDS = ("id", "retry_of", "name", "queue", "state", "eta", "expires")
 RUN_NOW_REASON = "run now"  # jobs.revoked_reason of a scheduled job replaced by a copy sent at once
 _RUN_NOW_HINT = "only a job waiting for its eta can be run now; a finished one can be retried"
@@ -35,7 +39,15 @@ _READ_CHUNK = 500  # ids per query: well under every database's limit on bound p
 
 
 def retry_jobs(ids: Sequence[str], force: bool = False, keep_schedule: bool = False) -> list[dict[str, Any]]:
-    """Send each job of ``ids`` again; one record per job (RETRY_FIELDS), in the order given.
+    """Send each job of ``ids`` again; one record per job (RETRY_FIELDS), in the order given (``retry_batches``)."""
+    return [copy for batch in retry_batches(ids, force, keep_schedule) for copy in batch]
+
+
+def retry_batches(
+    ids: Sequence[str], force: bool = False, keep_schedule: bool = False
+) -> Iterator[list[dict[str, Any]]]:
+    """Check every job of ``ids``, then return an iterator that sends them again a batch at a time,
+    in the order given, yielding each batch's records (RETRY_FIELDS) as the broker has it (``send_copies``).
 
     NotFound for an id the history does not hold or a task no longer registered, Conflict for a job
     not finished (unless ``force``), InvalidInput for one whose arguments the history could not keep
@@ -101,33 +113,50 @@ def _refuse_unfinished(rows: Sequence[RowMapping]) -> None:
         raise Conflict(f"not finished, so not retried: {named}{more}", remedy=RETRY_ANYWAY)
 
 
-def send_copies(rows: Sequence[RowMapping], keep_eta: bool, keep_expires: bool) -> list[dict[str, Any]]:
+def send_copies(
+    rows: Sequence[RowMapping], keep_eta: bool, keep_expires: bool, take_keys: bool = True
+) -> Iterator[list[dict[str, Any]]]:
     """Send a copy of each history row (its task, arguments and queue) and link the two rows.
 
-    Rows of one task, queue and schedule go out in batches over one producer; the history records
-    each batch once the broker has it.
+    Every task is resolved and every job checked here, before anything is sent (InvalidInput,
+    NotFound); the iterator returned then sends the rows a batch at a time, in the order given, and
+    yields each batch's records (RETRY_FIELDS) once the broker has them and the history recorded them.
+    ``take_keys``: each copy takes its original's unique key where it can (``pass_keys``).
     """
     checkers: dict[str, ArgumentChecker] = {}
-    for row in rows:  # every task resolved and every job checked before anything is sent
+    for row in rows:
         checker = checkers.setdefault(row["name"], ArgumentChecker(resolve_task(row["name"])))
         try:
             checker.check(tuple(row["args"]), dict(row["kwargs"] or {}))
         except InvalidInput as exc:
             raise InvalidInput(f"job {row['id']} cannot be sent again: {exc.message}") from None
-    new_ids: dict[str, dict[str, Any]] = {}
-    for options, group in _groups(rows, keep_eta, keep_expires):
-        task = checkers[group[0]["name"]].task
-        with publishing(task, options) as publisher:
-            for start in range(0, len(group), SEND_BATCH_SIZE):
-                batch = group[start : start + SEND_BATCH_SIZE]
-                to_send = [JobToSend(tuple(row["args"]), dict(row["kwargs"] or {})) for row in batch]
-                with interrupts_held():
-                    sent = publisher.publish(to_send)
-                    copies = [_copy_row(new, row["id"]) for new, row in zip(sent, batch, strict=True)]
-                    record_sent_rows(copies)
-                    _link(copies)
-                new_ids.update((copy["retry_of"], copy) for copy in copies)
-    return [_record(new_ids[row["id"]]) for row in rows]
+    return _copies_sent(rows, checkers, keep_eta, keep_expires, take_keys)
+
+
+def _copies_sent(
+    rows: Sequence[RowMapping],
+    checkers: dict[str, ArgumentChecker],
+    keep_eta: bool,
+    keep_expires: bool,
+    take_keys: bool,
+) -> Iterator[list[dict[str, Any]]]:
+    """Each batch is sent, recorded and handed out with Ctrl-C held: one that comes meanwhile is
+    raised when the consumer asks for the next batch, so a consumer that prints each batch has
+    printed every copy sent (rows of one task, queue and schedule share a publisher within a batch)."""
+    for start in range(0, len(rows), SEND_BATCH_SIZE):
+        batch = rows[start : start + SEND_BATCH_SIZE]
+        with interrupts_held():
+            copies: dict[str, dict[str, Any]] = {}
+            for options, group in _groups(batch, keep_eta, keep_expires):
+                with publishing(checkers[group[0]["name"]].task, options) as publisher:
+                    sent = publisher.publish([JobToSend(tuple(r["args"]), dict(r["kwargs"] or {})) for r in group])
+                made = [_copy_row(new, row["id"]) for new, row in zip(sent, group, strict=True)]
+                record_sent_rows(made)
+                _link(made)
+                if take_keys:
+                    pass_keys(group, made)
+                copies.update((copy["retry_of"], copy) for copy in made)
+            yield [_record(copies[row["id"]]) for row in batch]
 
 
 def _groups(
@@ -186,14 +215,52 @@ def run_now(task_id: str) -> dict[str, Any]:
         due = "has no eta" if row["eta"] is None else f"was due at {row['eta'].isoformat()}"
         raise Conflict(f"job {task_id} is not scheduled for later: it {due}", hint=_RUN_NOW_HINT)
     with interrupts_held():  # a copy sent and its job left scheduled would run twice
-        [copy] = send_copies([row], keep_eta=False, keep_expires=True)
+        [[copy]] = send_copies([row], keep_eta=False, keep_expires=True, take_keys=False)
+        key = row["unique_key"]
+        if key is not None:  # the copy holds the key before the job lets it go: no unique send slips in
+            _move_key(key, task_id, copy["id"])
         [revoked] = revoke_jobs([task_id])
         if revoked["outcome"] != "revoked":
+            if key is not None:
+                _move_key(key, copy["id"], task_id)
             revoke_jobs([copy["id"]])
             raise Conflict(
                 f"job {task_id} started before it could be revoked: it runs now ({revoked['outcome']}); "
                 f"its copy {copy['id']} was revoked"
             )
-        with db.engine.begin() as conn:
-            conn.execute(update(jobs).where(jobs.c.id == task_id).values(revoked_reason=RUN_NOW_REASON))
+        with db.engine.begin() as conn:  # revoked, the job no longer takes part in the unique index: its key is kept
+            values = {"revoked_reason": RUN_NOW_REASON, "unique_key": key}
+            conn.execute(update(jobs).where(jobs.c.id == task_id).values(**values))
     return copy
+
+
+def _move_key(key: str, from_id: str, to_id: str) -> None:
+    """Give the unique ``key`` of job ``from_id`` to job ``to_id`` in one transaction: never both, never neither.
+
+    The partial unique index admits one live holder, so the key is cleared first, then set; another
+    process's claim of the key waits for the transaction and then finds it held.
+    """
+    with history_guard("unique key", [from_id, to_id]), db.engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == from_id).values(unique_key=None))
+        if not conn.execute(update(jobs).where(jobs.c.id == to_id).values(unique_key=key)).rowcount:
+            raise RuntimeError(f"job {to_id} has no history row")  # rolled back: the key stays where it was
+
+
+def pass_keys(originals: Sequence[RowMapping], copies: Sequence[dict[str, Any]]) -> None:
+    """Each copy takes its original's unique key, when no live job holds it (a finished original).
+
+    A key held by a live job (the original, retried with --force, or a job sent since) stays with
+    it: that copy is sent without a key, and a warning names it.
+    """
+    for original, copy in zip(originals, copies, strict=True):
+        key = original["unique_key"]
+        if key is None:
+            continue
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(update(jobs).where(jobs.c.id == copy["id"]).values(unique_key=key))
+        except IntegrityError:
+            logger.warning("job %s was sent without the unique key %r: a job not finished holds it", copy["id"], key)
+        except SQLAlchemyError as exc:
+            why = "job %s was sent, but the history could not give it the unique key %r: %s"
+            logger.warning(why, copy["id"], key, exc)

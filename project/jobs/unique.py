@@ -49,9 +49,11 @@ def unique_key_for(task_name: str, args: Iterable[Any], kwargs: Mapping[str, Any
 
 
 def check_unique_key(key: str) -> str:
-    """``key`` when it can be stored as a unique key: 1 to 255 printable characters, not all blank."""
-    if not key.strip() or len(key) > KEY_LENGTH or not key.isprintable():
-        raise InvalidInput(f"unique key {key!r} is not valid: give 1 to {KEY_LENGTH} printable characters")
+    """``key`` when it can be stored as a unique key: 1 to 255 printable characters, not only spaces."""
+    if not key.isprintable() or len(key) > KEY_LENGTH or not key.strip():
+        raise InvalidInput(
+            f"unique key {key!r} is not valid: give 1 to {KEY_LENGTH} printable characters, not only spaces"
+        )
     return key
 
 

@@ -162,3 +162,51 @@ def test_nothing_else_on_stderr_when_the_interrupt_comes_late(env: dict[str, str
 
 
 def _unused(_: Any) -> None: ...
+
+
+def _retry_interrupted(env: dict[str, str], tmp_path: Path) -> tuple[list[str], list[str]]:
+    """Queue 5000 jobs, then Ctrl-C a ``task retry --force`` of them all once its first ids are printed:
+    the ids of the originals and the copies it printed."""
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("[1, 2]\n" * 5000)
+    sent = run_appctl("task", "send", "divide", "--from-file", str(jobs), env=env)
+    assert sent.returncode == 0, sent.stderr
+    originals = sent.stdout.split()
+    process = start("task", "retry", "--force", *originals, env=env)
+    first = process.stdout.readline().decode()  # type: ignore[union-attr]
+    status, rest, stderr = interrupt(process)
+    assert (status, stderr) == (130, INTERRUPTED)  # not finished first: 5000 copies take more than a batch
+    copies = [line.strip() for line in [first, *rest.splitlines(keepends=True)]]
+    assert all(copies) and 0 < len(copies) < 5000 and len(copies) % 1000 == 0, len(copies)
+    return originals, copies
+
+
+def _retried_in_history(env: dict[str, str], originals: list[str]) -> dict[str, str]:
+    """The copies in the history: copy id -> the original it retries."""
+    listed = run_appctl("task", "history", "--limit", "0", "-o", "json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    return {row["id"]: row["retry_of"] for row in json.loads(listed.stdout) if row["retry_of"]}
+
+
+def test_task_retry_prints_every_copy_sent_on_the_embedded_default(env: dict[str, str], tmp_path: Path) -> None:
+    originals, copies = _retry_interrupted(migrated(env), tmp_path)
+    retried = _retried_in_history(env, originals)
+    assert list(retried.values()) and sorted(retried) == sorted(copies)
+    assert sorted(retried.values()) == sorted(originals[: len(copies)])  # the order given
+    with sqlite3.connect(Path(env["APPCTL_DATA_DIR"]) / "broker.sqlite") as connection:
+        bodies = [row[0] for row in connection.execute("SELECT payload FROM kombu_message")]
+    assert sorted(json.loads(body)["headers"]["id"] for body in bodies) == sorted(originals + copies)
+
+
+def test_task_retry_prints_every_copy_sent_on_redis_and_postgresql(
+    env: dict[str, str], redis_url: str, pg_url: str, tmp_path: Path
+) -> None:
+    import redis
+
+    env = migrated({**env, "DATABASE_URL": pg_url, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url})
+    originals, copies = _retry_interrupted(env, tmp_path)
+    assert sorted(_retried_in_history(env, originals)) == sorted(copies)
+    client = redis.Redis.from_url(redis_url)
+    queued = [json.loads(raw)["headers"]["id"] for raw in client.lrange(env["APPCTL_QUEUE"], 0, -1)]
+    client.delete(env["APPCTL_QUEUE"])
+    assert sorted(queued) == sorted(originals + copies)

@@ -146,6 +146,7 @@ def test_history_filters(runner: CliRunner, two_jobs: None, args: list[str], ids
         (["--state", "DONE"], 65, "Error: unknown state 'DONE'"),
         (["--since", "yesterday"], 2, "Invalid value for '--since'"),
         (["--limit", "-1"], 2, "Invalid value for '--limit'"),
+        (["--scheduled", "--follow"], 2, "Error: --scheduled is for listing: --follow follows every job"),
     ],
 )
 def test_history_bad_filters(runner: CliRunner, app: Any, args: list[str], code: int, message: str) -> None:

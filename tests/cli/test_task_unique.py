@@ -187,3 +187,57 @@ def test_a_send_whose_broker_answer_was_lost_keeps_the_key_until_its_job_ends(
     sent = run_appctl("task", "send", "divide", "1", "2", "--unique-key", key, env=direct)
     assert (sent.returncode, sent.stderr) == (0, "")  # its end freed the key
     assert sent.stdout.strip() != found[1]
+
+
+def test_run_now_passes_the_unique_key_to_its_copy(system: dict[str, str]) -> None:
+    key = f"run-now-{uuid.uuid4()}"
+    sent = run_appctl("task", "send", "divide", "1", "3", "--unique-key", key, "--countdown", "600", env=system)
+    assert sent.returncode == 0, sent.stderr
+    scheduled = sent.stdout.strip()
+    ran = run_appctl("task", "run-now", scheduled, env=system)
+    assert (ran.returncode, ran.stderr) == (0, ""), ran.stderr
+    copy = ran.stdout.strip()
+    again = run_appctl("task", "send", "divide", "1", "3", "--unique-key", key, env=system)
+    assert (again.returncode, again.stdout, again.stderr) == (0, f"{copy}\n", already_queued(copy))
+    rows = {job["id"]: job for job in jobs_with(system, ["1", "3"]) if job["id"] in (scheduled, copy)}
+    assert (rows[scheduled]["state"], rows[copy]["state"], rows[copy]["retry_of"]) == ("REVOKED", "PENDING", scheduled)
+
+
+def test_a_retry_of_a_finished_unique_job_takes_its_key(system: dict[str, str]) -> None:
+    key = f"retried-{uuid.uuid4()}"
+    first = run_appctl("task", "send", "divide", "1", "3", "--unique-key", key, "--countdown", "600", env=system)
+    original = first.stdout.strip()
+    assert run_appctl("task", "revoke", original, env=system).returncode == 0  # finished: the key is free
+    retried = run_appctl("task", "retry", original, env=system)
+    assert (retried.returncode, retried.stderr) == (0, ""), retried.stderr
+    copy = retried.stdout.strip()
+    again = run_appctl("task", "send", "divide", "1", "3", "--unique-key", key, env=system)
+    assert (again.returncode, again.stdout, again.stderr) == (0, f"{copy}\n", already_queued(copy))
+
+
+def test_a_forced_retry_of_an_unfinished_unique_job_leaves_the_key_with_it(system: dict[str, str]) -> None:
+    key = f"forced-{uuid.uuid4()}"
+    first = run_appctl("task", "send", "divide", "1", "3", "--unique-key", key, "--countdown", "600", env=system)
+    original = first.stdout.strip()
+    retried = run_appctl("task", "retry", "--force", original, env=system)
+    copy = retried.stdout.strip()
+    assert retried.returncode == 0 and f"job {copy} was sent without the unique key" in retried.stderr
+    again = run_appctl("task", "send", "divide", "1", "3", "--unique-key", key, env=system)
+    assert (again.returncode, again.stdout, again.stderr) == (0, f"{original}\n", already_queued(original))
+
+
+def test_unique_and_unique_key_together_are_a_usage_error(system: dict[str, str]) -> None:
+    args = fresh_args()
+    refused = run_appctl("task", "send", "divide", *args, "--unique", "--unique-key", "k", env=system)
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr.startswith("Error: give --unique or --unique-key KEY, not both")
+    assert jobs_with(system, args) == []
+
+
+def test_a_key_of_spaces_only_is_refused_for_what_it_is(system: dict[str, str]) -> None:
+    args = fresh_args()
+    for bad, why in ((" ", "not only spaces"), ("a\tb", "printable characters")):
+        refused = run_appctl("task", "send", "divide", *args, "--unique-key", bad, env=system)
+        assert (refused.returncode, refused.stdout) == (65, "")
+        assert why in refused.stderr and refused.stderr.count("\n") == 1
+    assert run_appctl("task", "send", "divide", *args, "--unique-key", " a ", env=system).returncode == 0
