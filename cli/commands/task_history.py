@@ -25,9 +25,10 @@ PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 @with_app
 def history(states: tuple[str, ...], name: str | None, since: datetime | None, limit: int, fmt: str | None) -> None:
     """List the jobs the app sent, newest first, with their outcome."""
-    from project.jobs.history.read import FIELDS, list_history
+    from project.jobs.history.read import FIELDS
+    from project.jobs.results import reconciled_history
 
-    records = list_history(states, name, since, limit or None)
+    records = reconciled_history(states, name, since, limit or None)
     render_records(records, FIELDS, fmt, table_columns=JOB_TABLE_COLUMNS)
 
 

@@ -1,8 +1,10 @@
-"""The job history's one writer, as the application sees it: what was sent, recorded without failing the send.
+"""The job history's one writer, as the application sees it: jobs sent, and each job's course in a worker.
 
 Each factory registers one writer in ``app.extensions[HISTORY]`` (project/__init__.py): the ORM's
 (project/jobs/history/write_orm.py) or, in the publisher app, the database driver's
 (project/jobs/history/write_driver.py). Both take the same rows, so no caller asks which it has.
+A worker batches its rows (project/jobs/history/buffer.py) and writes each batch through it;
+a reader that finds the history behind the result backend writes the backend's outcome through it.
 This module imports no SQLAlchemy: ``task send`` records through it.
 """
 
@@ -23,9 +25,17 @@ logger = logging.getLogger("appctl.history")
 
 
 class HistoryWriter(Protocol):
-    """Records jobs sent: rows from ``values.sent_row``, in one transaction."""
+    """Records jobs sent and their course; each call is one statement in one transaction."""
 
-    def record_sent(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    def record_sent(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Jobs sent (``values.sent_row``); a job a worker recorded first keeps what it recorded."""
+
+    def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
+        """Jobs started or finished (``values.progress_row``, one row per job). A start does not
+        overwrite a job revoked in the history; ``behind_only``: only rows not yet finished change."""
+
+    def revoked(self, task_id: str) -> bool:
+        """Whether the history marks the job revoked (a worker then skips it)."""
 
     def close(self, _exc: BaseException | None = None) -> None: ...
 
@@ -45,8 +55,13 @@ def record_sent_rows(rows: Sequence[dict[str, Any]]) -> None:
     """Record ``rows`` through the current app's writer; a failure is a warning, not an error."""
     if rows:
         with history_guard("sending", [row["id"] for row in rows]):
-            writer: HistoryWriter = current_app.extensions[HISTORY]
-            writer.record_sent(rows)
+            current_writer().record_sent(rows)
+
+
+def current_writer() -> HistoryWriter:
+    """The current app's history writer."""
+    writer: HistoryWriter = current_app.extensions[HISTORY]
+    return writer
 
 
 def record_sent(jobs: Iterable[Any], state: str = "PENDING") -> None:

@@ -15,10 +15,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from project.jobs.history.values import LIVE_STATES, PROGRESS_COLUMNS, complete_progress
 from project.urls import parse_url
 
 SENT_COLUMNS = ("id", "state", "name", "args", "kwargs", "queue", "sent_at")
-_JSON_COLUMNS = ("args", "kwargs")
+_JSON_COLUMNS = ("args", "kwargs", "result")
+_KEPT_ONCE_SET = ("name", "args", "kwargs", "queue", "sent_at", "revoked_at")  # write_orm's rules, column by column
+_KEPT_UNLESS_GIVEN = ("started_at", "worker")
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
 
 
@@ -53,15 +56,39 @@ class DriverHistory:
 
     def record_sent(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Record sent jobs (``values.sent_row``) in one transaction."""
-        values = [tuple(self._value(name, row[name]) for name in SENT_COLUMNS) for row in rows]
-        connection = getattr(self._local, "connection", None) or self._connect()
-        self._local.connection = connection
+        self._write(self._upsert(), SENT_COLUMNS, rows)
+
+    def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
+        """Record jobs started or finished in one statement, by OrmHistory.record_progress's rules."""
+        if rows:
+            self._write(self._progress_upsert(behind_only), PROGRESS_COLUMNS, [complete_progress(r) for r in rows])
+
+    def revoked(self, task_id: str) -> bool:
+        """Whether ``task revoke`` marked the job."""
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        cursor = self._connection().cursor()
         try:
-            connection.cursor().executemany(self._upsert(), values)
+            found = cursor.execute(f"SELECT revoked_at FROM jobs WHERE id = {mark}", (task_id,)).fetchone()
+            self._local.connection.commit()  # end the read transaction (PostgreSQL opens one)
+        except BaseException:
+            self.close()
+            raise
+        return found is not None and found[0] is not None
+
+    def _write(self, statement: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
+        values = [tuple(self._value(name, row[name]) for name in columns) for row in rows]
+        connection = self._connection()
+        try:
+            connection.cursor().executemany(statement, values)
             connection.commit()
         except BaseException:
             self.close()  # a connection that failed is not used again
             raise
+
+    def _connection(self) -> Any:
+        connection = getattr(self._local, "connection", None) or self._connect()
+        self._local.connection = connection
+        return connection
 
     def close(self, _exc: BaseException | None = None) -> None:
         """Close this thread's connection, if it has one open."""
@@ -85,6 +112,27 @@ class DriverHistory:
         values = ", ".join(mark + cast if name in _JSON_COLUMNS else mark for name in SENT_COLUMNS)
         keep = ", ".join(f"{name} = coalesce(jobs.{name}, excluded.{name})" for name in SENT_COLUMNS[1:])
         return f"INSERT INTO jobs ({', '.join(SENT_COLUMNS)}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {keep}"
+
+    def _progress_upsert(self, behind_only: bool) -> str:
+        """The upsert of OrmHistory.record_progress, written out for the driver."""
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        cast = "" if self.dialect == "sqlite" else "::json"
+        values = ", ".join(mark + cast if name in _JSON_COLUMNS else mark for name in PROGRESS_COLUMNS)
+        changes = []
+        for name in PROGRESS_COLUMNS[1:]:
+            if name in _KEPT_ONCE_SET:
+                changes.append(f"{name} = coalesce(jobs.{name}, excluded.{name})")
+            elif name in _KEPT_UNLESS_GIVEN:
+                changes.append(f"{name} = coalesce(excluded.{name}, jobs.{name})")
+            else:
+                changes.append(f"{name} = excluded.{name}")
+        where = "(excluded.state <> 'STARTED' OR jobs.revoked_at IS NULL)"
+        if behind_only:
+            where += " AND jobs.state IN ({})".format(", ".join(f"'{state}'" for state in LIVE_STATES))
+        return (
+            f"INSERT INTO jobs ({', '.join(PROGRESS_COLUMNS)}) VALUES ({values}) "
+            f"ON CONFLICT (id) DO UPDATE SET {', '.join(changes)} WHERE {where}"
+        )
 
     def _value(self, column: str, value: Any) -> Any:
         """``value`` as SQLAlchemy's column types would store it."""

@@ -11,15 +11,19 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select, update
 
 from project.extensions import db
 from project.jobs.history.models import jobs
-from project.jobs.history.values import FINISHED_STATES, utcnow
+from project.jobs.history.values import LIVE_STATES, PROGRESS_COLUMNS, complete_progress
 
 # Set by whoever records a job first and never overwritten. A job the app did not publish
 # itself (another producer) gets its sent_at from the worker's first record of it.
 _SENT_FIELDS = ("name", "args", "kwargs", "queue", "sent_at")
+# A worker's rows: these keep the first value written (the time `task revoke` marked the job, too);
+_KEPT_ONCE_SET = (*_SENT_FIELDS, "revoked_at")
+# these are kept when a row leaves them empty (an outcome whose start an earlier batch recorded).
+_KEPT_UNLESS_GIVEN = ("started_at", "worker")
 
 
 def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keep: Sequence[str] = ()) -> None:
@@ -58,29 +62,36 @@ class OrmHistory:
             with db.engine.begin() as conn:
                 upsert(conn, jobs, rows, keep=(*_SENT_FIELDS, "state"))
 
+    def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
+        """Record jobs started or finished in one statement (see write.HistoryWriter)."""
+        if not rows:
+            return
+        dialect_name = db.engine.dialect.name
+        if dialect_name not in ("sqlite", "postgresql"):
+            with db.engine.begin() as conn:
+                _update_or_insert(conn, jobs, [complete_progress(row) for row in rows], ["id"], _KEPT_ONCE_SET)
+            return
+        dialect = importlib.import_module(f"sqlalchemy.dialects.{dialect_name}")
+        stmt = dialect.insert(jobs)
+        changes = {}
+        for name in PROGRESS_COLUMNS[1:]:
+            if name in _KEPT_ONCE_SET:
+                changes[name] = func.coalesce(jobs.c[name], stmt.excluded[name])
+            elif name in _KEPT_UNLESS_GIVEN:
+                changes[name] = func.coalesce(stmt.excluded[name], jobs.c[name])
+            else:
+                changes[name] = stmt.excluded[name]
+        where: ColumnElement[bool] = or_(stmt.excluded.state != "STARTED", jobs.c.revoked_at.is_(None))
+        if behind_only:
+            where = and_(where, jobs.c.state.in_(LIVE_STATES))
+        upserted = stmt.on_conflict_do_update(index_elements=["id"], set_=changes, where=where)
+        with db.engine.begin() as conn:
+            conn.execute(upserted, [complete_progress(row) for row in rows])
+
+    def revoked(self, task_id: str) -> bool:
+        """Whether ``task revoke`` marked the job (see write.HistoryWriter)."""
+        with db.engine.connect() as conn:
+            return conn.scalar(select(jobs.c.revoked_at).where(jobs.c.id == task_id)) is not None
+
     def close(self, _exc: BaseException | None = None) -> None:
         """Nothing to release: Flask-SQLAlchemy owns the engine."""
-
-
-def record_started(task_id: str, fields: dict[str, Any]) -> bool:
-    """Mark the job started, unless it was revoked in the history: then mark it REVOKED, return False."""
-    with db.engine.begin() as conn:
-        revoked = conn.scalar(select(jobs.c.revoked_at).where(jobs.c.id == task_id))
-        if revoked is not None:
-            changes = {"state": "REVOKED", "finished_at": utcnow()}
-            conn.execute(update(jobs).where(jobs.c.id == task_id).values(changes))
-            return False
-        now = utcnow()
-        row = {"id": task_id, "state": "STARTED", "started_at": now, "sent_at": now, **fields}
-        upsert(conn, jobs, [row], keep=_SENT_FIELDS)
-    return True
-
-
-def record_outcome(task_id: str, state: str, fields: dict[str, Any]) -> None:
-    """Record that the job succeeded, failed, is to be retried or was revoked."""
-    now = utcnow()
-    row = {"id": task_id, "state": state, "sent_at": now, **fields}
-    if state in FINISHED_STATES:
-        row.setdefault("finished_at", now)
-    with db.engine.begin() as conn:
-        upsert(conn, jobs, [row], keep=(*_SENT_FIELDS, "revoked_at"))

@@ -14,7 +14,7 @@ from project import create_publisher_app
 from project.extensions import db
 from project.jobs.history import write_orm
 from project.jobs.history.read import find_job
-from project.jobs.history.values import sent_row
+from project.jobs.history.values import progress_row, sent_row
 from project.jobs.history.write import HISTORY
 from project.jobs.history.write_driver import SENT_COLUMNS, DriverHistory
 from project.jobs.history.write_orm import OrmHistory
@@ -58,7 +58,8 @@ def test_the_driver_stores_what_the_orm_stores(history_app: Any) -> None:
 
 
 def test_a_job_a_worker_recorded_first_keeps_what_the_worker_wrote(history_app: Any) -> None:
-    assert write_orm.record_started("fast", {"name": "divide", "args": [1, 2], "worker": "w@h", "retries": 0})
+    started = progress_row("fast", "STARTED", 0, {"name": "divide", "args": [1, 2], "worker": "w@h"})
+    write_orm.OrmHistory().record_progress([started])
     driver(history_app).record_sent([sent_row("fast", "other", [9], {}, "q")])
     job = find_job("fast")
     assert job is not None
