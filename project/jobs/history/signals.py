@@ -79,15 +79,34 @@ def _record(task: Any, task_id: str | None, state: str, fields: dict[str, Any]) 
     buffer.record_progress(flask_app, progress_row(task_id, state, retries, fields))
 
 
+_broadcasts: dict[int, bool] = {}
+
+
+def revokes_are_broadcast(celery: Any) -> bool:
+    """Whether the broker carries ``task revoke``'s broadcast to running workers (Redis, RabbitMQ; not
+    the embedded broker: kombu's virtual transports say so with ``Channel.supports_fanout``)."""
+    known = _broadcasts.get(id(celery))
+    if known is None:
+        channel = getattr(celery.connection_for_write().transport, "Channel", None)  # no connection is opened
+        known = _broadcasts[id(celery)] = bool(getattr(channel, "supports_fanout", True))
+    return known
+
+
 def job_starting(task: Task, task_id: str) -> None:
-    """Record the start; raise Ignore (the job is skipped) when the history says it was revoked."""
+    """Record the start; raise Ignore (the job is skipped) when the history says it was revoked.
+
+    Where revokes are broadcast, Celery itself skips a revoked job before it gets here: the revoke
+    reaches running workers at once, and the heartbeat adds the history's revoked jobs to the
+    same list (project/jobs/heartbeat.py). Elsewhere each job reads the history first.
+    """
     flask_app = _worker_app(task)
     if flask_app is None:
         return
     request = task.request
     revoked = False
-    with flask_app.app_context(), history_guard("start", [task_id]):
-        revoked = current_writer().revoked(task_id)  # a read: the start itself is written with the batch
+    if not revokes_are_broadcast(task.app):
+        with flask_app.app_context(), history_guard("start", [task_id]):
+            revoked = current_writer().revoked(task_id)  # a read: the start itself is written with the batch
     if revoked:
         skipped = {"error_type": "TaskRevokedError", "error_message": "revoked"}
         buffer.record_progress(flask_app, progress_row(task_id, "REVOKED", request.retries or 0, skipped))

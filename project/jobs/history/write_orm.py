@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, func, or_, select, update
 
 from project.extensions import db
 from project.jobs.history.models import jobs
@@ -20,6 +20,8 @@ from project.jobs.history.values import LIVE_STATES, PROGRESS_COLUMNS, complete_
 # Set by whoever records a job first and never overwritten. A job the app did not publish
 # itself (another producer) gets its sent_at from the worker's first record of it.
 _SENT_FIELDS = ("name", "args", "kwargs", "queue", "sent_at")
+# Built once: a worker asks it before every job it runs.
+_REVOKED_AT = select(jobs.c.revoked_at).where(jobs.c.id == bindparam("task_id"))
 # A worker's rows: these keep the first value written (the time `task revoke` marked the job, too);
 _KEPT_ONCE_SET = (*_SENT_FIELDS, "revoked_at")
 # these are kept when a row leaves them empty (an outcome whose start an earlier batch recorded).
@@ -91,7 +93,7 @@ class OrmHistory:
     def revoked(self, task_id: str) -> bool:
         """Whether ``task revoke`` marked the job (see write.HistoryWriter)."""
         with db.engine.connect() as conn:
-            return conn.scalar(select(jobs.c.revoked_at).where(jobs.c.id == task_id)) is not None
+            return conn.scalar(_REVOKED_AT, {"task_id": task_id}) is not None
 
     def close(self, _exc: BaseException | None = None) -> None:
         """Nothing to release: Flask-SQLAlchemy owns the engine."""
