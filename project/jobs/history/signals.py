@@ -9,8 +9,6 @@ worker's rows (started, outcome) go through the same writer, batched by the proc
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -149,24 +147,13 @@ def on_revoked(sender: Any, request: Any, terminated: bool = False, expired: boo
 
 
 def on_worker_process_init(**_: Any) -> None:
-    """worker_process_init: a forked pool process must not share its parent's database connections,
-    and writes the history it holds before a SIGTERM ends it."""
+    """worker_process_init: a forked pool process must not share its parent's database connections."""
     flask_app = getattr(current_celery_app, "flask_app", None)
     if flask_app is not None and "sqlalchemy" in flask_app.extensions:
         from project.extensions import db
 
         with flask_app.app_context():
             db.engine.dispose(close=False)
-    # Celery resets a pool process's SIGTERM to the default (it dies at once); a stop signalled to the
-    # whole process group (systemd, `kill -- -PGID`) would lose up to one interval of rows.
-    signal.signal(signal.SIGTERM, _flush_then_terminate)
-
-
-def _flush_then_terminate(signum: int, _frame: Any) -> None:
-    """A pool process told to stop: write the history it holds, then end as SIGTERM's default would."""
-    buffer.flush_all(timeout=buffer.STOP_TIMEOUT)
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
 
 
 def on_worker_process_shutdown(**_: Any) -> None:
