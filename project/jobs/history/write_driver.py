@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from project.jobs.history.values import LIVE_STATES, PROGRESS_COLUMNS, complete_progress
+from project.jobs.history.values import LIVE_STATES, PROGRESS_COLUMNS
 from project.urls import parse_url
 
 SENT_COLUMNS = ("id", "state", "name", "args", "kwargs", "queue", "sent_at")
@@ -61,7 +61,7 @@ class DriverHistory:
     def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
         """Record jobs started or finished in one statement, by OrmHistory.record_progress's rules."""
         if rows:
-            self._write(self._progress_upsert(behind_only), PROGRESS_COLUMNS, [complete_progress(r) for r in rows])
+            self._write(progress_upsert(self.dialect, behind_only), PROGRESS_COLUMNS, rows)
 
     def revoked(self, task_id: str) -> bool:
         """Whether ``task revoke`` marked the job."""
@@ -76,7 +76,7 @@ class DriverHistory:
         return found is not None and found[0] is not None
 
     def _write(self, statement: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
-        values = [tuple(self._value(name, row[name]) for name in columns) for row in rows]
+        values = column_values(self.dialect, columns, rows)
         connection = self._connection()
         try:
             connection.cursor().executemany(statement, values)
@@ -113,34 +113,44 @@ class DriverHistory:
         keep = ", ".join(f"{name} = coalesce(jobs.{name}, excluded.{name})" for name in SENT_COLUMNS[1:])
         return f"INSERT INTO jobs ({', '.join(SENT_COLUMNS)}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {keep}"
 
-    def _progress_upsert(self, behind_only: bool) -> str:
-        """The upsert of OrmHistory.record_progress, written out for the driver."""
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        cast = "" if self.dialect == "sqlite" else "::json"
-        values = ", ".join(mark + cast if name in _JSON_COLUMNS else mark for name in PROGRESS_COLUMNS)
-        changes = []
-        for name in PROGRESS_COLUMNS[1:]:
-            if name in _KEPT_ONCE_SET:
-                changes.append(f"{name} = coalesce(jobs.{name}, excluded.{name})")
-            elif name in _KEPT_UNLESS_GIVEN:
-                changes.append(f"{name} = coalesce(excluded.{name}, jobs.{name})")
-            else:
-                changes.append(f"{name} = excluded.{name}")
-        where = "(excluded.state <> 'STARTED' OR jobs.revoked_at IS NULL)"
-        if behind_only:
-            where += " AND jobs.state IN ({})".format(", ".join(f"'{state}'" for state in LIVE_STATES))
-        return (
-            f"INSERT INTO jobs ({', '.join(PROGRESS_COLUMNS)}) VALUES ({values}) "
-            f"ON CONFLICT (id) DO UPDATE SET {', '.join(changes)} WHERE {where}"
-        )
 
-    def _value(self, column: str, value: Any) -> Any:
-        """``value`` as SQLAlchemy's column types would store it."""
-        if value is None:
-            return None
-        if column in _JSON_COLUMNS:
-            return json.dumps(value)
-        if isinstance(value, datetime):
-            utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-            return utc.replace(tzinfo=None).strftime(_SQLITE_DATETIME) if self.dialect == "sqlite" else utc
-        return value
+def progress_upsert(dialect: str, behind_only: bool = False) -> str:
+    """The upsert of ``record_progress`` (see write.HistoryWriter), for the driver's paramstyle.
+
+    Both writers run it: per row, it costs half what SQLAlchemy's compiled insert does, and a
+    worker writes two rows' worth (a start and an outcome) per job.
+    """
+    mark = "?" if dialect == "sqlite" else "%s"
+    cast = "" if dialect == "sqlite" else "::json"
+    values = ", ".join(mark + cast if name in _JSON_COLUMNS else mark for name in PROGRESS_COLUMNS)
+    changes = []
+    for name in PROGRESS_COLUMNS[1:]:
+        if name in _KEPT_ONCE_SET:
+            changes.append(f"{name} = coalesce(jobs.{name}, excluded.{name})")
+        elif name in _KEPT_UNLESS_GIVEN:
+            changes.append(f"{name} = coalesce(excluded.{name}, jobs.{name})")
+        else:
+            changes.append(f"{name} = excluded.{name}")
+    where = "(excluded.state <> 'STARTED' OR jobs.revoked_at IS NULL)"
+    if behind_only:
+        where += " AND jobs.state IN ({})".format(", ".join(f"'{state}'" for state in LIVE_STATES))
+    return (
+        f"INSERT INTO jobs ({', '.join(PROGRESS_COLUMNS)}) VALUES ({values}) "
+        f"ON CONFLICT (id) DO UPDATE SET {', '.join(changes)} WHERE {where}"
+    )
+
+
+def column_values(dialect: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rows' ``columns`` (None where a row has none) for the driver, as SQLAlchemy's types store them."""
+    return [tuple(_stored(dialect, name, row.get(name)) for name in columns) for row in rows]
+
+
+def _stored(dialect: str, column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if column in _JSON_COLUMNS:
+        return json.dumps(value)
+    if isinstance(value, datetime):
+        utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return utc.replace(tzinfo=None).strftime(_SQLITE_DATETIME) if dialect == "sqlite" else utc
+    return value

@@ -11,21 +11,19 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 
 from project.extensions import db
 from project.jobs.history.models import jobs
-from project.jobs.history.values import LIVE_STATES, PROGRESS_COLUMNS, complete_progress
+from project.jobs.history.values import PROGRESS_COLUMNS, complete_progress
+from project.jobs.history.write_driver import column_values, progress_upsert
 
 # Set by whoever records a job first and never overwritten. A job the app did not publish
 # itself (another producer) gets its sent_at from the worker's first record of it.
 _SENT_FIELDS = ("name", "args", "kwargs", "queue", "sent_at")
 # Built once: a worker asks it before every job it runs.
 _REVOKED_AT = select(jobs.c.revoked_at).where(jobs.c.id == bindparam("task_id"))
-# A worker's rows: these keep the first value written (the time `task revoke` marked the job, too);
-_KEPT_ONCE_SET = (*_SENT_FIELDS, "revoked_at")
-# these are kept when a row leaves them empty (an outcome whose start an earlier batch recorded).
-_KEPT_UNLESS_GIVEN = ("started_at", "worker")
+_KEPT_ONCE_SET = (*_SENT_FIELDS, "revoked_at")  # a worker's rows keep these (write_driver.progress_upsert)
 
 
 def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keep: Sequence[str] = ()) -> None:
@@ -65,30 +63,21 @@ class OrmHistory:
                 upsert(conn, jobs, rows, keep=(*_SENT_FIELDS, "state"))
 
     def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
-        """Record jobs started or finished in one statement (see write.HistoryWriter)."""
+        """Record jobs started or finished in one statement (see write.HistoryWriter).
+
+        The statement is the driver writer's, run on this engine: SQLAlchemy's compiled insert
+        cost twice as much per row, and a worker writes a row per job.
+        """
         if not rows:
             return
-        dialect_name = db.engine.dialect.name
-        if dialect_name not in ("sqlite", "postgresql"):
+        dialect = db.engine.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
             with db.engine.begin() as conn:
                 _update_or_insert(conn, jobs, [complete_progress(row) for row in rows], ["id"], _KEPT_ONCE_SET)
             return
-        dialect = importlib.import_module(f"sqlalchemy.dialects.{dialect_name}")
-        stmt = dialect.insert(jobs)
-        changes = {}
-        for name in PROGRESS_COLUMNS[1:]:
-            if name in _KEPT_ONCE_SET:
-                changes[name] = func.coalesce(jobs.c[name], stmt.excluded[name])
-            elif name in _KEPT_UNLESS_GIVEN:
-                changes[name] = func.coalesce(stmt.excluded[name], jobs.c[name])
-            else:
-                changes[name] = stmt.excluded[name]
-        where: ColumnElement[bool] = or_(stmt.excluded.state != "STARTED", jobs.c.revoked_at.is_(None))
-        if behind_only:
-            where = and_(where, jobs.c.state.in_(LIVE_STATES))
-        upserted = stmt.on_conflict_do_update(index_elements=["id"], set_=changes, where=where)
+        values = column_values(dialect, PROGRESS_COLUMNS, rows)
         with db.engine.begin() as conn:
-            conn.execute(upserted, [complete_progress(row) for row in rows])
+            conn.exec_driver_sql(progress_upsert(dialect, behind_only), values)
 
     def revoked(self, task_id: str) -> bool:
         """Whether ``task revoke`` marked the job (see write.HistoryWriter)."""
