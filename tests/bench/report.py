@@ -66,7 +66,7 @@ HOW_MEASURED = """\
 - **Worker throughput** queues 5,000 `divide(x, 2)` jobs on Redis (not timed), starts a worker
   (prefork, two processes, `-l warning --without-mingle --without-gossip`) and times it from the
   first job it takes until the result backend holds every result; runs alternate appctl on SQLite,
-  the reference, appctl on PostgreSQL, the reference, three times. The reference is a plain Celery
+  the reference, appctl on PostgreSQL, the reference, five times. The reference is a plain Celery
   app (`tests/bench/plain_celery.py`) with every Celery setting appctl derives from the same
   environment (JSON, acks late, prefetch 1, track started, extended results, the transport
   options), no Flask app and no history. appctl's worker holds its history rows and writes them in

@@ -28,7 +28,7 @@ from tests.conftest import APPCTL, HANG, fresh_pg_schema
 from tests.processes import kill_group, start_worker
 
 JOBS = int(os.environ.get("BENCH_WORKER_JOBS", "5000"))
-RUNS = int(os.environ.get("BENCH_WORKER_RUNS", "3"))
+RUNS = int(os.environ.get("BENCH_WORKER_RUNS", "5"))
 TARGET = 0.85
 WORKER_OPTIONS = ("-c", "2", "-P", "prefork", "-l", "warning", "--without-mingle", "--without-gossip")
 POLL = 0.005  # seconds between reads of the queue while timing
