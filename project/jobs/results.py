@@ -82,10 +82,14 @@ def job_status(task_id: str) -> dict[str, Any]:
 
 
 def reconciled_history(
-    states: Iterable[str] = (), name: str | None = None, since: datetime | None = None, limit: int | None = 100
+    states: Iterable[str] = (),
+    name: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = 100,
+    scheduled: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """``list_history``, each unfinished job completed by the result backend (at most MAX_LOOKUPS reads)."""
-    return reconciled(list_history(list(states), name, since, limit))
+    return reconciled(list_history(list(states), name, since, limit, scheduled=scheduled))
 
 
 def reconciled(records: Iterable[dict[str, Any]], lookups: int = MAX_LOOKUPS) -> Iterator[dict[str, Any]]:

@@ -25,7 +25,11 @@ logger = logging.getLogger("appctl.history")
 
 
 class HistoryWriter(Protocol):
-    """Records jobs sent and their course; each call is one statement in one transaction."""
+    """Records jobs sent and their course; each call is one statement in one transaction.
+
+    The unique send (project/jobs/unique.py) takes its key through the same writer: the row goes in
+    first, and only while no unfinished job holds its ``unique_key`` (index ix_jobs_unique_key_live).
+    """
 
     def record_sent(self, rows: Sequence[dict[str, Any]]) -> None:
         """Jobs sent (``values.sent_row``); a job a worker recorded first keeps what it recorded."""
@@ -36,6 +40,22 @@ class HistoryWriter(Protocol):
 
     def revoked(self, task_id: str) -> bool:
         """Whether the history marks the job revoked (a worker then skips it)."""
+
+    def claim(self, row: dict[str, Any]) -> bool:
+        """Insert ``row`` (a sent row with ``unique_key``) unless an unfinished job holds its key; True if inserted."""
+        ...
+
+    def holder(self, unique_key: str) -> dict[str, Any] | None:
+        """``{id, state, sent_at}`` of the unfinished job holding ``unique_key``, or None."""
+        ...
+
+    def settle(self, task_id: str, states: Sequence[str], changes: dict[str, Any]) -> bool:
+        """Apply ``changes`` to the job if it is in one of ``states``; True if it was."""
+        ...
+
+    def release(self, task_id: str, state: str) -> None:
+        """Delete the job's row if it is still in ``state`` (a claim whose send the broker refused)."""
+        ...
 
     def close(self, _exc: BaseException | None = None) -> None: ...
 
@@ -65,6 +85,13 @@ def current_writer() -> HistoryWriter:
 
 
 def record_sent(jobs: Iterable[Any], state: str = "PENDING") -> None:
-    """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue);
-    ``state`` UNKNOWN for jobs it may or may not have."""
-    record_sent_rows([sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue, state=state) for job in jobs])
+    """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue,
+    eta, expires); ``state`` UNKNOWN for jobs it may or may not have."""
+    record_sent_rows(
+        [
+            sent_row(
+                job.id, job.name, list(job.args), job.kwargs, job.queue, state=state, eta=job.eta, expires=job.expires
+            )
+            for job in jobs
+        ]
+    )

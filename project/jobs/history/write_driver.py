@@ -3,7 +3,9 @@
 Importing SQLAlchemy costs about as much as the rest of a ``task send``, so the publisher app
 (``project.create_publisher_app``) writes its history rows here instead: the same rows and the
 same upsert as ``OrmHistory.record_sent`` (a job a worker recorded first keeps what it recorded),
-with the engine's own connect arguments (busy and connect timeouts).
+with the engine's own connect arguments (busy and connect timeouts). A unique send's claim on its
+key (``claim``, ``holder``, ``settle``, ``release``) is written here too, as ``OrmHistory`` writes it.
+A worker's rows (``record_progress``) take the upsert ``progress_upsert`` builds, whichever the writer.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from typing import Any
 from project.jobs.history.values import LIVE_STATES, PROGRESS_COLUMNS
 from project.urls import parse_url
 
-SENT_COLUMNS = ("id", "state", "name", "args", "kwargs", "queue", "sent_at")
+SENT_COLUMNS = ("id", "state", "name", "args", "kwargs", "queue", "sent_at", "eta", "expires", "retry_of")
+CLAIM_COLUMNS = (*SENT_COLUMNS, "unique_key")  # a unique send's row (project/jobs/unique.py)
 _JSON_COLUMNS = ("args", "kwargs", "result")
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
 _KEPT_ONCE_SET = ("name", "args", "kwargs", "queue", "sent_at", "revoked_at")  # write_orm's rules, column by column
 _KEPT_UNLESS_GIVEN = ("started_at", "worker")
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
 
 
 class DriverHistory:
@@ -56,39 +59,81 @@ class DriverHistory:
 
     def record_sent(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Record sent jobs (``values.sent_row``) in one transaction."""
-        self._write(self._upsert(), SENT_COLUMNS, rows)
+        values = [tuple(self._value(name, row[name]) for name in SENT_COLUMNS) for row in rows]
+        self._execute(self._upsert(), values)
 
     def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
         """Record jobs started or finished in one statement, by OrmHistory.record_progress's rules."""
         if rows:
-            self._write(progress_upsert(self.dialect, behind_only), PROGRESS_COLUMNS, rows)
+            values = column_values(self.dialect, PROGRESS_COLUMNS, rows)
+            self._execute(progress_upsert(self.dialect, behind_only), values)
 
     def revoked(self, task_id: str) -> bool:
         """Whether ``task revoke`` marked the job."""
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        cursor = self._connection().cursor()
-        try:
-            found = cursor.execute(f"SELECT revoked_at FROM jobs WHERE id = {mark}", (task_id,)).fetchone()
-            self._local.connection.commit()  # end the read transaction (PostgreSQL opens one)
-        except BaseException:
-            self.close()
-            raise
-        return found is not None and found[0] is not None
+        found = self._query(f"SELECT revoked_at FROM jobs WHERE id = {self._mark('id')}", (task_id,))
+        return bool(found) and found[0][0] is not None
 
-    def _write(self, statement: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
-        values = column_values(self.dialect, columns, rows)
-        connection = self._connection()
-        try:
-            connection.cursor().executemany(statement, values)
-            connection.commit()
-        except BaseException:
-            self.close()  # a connection that failed is not used again
-            raise
+    def claim(self, row: Mapping[str, Any]) -> bool:
+        """Insert ``row`` unless an unfinished job holds its ``unique_key`` (ON CONFLICT DO NOTHING)."""
+        names = [name for name in CLAIM_COLUMNS if name in row]
+        values = ", ".join(self._mark(name) for name in names)
+        sql = f"INSERT INTO jobs ({', '.join(names)}) VALUES ({values}) ON CONFLICT DO NOTHING RETURNING id"
+        return bool(self._query(sql, tuple(self._value(name, row[name]) for name in names)))
+
+    def holder(self, unique_key: str) -> dict[str, Any] | None:
+        """The unfinished job holding ``unique_key``: id, state, sent_at."""
+        mark = self._mark("state")
+        live = ", ".join(mark for _ in LIVE_STATES)
+        sql = f"SELECT id, state, sent_at FROM jobs WHERE unique_key = {mark} AND state IN ({live})"
+        rows = self._query(sql, (unique_key, *LIVE_STATES))
+        if not rows:
+            return None
+        task_id, state, sent_at = rows[0]
+        if isinstance(sent_at, str):  # SQLite keeps the time as text, in UTC
+            sent_at = datetime.strptime(sent_at, _SQLITE_DATETIME).replace(tzinfo=UTC)
+        return {"id": task_id, "state": state, "sent_at": sent_at}
+
+    def settle(self, task_id: str, states: Sequence[str], changes: Mapping[str, Any]) -> bool:
+        """Apply ``changes`` to the job if it is in one of ``states``."""
+        assignments = ", ".join(f"{name} = {self._mark(name)}" for name in changes)
+        mark = self._mark("state")
+        sql = f"UPDATE jobs SET {assignments} WHERE id = {mark} AND state IN ({', '.join(mark for _ in states)})"
+        values = (*(self._value(name, value) for name, value in changes.items()), task_id, *states)
+        return bool(self._execute(sql, [values]))
+
+    def release(self, task_id: str, state: str) -> None:
+        """Delete the job's row if it is still in ``state``."""
+        mark = self._mark("id")
+        self._execute(f"DELETE FROM jobs WHERE id = {mark} AND state = {mark}", [(task_id, state)])
 
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None) or self._connect()
         self._local.connection = connection
         return connection
+
+    def _execute(self, sql: str, values: Sequence[Sequence[Any]]) -> int:
+        """Run ``sql`` once per tuple of ``values`` in one transaction; the rows it changed."""
+        connection = self._connection()
+        try:
+            cursor = connection.cursor()
+            cursor.executemany(sql, values)
+            changed = cursor.rowcount
+            connection.commit()
+        except BaseException:
+            self.close()  # a connection that failed is not used again
+            raise
+        return int(changed)
+
+    def _query(self, sql: str, values: Sequence[Any]) -> list[Any]:
+        """The rows ``sql`` returns, in a transaction of its own."""
+        connection = self._connection()
+        try:
+            rows = connection.cursor().execute(sql, values).fetchall()
+            connection.commit()
+        except BaseException:
+            self.close()
+            raise
+        return list(rows)
 
     def close(self, _exc: BaseException | None = None) -> None:
         """Close this thread's connection, if it has one open."""
@@ -105,20 +150,27 @@ class DriverHistory:
 
         return psycopg.connect(self.target, **self.connect_args)
 
+    def _mark(self, column: str) -> str:
+        """The parameter placeholder for a value of ``column`` (JSON ones cast on PostgreSQL)."""
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        return mark + "::json" if column in _JSON_COLUMNS and self.dialect != "sqlite" else mark
+
     def _upsert(self) -> str:
         """``INSERT … ON CONFLICT (id)`` that fills only the columns still empty (both dialects have it)."""
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        cast = "" if self.dialect == "sqlite" else "::json"
-        values = ", ".join(mark + cast if name in _JSON_COLUMNS else mark for name in SENT_COLUMNS)
+        values = ", ".join(self._mark(name) for name in SENT_COLUMNS)
         keep = ", ".join(f"{name} = coalesce(jobs.{name}, excluded.{name})" for name in SENT_COLUMNS[1:])
         return f"INSERT INTO jobs ({', '.join(SENT_COLUMNS)}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {keep}"
+
+    def _value(self, column: str, value: Any) -> Any:
+        """``value`` as SQLAlchemy's column types would store it."""
+        return _stored(self.dialect, column, value)
 
 
 def progress_upsert(dialect: str, behind_only: bool = False) -> str:
     """The upsert of ``record_progress`` (see write.HistoryWriter), for the driver's paramstyle.
 
     Both writers run it: per row, it costs half what SQLAlchemy's compiled insert does, and a
-    worker writes two rows' worth (a start and an outcome) per job.
+    worker writes a row per job.
     """
     mark = "?" if dialect == "sqlite" else "%s"
     cast = "" if dialect == "sqlite" else "::json"
