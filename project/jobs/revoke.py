@@ -14,6 +14,7 @@ from celery import Celery
 from flask import current_app
 from sqlalchemy import Connection, select, update
 
+from project.celery_internals.broadcast import carries_broadcast
 from project.extensions import db
 from project.failures import reason, service_errors
 from project.jobs.history.models import jobs
@@ -29,9 +30,7 @@ REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
 
 def supports_broadcast(celery: Celery) -> bool:
     """Whether the broker carries Celery's broadcast messages (remote control): not the SQLAlchemy one."""
-    with celery.connection_for_write() as connection:
-        channel_class = getattr(connection.transport, "Channel", None)  # virtual transports only
-        return bool(getattr(channel_class, "supports_fanout", True))
+    return carries_broadcast(celery)
 
 
 def _mark(conn: Connection, record: dict[str, Any], terminate: bool) -> str:

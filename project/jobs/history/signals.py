@@ -19,6 +19,7 @@ from celery import current_app as current_celery_app
 from celery.exceptions import Ignore
 from flask import Flask, current_app, has_app_context
 
+from project.celery_internals.broadcast import carries_broadcast
 from project.celery_internals.messages import schedule_of
 from project.jobs.history import buffer
 from project.jobs.history.values import bounded_json, error_fields, progress_row, sent_row, utcnow
@@ -79,19 +80,6 @@ def _record(task: Any, task_id: str | None, state: str, fields: dict[str, Any]) 
     buffer.record_progress(flask_app, progress_row(task_id, state, retries, fields))
 
 
-_broadcasts: dict[int, bool] = {}
-
-
-def revokes_are_broadcast(celery: Any) -> bool:
-    """Whether the broker carries ``task revoke``'s broadcast to running workers (Redis, RabbitMQ; not
-    the embedded broker: kombu's virtual transports say so with ``Channel.supports_fanout``)."""
-    known = _broadcasts.get(id(celery))
-    if known is None:
-        channel = getattr(celery.connection_for_write().transport, "Channel", None)  # no connection is opened
-        known = _broadcasts[id(celery)] = bool(getattr(channel, "supports_fanout", True))
-    return known
-
-
 def job_starting(task: Task, task_id: str) -> None:
     """Record the start; raise Ignore (the job is skipped) when the history says it was revoked.
 
@@ -104,7 +92,7 @@ def job_starting(task: Task, task_id: str) -> None:
         return
     request = task.request
     revoked = False
-    if not revokes_are_broadcast(task.app):
+    if not carries_broadcast(task.app):
         with flask_app.app_context(), history_guard("start", [task_id]):
             revoked = current_writer().revoked(task_id)  # a read: the start itself is written with the batch
     if revoked:
