@@ -153,7 +153,8 @@ def test_worker_throughput_with_the_history(
             samples["plain"].append(reference())
     finally:
         for env in envs.values():
-            client.delete(env["APPCTL_QUEUE"])
+            queue = env["APPCTL_QUEUE"]
+            client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
     plain = statistics.median(samples["plain"])
     load = {"before": load_before, "after": os.getloadavg()}
     print(f"\nworker throughput, jobs/s, each run: {samples}; load average {load}")
