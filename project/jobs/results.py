@@ -22,6 +22,7 @@ from flask import current_app
 from project.errors import InvalidInput, JobFailed, NotFound, ServiceUnavailable, TimedOut
 from project.failures import connection_error_types, service_errors
 from project.jobs.history.read import FIELDS, find_job, is_known, list_history, never_sent
+from project.jobs.history.select import JobFilter
 from project.jobs.history.values import ERROR_LIMIT, FINISHED_STATES, LIVE_STATES, bounded_json, progress_row
 from project.jobs.history.write import current_writer, history_guard
 from project.jobs.registry import current_celery
@@ -82,14 +83,10 @@ def job_status(task_id: str) -> dict[str, Any]:
 
 
 def reconciled_history(
-    states: Iterable[str] = (),
-    name: str | None = None,
-    since: datetime | None = None,
-    limit: int | None = 100,
-    scheduled: bool = False,
+    selection: JobFilter | None = None, limit: int | None = 100, scheduled: bool = False, schedule: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """``list_history``, each unfinished job completed by the result backend (at most MAX_LOOKUPS reads)."""
-    return reconciled(list_history(list(states), name, since, limit, scheduled=scheduled))
+    return reconciled(list_history(selection, limit, scheduled=scheduled, schedule=schedule))
 
 
 def reconciled(records: Iterable[dict[str, Any]], lookups: int = MAX_LOOKUPS) -> Iterator[dict[str, Any]]:
