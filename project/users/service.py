@@ -95,7 +95,9 @@ def email_fields(email: str) -> dict[str, str]:
 
 def user_row(username: str, email: str) -> dict[str, str]:
     """Check a user as given and return it as stored: NFC, with the keys it is unique by."""
-    return {**username_fields(username), **email_fields(email)}
+    row = username_fields(username)
+    row.update(email_fields(email))
+    return row
 
 
 def taken_message(row: dict[str, str], other_than: int | None = None) -> str:
