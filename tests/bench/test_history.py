@@ -31,7 +31,7 @@ FROM n
 """
 POSTGRES_JOBS = """
 INSERT INTO jobs (id, state, name, args, kwargs, queue, sent_at, result, retries)
-SELECT gen_random_uuid()::text, CASE i % 10 WHEN 0 THEN 'FAILURE' WHEN 1 THEN 'PENDING' ELSE 'SUCCESS' END,
+SELECT gen_random_uuid()::text, CASE mod(i, 10) WHEN 0 THEN 'FAILURE' WHEN 1 THEN 'PENDING' ELSE 'SUCCESS' END,
        'project.users.tasks.divide', json_build_array(i, 2), '{}'::json, 'celery',
        timestamptz '2026-01-01 00:00:00+00' + i * interval '1 second', to_json(i / 2.0), 0
 FROM generate_series(1, %(count)s) AS i

@@ -9,6 +9,8 @@ This module imports no SQLAlchemy: ``task send`` records through it.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -16,7 +18,8 @@ from typing import Any, Protocol
 from flask import current_app
 
 from project.failures import reason
-from project.jobs.history.values import sent_row
+from project.interrupts import interrupts_held
+from project.jobs.history.values import sent_row, utcnow
 
 HISTORY = "appctl.history"  # the app.extensions key of the app's history writer
 logger = logging.getLogger("appctl.history")
@@ -52,4 +55,46 @@ def record_sent_rows(rows: Sequence[dict[str, Any]]) -> None:
 def record_sent(jobs: Iterable[Any], state: str = "PENDING") -> None:
     """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue);
     ``state`` UNKNOWN for jobs it may or may not have."""
-    record_sent_rows([sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue, state=state) for job in jobs])
+    sent_at = utcnow()  # one moment for the batch the broker took at once
+    rows = [sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue, sent_at, state) for job in jobs]
+    record_sent_rows(rows)
+
+
+class RecordingBehind:
+    """Records the batches of a bulk send in a thread of its own, in order, while the next batch is published.
+
+    A batch's insert and commit (about a third of a fan-out's work on SQLite) then overlap the
+    publishing of the next batch instead of adding to it. ``record`` returns an event set once the
+    batch is recorded (or its write failed, which is a warning, as with ``record_sent``); ``close``
+    waits until every batch handed over is recorded. Each write is bounded by the database's own
+    timeouts.
+    """
+
+    def __init__(self) -> None:
+        self.app = current_app._get_current_object()  # type: ignore[attr-defined]
+        self.batches: queue.SimpleQueue[tuple[list[dict[str, Any]], threading.Event] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._record, name="appctl-history", daemon=True)
+        self.thread.start()
+
+    def record(self, jobs: Iterable[Any]) -> threading.Event:
+        """Hand over jobs the broker has accepted (each with id, name, args, kwargs, queue)."""
+        sent_at = utcnow()
+        rows = [sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue, sent_at) for job in jobs]
+        recorded = threading.Event()
+        self.batches.put((rows, recorded))
+        return recorded
+
+    def close(self) -> None:
+        """Wait until every batch handed over is recorded (Ctrl-C held back meanwhile)."""
+        self.batches.put(None)
+        with interrupts_held():
+            self.thread.join()
+
+    def _record(self) -> None:
+        with self.app.app_context():  # its teardown closes this thread's database connection
+            while (batch := self.batches.get()) is not None:
+                rows, recorded = batch
+                try:
+                    record_sent_rows(rows)
+                finally:
+                    recorded.set()

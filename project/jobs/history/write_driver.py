@@ -53,7 +53,19 @@ class DriverHistory:
 
     def record_sent(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Record sent jobs (``values.sent_row``) in one transaction."""
-        values = [tuple(self._value(name, row[name]) for name in SENT_COLUMNS) for row in rows]
+        times = {when: self._value("sent_at", when) for when in {row["sent_at"] for row in rows}}  # one a batch
+        values = [
+            (
+                row["id"],
+                row["state"],
+                row["name"],
+                _json(row["args"]),
+                _json(row["kwargs"]),
+                row["queue"],
+                times[row["sent_at"]],
+            )
+            for row in rows
+        ]
         connection = getattr(self._local, "connection", None) or self._connect()
         self._local.connection = connection
         try:
@@ -96,3 +108,8 @@ class DriverHistory:
             utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
             return utc.replace(tzinfo=None).strftime(_SQLITE_DATETIME) if self.dialect == "sqlite" else utc
         return value
+
+
+def _json(value: Any) -> str | None:
+    """A JSON column's value as SQLAlchemy's JSON type stores it (None: SQL NULL, ``none_as_null``)."""
+    return None if value is None else json.dumps(value)
