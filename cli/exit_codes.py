@@ -91,6 +91,8 @@ REMEDY_HINTS = {
     "show revisions": "`appctl db status` shows the revisions",
     "activate user": "`appctl user activate` turns it back on",
     "set password": "`appctl user set-password` sets one",
+    "settle import conflicts": "`appctl user import --on-conflict skip` leaves such rows out, `update` changes emails",
+    "retry anyway": "wait for it to finish, or `appctl task retry --force` sends it again anyway",
 }
 
 

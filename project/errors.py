@@ -24,7 +24,18 @@ UPGRADE_DATABASE = "upgrade database"
 SHOW_REVISIONS = "show revisions"
 ACTIVATE_USER = "activate user"
 SET_PASSWORD = "set password"
-REMEDIES = (LIST_TASKS, LIST_USERS, UPGRADE_DATABASE, SHOW_REVISIONS, ACTIVATE_USER, SET_PASSWORD)
+SETTLE_CONFLICTS = "settle import conflicts"
+RETRY_ANYWAY = "retry anyway"  # send a copy of a job not finished yet
+REMEDIES = (
+    LIST_TASKS,
+    LIST_USERS,
+    UPGRADE_DATABASE,
+    SHOW_REVISIONS,
+    ACTIVATE_USER,
+    SET_PASSWORD,
+    SETTLE_CONFLICTS,
+    RETRY_ANYWAY,
+)
 
 
 class InvalidInput(AppctlError):

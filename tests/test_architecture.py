@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,12 +24,16 @@ SERVICES = (
     "project.migrations",
     "project.urls",
     "project.jobs.health",
+    "project.jobs.history.follow",
     "project.jobs.history.read",
     "project.jobs.publisher",  # SentJob, the type of what a send returns
     "project.jobs.registry",
     "project.jobs.results",
+    "project.jobs.retry",
     "project.jobs.revoke",
     "project.jobs.send",
+    "project.jobs.unique",
+    "project.jobs.watch",
     "project.jobs.worker",
     "project.users",
 )
@@ -115,3 +120,35 @@ def test_cli_calls_only_the_services_of_project() -> None:
         and not any(within(name, s) for s in SERVICES)
     ]
     assert wrong == []
+
+
+# Strings in project/ that may name a command line: the argv handed to Celery's own worker command.
+COMMAND_LINE_STRINGS = {("project/jobs/worker.py", "--help")}
+
+
+def service_strings(path: Path) -> Iterator[tuple[int, str]]:
+    """The string constants of a module that are not docstrings: what it may say to a user."""
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node.lineno, node.value
+
+
+def test_services_speak_of_the_domain_and_leave_commands_to_the_cli() -> None:
+    """A message from project/ names no appctl command or option: the CLI adds those (REMEDY_HINTS)."""
+    command_line = re.compile(r"\bappctl [a-z]|(?<![\w-])--[a-z]")
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {text!r}"
+        for path in modules("project")
+        for line, text in service_strings(path)
+        if command_line.search(text) and (str(path.relative_to(ROOT)), text) not in COMMAND_LINE_STRINGS
+    ]
+    assert found == []

@@ -174,3 +174,13 @@ class Transport(kombu_sqla.Transport):
     """The ``sqla+`` transport with working options and redelivery of unacked messages."""
 
     Channel = Channel
+
+    def establish_connection(self) -> Any:
+        # Extends kombu's, which "connects" without reaching the database: a worker whose broker
+        # database was down reconnected at once, failed on its first read, and restarted its consumer
+        # five times a second. Reaching the database here lets Celery's reconnect backoff apply.
+        connection = super().establish_connection()
+        engine, _ = self._avail_channels[-1]._open()
+        with engine.connect():
+            pass
+        return connection

@@ -18,7 +18,7 @@ Celery 5.7.0 and kombu 5.7.0.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task, signals
@@ -49,6 +49,22 @@ def _plain(value: Any, depth: int, maxlevels: int) -> bool:
         return False
     items = [*value, *value.values()] if kind is dict else value
     return all(_plain(item, depth + 1, maxlevels) for item in items)
+
+
+def schedule_of(headers: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """``(eta, expires)`` of a task message, as UTC date-times: protocol 2 headers hold them as ISO 8601
+    (Celery 5.7.0 ``AMQP.as_task_v2``; a time without a zone is UTC there)."""
+    return _message_time(headers.get("eta")), _message_time(headers.get("expires"))
+
+
+def _message_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:  # another producer's odd header: the job still goes on
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class _RecordingProducer:
@@ -95,12 +111,21 @@ class TaskMessages:
         # Publishes a later job's message in place of ``producer.publish``: set by the caller when the
         # broker can copy the first message (project/broker/redis_transactions.py, MessageCopies).
         self.publish_copy: Callable[..., None] | None = None
+        self._schedule: tuple[Any, tuple[datetime | None, datetime | None]] = (None, (None, None))
         # Routers, shadow names and sent events may depend on each job: then Celery builds every message.
         self.celery_builds_each = bool(
             self.app.amqp.router.routes
             or self.app.conf.task_send_sent_event
             or type(task).shadow_name is not Task.shadow_name
         )
+
+    def schedule(self) -> tuple[datetime | None, datetime | None]:
+        """``(eta, expires)`` of the last message sent (read once per message template)."""
+        if self.template is None:
+            return None, None
+        if self._schedule[0] is not self.template:
+            self._schedule = (self.template, schedule_of(self.template.headers))
+        return self._schedule[1]
 
     @property
     def copies_differ_by_job_only(self) -> bool:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from celery import Celery
 from flask import Flask, current_app
 from kombu import Connection
 
-from project.errors import AppctlError
+from project.errors import UPGRADE_DATABASE, AppctlError
 from project.failures import is_connection_error, reason, unavailable
 from project.jobs.history.read import active_workers
 from project.jobs.registry import current_celery
@@ -25,6 +26,7 @@ from project.urls import mask_password, mask_secrets
 
 DEADLINE = 3.0  # seconds for all checks together: with start-up, `appctl status` ends in ~5 s
 PING_TIMEOUT = 1.0
+PING_GRACE = 0.5  # seconds past the ping's own timeout before a silent broker's ping is given up
 Check = Callable[[], dict[str, Any]]
 
 
@@ -36,11 +38,8 @@ def check_database() -> dict[str, Any]:
     if state["at_head"]:
         return {"ok": True, "detail": f"{url} at head {state['head']}", "data": data}
     pending = len(state["pending"])
-    return {
-        "ok": False,
-        "detail": f"{url} at {state['current'] or 'base'}, {pending} migration(s) pending (run `appctl db upgrade`)",
-        "data": data,
-    }
+    detail = f"{url} at {state['current'] or 'base'}, {pending} migration(s) pending"
+    return {"ok": False, "detail": detail, "data": data, "remedy": UPGRADE_DATABASE}
 
 
 def queue_depth(connection: Connection, queue: str) -> int:
@@ -97,14 +96,21 @@ def check_workers() -> dict[str, Any]:
 def _pinged(celery: Celery) -> list[str]:
     """Names of the workers answering Celery's ping, where the broker broadcasts (else none).
 
-    A broker failure here is left to the broker check; the heartbeats still count.
+    A broker failure here is left to the broker check; the heartbeats still count. A broker that
+    does not answer can hold the ping past its timeout, so it is given PING_TIMEOUT plus a grace.
     """
-    try:
-        if not supports_broadcast(celery):
-            return []
-        return [name for reply in celery.control.ping(timeout=PING_TIMEOUT) or [] for name in reply]
-    except Exception:
+    if not supports_broadcast(celery):
         return []
+    names: list[str] = []
+
+    def ping() -> None:
+        with suppress(Exception):
+            names.extend(name for reply in celery.control.ping(timeout=PING_TIMEOUT) or [] for name in reply)
+
+    pinging = threading.Thread(target=ping, daemon=True)
+    pinging.start()
+    pinging.join(PING_TIMEOUT + PING_GRACE)
+    return [] if pinging.is_alive() else names
 
 
 def _active(worker: dict[str, Any]) -> str:
@@ -119,15 +125,14 @@ _SERVICES = {
 
 
 def _failure(name: str, exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, AppctlError):  # already says what is wrong (a broken migrations folder, say)
+    if name in _SERVICES and not isinstance(exc, AppctlError) and (is_connection_error(exc) or name == "database"):
+        exc = unavailable(name, current_app.config[_SERVICES[name]], exc)
+    if isinstance(exc, AppctlError):  # says what is wrong (a broken migrations folder, say)
         detail = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-    elif name in _SERVICES and (is_connection_error(exc) or name == "database"):
-        detail = unavailable(name, current_app.config[_SERVICES[name]], exc).message
-    elif name == "workers":
-        detail = f"cannot read the worker heartbeats: {reason(exc)}"
-    else:
-        detail = f"{type(exc).__name__}: {reason(exc)}"
-    return {"ok": False, "detail": detail, "data": None}
+        return {"ok": False, "detail": detail, "data": None, "remedy": exc.remedy}
+    if name == "workers":
+        return {"ok": False, "detail": f"cannot read the worker heartbeats: {reason(exc)}", "data": None}
+    return {"ok": False, "detail": f"{type(exc).__name__}: {reason(exc)}", "data": None}
 
 
 CHECKS: dict[str, Check] = {
@@ -139,7 +144,10 @@ CHECKS: dict[str, Check] = {
 
 
 def system_status(deadline: float = DEADLINE) -> list[dict[str, Any]]:
-    """Run every check at once; each is ``{check, ok, detail, data}``, failing if not done by ``deadline``."""
+    """Run every check at once; each is ``{check, ok, detail, data}``, failing if not done by ``deadline``.
+
+    A failed check may also carry ``remedy`` (one of project.errors.REMEDIES): what would mend it.
+    """
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     results: dict[str, dict[str, Any]] = {}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from celery import Task
@@ -26,11 +27,12 @@ SEND_BATCH_SIZE = 1000  # jobs per broker round trip in a bulk send
 
 @dataclass(frozen=True)
 class JobToSend:
-    """One job to send: positional and keyword arguments, and the input line it came from."""
+    """One job to send: positional and keyword arguments, the input line it came from, its id if chosen."""
 
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
     line: int | None = None
+    id: str | None = None  # None: a new one (a unique send chooses it, to record the job before sending it)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class SentJob:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     queue: str | None
+    eta: datetime | None = None  # not run before then (from --countdown or --eta)
+    expires: datetime | None = None  # discarded if not started by then
 
 
 class UnconfirmedBatch(Exception):
@@ -63,7 +67,7 @@ class BatchPublisher:
 
     def publish(self, jobs: Sequence[JobToSend]) -> list[SentJob]:
         """Publish ``jobs`` as one batch; when this returns the broker has them all."""
-        ids = [uuid() for _ in jobs]
+        ids = [job.id or uuid() for job in jobs]
         handed = 0  # messages passed to the producer
         try:
             with self.producer.batch(max_size=2 * len(jobs) + 2):  # flushed once, when the block ends
@@ -90,7 +94,8 @@ class BatchPublisher:
         return copies.publish if copies is not None else None
 
     def _sent(self, ids: list[str], jobs: Sequence[JobToSend]) -> list[SentJob]:
-        queue = self.messages.queue
+        queue, (eta, expires) = self.messages.queue, self.messages.schedule()
         return [
-            SentJob(task_id, self.name, job.args, job.kwargs, queue) for task_id, job in zip(ids, jobs, strict=False)
+            SentJob(task_id, self.name, job.args, job.kwargs, queue, eta, expires)
+            for task_id, job in zip(ids, jobs, strict=False)
         ]

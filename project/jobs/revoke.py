@@ -44,7 +44,7 @@ def _mark(conn: Connection, record: dict[str, Any], terminate: bool) -> str:
     revoked = {"state": "REVOKED", "finished_at": now, "error_type": "TaskRevokedError", "error_message": "revoked"}
     if conn.execute(waiting.values(revoked)).rowcount:
         return "revoked"
-    return "terminating" if terminate else "running: it will finish (--terminate stops it)"
+    return "terminating" if terminate else "running: it will finish unless terminated"
 
 
 def revoke_jobs(task_ids: list[str], terminate: bool = False) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from project.collector import collector_paused
-from project.errors import InvalidInput, UserExists
+from project.errors import SETTLE_CONFLICTS, InvalidInput, UserExists
 from project.extensions import db
 from project.users.models import User
 from project.users.passwords import check_password_hash_format
@@ -58,7 +58,7 @@ def import_users(
     an import of nothing is more likely a wrong file than a wish.
     """
     if on_conflict not in ON_CONFLICT:
-        raise InvalidInput(f"--on-conflict must be one of {', '.join(ON_CONFLICT)}, not {on_conflict!r}")
+        raise InvalidInput(f"the conflict rule must be one of {', '.join(ON_CONFLICT)}, not {on_conflict!r}")
     with collector_paused():  # a row per user, and no reference cycles among them
         return _import_rows(rows, on_conflict, dry_run, skip_invalid, source)
 
@@ -144,7 +144,7 @@ def plan_writes(plan: ImportPlan, rows: list[UserRow], on_conflict: str) -> None
             taken = f"username {row['username']!r}" if current is not None else f"email {row['email']!r}"
             raise UserExists(
                 f"line {line}: {taken} is already taken; nothing was imported",
-                hint="--on-conflict skip leaves such rows out, update changes the user's email",
+                remedy=SETTLE_CONFLICTS,
             )
         elif on_conflict == "skip" or (user is not None and all(user[k] == row[k] for k in _COMPARED if k in row)):
             plan.skipped += 1

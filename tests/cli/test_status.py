@@ -35,6 +35,18 @@ def test_no_worker_is_exit_1_and_says_which_check_failed(runner: CliRunner, app:
     assert result.stderr == "Error: not healthy: workers\n"
 
 
+def test_a_database_behind_head_says_which_command_mends_it(runner: CliRunner, app: Any) -> None:
+    from project.migrations import downgrade_database
+
+    with app.app_context():
+        downgrade_database("0001")
+    result = runner.invoke(cli, ["status", "-o", "json"])
+    database = json.loads(result.stdout)[0]
+    assert (result.exit_code, database["ok"]) == (1, False)
+    assert database["detail"].endswith("migration(s) pending (run `appctl db upgrade`)")
+    assert "remedy" not in database
+
+
 def test_table_output(runner: CliRunner, app: Any) -> None:
     result = runner.invoke(cli, ["--no-color", "status", "-o", "table"])
     assert result.exit_code == 1

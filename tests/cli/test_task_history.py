@@ -32,6 +32,10 @@ COLUMNS = [
     "result",
     "error",
     "revoked_at",
+    "eta",
+    "expires",
+    "retry_of",
+    "retried_by",
 ]
 GOOD = {
     "id": "good-1",
@@ -48,6 +52,10 @@ GOOD = {
     "result": 0.5,
     "error": None,
     "revoked_at": None,
+    "eta": None,
+    "expires": None,
+    "retry_of": None,
+    "retried_by": None,
 }
 LATER = SENT + timedelta(seconds=1)
 BAD = {
@@ -101,7 +109,7 @@ def test_history_jsonl_csv_and_plain(runner: CliRunner, two_jobs: None) -> None:
     code, stdout, _ = invoke(runner, "task", "history", "--state", "SUCCESS")
     assert (code, stdout) == (
         0,
-        f"good-1\t{GOOD['name']}\tSUCCESS\t[1, 2]\t{{}}\tq\t{T}\t{T}\t{T}\tcelery@w1\t0\t0.5\t\t\n",
+        f"good-1\t{GOOD['name']}\tSUCCESS\t[1, 2]\t{{}}\tq\t{T}\t{T}\t{T}\tcelery@w1\t0\t0.5\t\t\t\t\t\t\n",
     )
 
 
@@ -219,3 +227,38 @@ def test_send_warns_on_stderr_when_the_history_cannot_be_written(env: dict[str, 
     task_id = sent.stdout.strip()
     assert (sent.returncode, len(task_id)) == (0, 36)
     assert f"Warning: the job history did not record the sending of {task_id} (the job goes on)" in sent.stderr
+
+
+def test_history_scheduled_shows_the_due_time_relative_in_a_table(runner: CliRunner, app: Any) -> None:
+    from project.jobs.send import send_job
+
+    task_id = send_job("divide", [1, 2], countdown=3 * 3600 + 60)  # no worker: it waits
+    code, stdout, _ = invoke(runner, "--no-color", "task", "history", "--scheduled", "-o", "table")
+    assert code == 0 and "due" in stdout and "in 3h" in stdout and task_id[:8] in stdout
+    code, stdout, _ = invoke(runner, "task", "history", "--scheduled", "-o", "json")
+    [record] = json.loads(stdout)
+    assert (code, record["id"], datetime.fromisoformat(record["eta"]).utcoffset()) == (0, task_id, timedelta(0))
+
+
+def test_retry_prints_the_new_ids_plain_and_every_field_in_json(runner: CliRunner, two_jobs: None) -> None:
+    code, stdout, stderr = invoke(runner, "task", "retry", "bad-1", "good-1")
+    new = stdout.split()
+    assert (code, stderr, len(new), stdout) == (0, "", 2, f"{new[0]}\n{new[1]}\n")
+    code, stdout, _ = invoke(runner, "task", "retry", "bad-1", "-o", "json")
+    [copy] = json.loads(stdout)
+    assert (code, list(copy), copy["retry_of"], copy["name"], copy["queue"]) == (
+        0,
+        ["id", "retry_of", "name", "queue", "state", "eta", "expires"],
+        "bad-1",
+        BAD["name"],
+        "q",
+    )
+    code, stdout, _ = invoke(runner, "task", "status", "bad-1", "-o", "json")
+    assert json.loads(stdout)[0]["retried_by"] == copy["id"]  # the latest retry
+
+
+def test_run_now_of_a_job_without_an_eta_is_exit_4(runner: CliRunner, app: Any) -> None:
+    task_id = invoke(runner, "task", "send", "divide", "1", "2")[1].strip()  # no worker: it waits, with no eta
+    code, stdout, stderr = invoke(runner, "task", "run-now", task_id)
+    assert (code, stdout) == (4, "")
+    assert stderr.startswith(f"Error: job {task_id} is not scheduled for later: it has no eta")

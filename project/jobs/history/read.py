@@ -7,13 +7,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, false, func, or_, select
+from sqlalchemy import ColumnElement, Connection, RowMapping, delete, false, func, or_, select
 
 from project.errors import InvalidInput, NotFound
 from project.extensions import STREAM_BATCH, db
 from project.failures import reason
 from project.jobs.history.models import heartbeats, jobs
-from project.jobs.history.values import STATES, utcnow
+from project.jobs.history.values import LIVE_STATES, STATES, utcnow
 
 logger = logging.getLogger("appctl.history")
 
@@ -32,7 +32,12 @@ FIELDS = (
     "result",
     "error",
     "revoked_at",
+    "eta",
+    "expires",
+    "retry_of",
+    "retried_by",
 )
+TIME_FIELDS = ("sent_at", "started_at", "finished_at", "revoked_at", "eta", "expires")
 NAME_MAX = 255  # the length of jobs.name
 PRUNE_CHUNK = 5000  # rows per delete: short write transactions, so workers are not kept waiting
 
@@ -44,7 +49,7 @@ def _iso(value: datetime | None) -> str | None:
 def job_record(row: RowMapping) -> dict[str, Any]:
     """A history row as plain data (times as ISO 8601 UTC, the error as ``Type: message``)."""
     record = {name: row[name] for name in FIELDS if name in row}
-    for name in ("sent_at", "started_at", "finished_at", "revoked_at"):
+    for name in TIME_FIELDS:
         record[name] = _iso(row[name])
     error = ": ".join(part for part in (row["error_type"], row["error_message"]) if part)
     record["error"] = error or None
@@ -61,14 +66,21 @@ def check_states(states: Sequence[str]) -> list[str]:
 
 
 def list_history(
-    states: Sequence[str] = (), name: str | None = None, since: datetime | None = None, limit: int | None = 100
+    states: Sequence[str] = (),
+    name: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = 100,
+    scheduled: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Jobs newest first; ``name`` matches the full task name or its last dotted part.
 
+    ``scheduled``: only jobs not yet due (an eta still ahead, not finished), the soonest due first.
     The query runs before this returns, so a bad filter or a database failure is raised here,
     not after the caller has started printing.
     """
     query = select(jobs).order_by(jobs.c.sent_at.desc(), jobs.c.id.desc()).limit(limit)
+    if scheduled:
+        query = query.where(*not_yet_due()).order_by(None).order_by(jobs.c.eta, jobs.c.id)
     if states:
         query = query.where(jobs.c.state.in_(check_states(states)))
     if name and len(name) > NAME_MAX:  # no task name is that long; SQLite would refuse the LIKE pattern
@@ -84,6 +96,11 @@ def list_history(
         conn.close()
         raise
     return _records(conn, rows)
+
+
+def not_yet_due() -> tuple[ColumnElement[bool], ...]:
+    """Conditions on ``jobs`` of a job waiting for its eta: the eta ahead of now, the job not finished."""
+    return jobs.c.eta > utcnow(), jobs.c.state.in_(LIVE_STATES)
 
 
 def _records(conn: Connection, rows: Iterator[RowMapping]) -> Iterator[dict[str, Any]]:

@@ -18,6 +18,7 @@ from celery import current_app as current_celery_app
 from celery.exceptions import Ignore
 from flask import Flask, current_app, has_app_context
 
+from project.celery_internals.messages import schedule_of
 from project.jobs.history.values import bounded_json, error_fields, sent_row, utcnow
 from project.jobs.history.write import history_guard, record_sent_rows
 
@@ -50,7 +51,8 @@ def on_published(sender: str, body: Any, headers: dict[str, Any], routing_key: s
     flask_app = publishing_app()
     if flask_app is None:
         return
-    row = sent_row(headers["id"], headers.get("task") or sender, body[0], body[1], routing_key or None)
+    name, schedule = headers.get("task") or sender, schedule_of(headers)
+    row = sent_row(headers["id"], name, body[0], body[1], routing_key or None, eta=schedule[0], expires=schedule[1])
     with flask_app.app_context():
         record_sent_rows([row])
 

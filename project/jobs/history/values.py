@@ -46,8 +46,16 @@ def sent_row(
     queue: str | None,
     sent_at: datetime | None = None,
     state: str = "PENDING",
+    *,
+    eta: datetime | None = None,
+    expires: datetime | None = None,
+    retry_of: str | None = None,
 ) -> dict[str, Any]:
-    """The history row for a job just published (``state`` UNKNOWN: perhaps published)."""
+    """The history row for a job just published (``state`` UNKNOWN: perhaps published).
+
+    ``eta``: not run before then; ``expires``: discarded if not started by then; ``retry_of``: the
+    job this one sends again (``task retry``, ``task run-now``).
+    """
     return {
         "id": task_id,
         "state": state,
@@ -56,7 +64,17 @@ def sent_row(
         "kwargs": bounded_json(kwargs),
         "queue": queue,
         "sent_at": sent_at or utcnow(),
+        "eta": eta,
+        "expires": expires,
+        "retry_of": retry_of,
     }
+
+
+def is_truncated(value: Any) -> bool:
+    """Whether ``value`` is what ``bounded_json`` keeps of a value too large to store."""
+    return (
+        isinstance(value, dict) and value.get("truncated") is True and set(value) == {"truncated", "bytes", "preview"}
+    )
 
 
 def error_fields(exc: BaseException | None) -> dict[str, Any]:

@@ -26,9 +26,29 @@ logger = logging.getLogger("appctl.history")
 
 
 class HistoryWriter(Protocol):
-    """Records jobs sent: rows from ``values.sent_row``, in one transaction."""
+    """Records jobs sent: rows from ``values.sent_row``, in one transaction.
+
+    The unique send (project/jobs/unique.py) takes its key through the same writer: the row goes in
+    first, and only while no unfinished job holds its ``unique_key`` (index ix_jobs_unique_key_live).
+    """
 
     def record_sent(self, rows: Sequence[dict[str, Any]]) -> None: ...
+
+    def claim(self, row: dict[str, Any]) -> bool:
+        """Insert ``row`` (a sent row with ``unique_key``) unless an unfinished job holds its key; True if inserted."""
+        ...
+
+    def holder(self, unique_key: str) -> dict[str, Any] | None:
+        """``{id, state, sent_at}`` of the unfinished job holding ``unique_key``, or None."""
+        ...
+
+    def settle(self, task_id: str, states: Sequence[str], changes: dict[str, Any]) -> bool:
+        """Apply ``changes`` to the job if it is in one of ``states``; True if it was."""
+        ...
+
+    def release(self, task_id: str, state: str) -> None:
+        """Delete the job's row if it is still in ``state`` (a claim whose send the broker refused)."""
+        ...
 
     def close(self, _exc: BaseException | None = None) -> None: ...
 
@@ -53,11 +73,20 @@ def record_sent_rows(rows: Sequence[dict[str, Any]]) -> None:
 
 
 def record_sent(jobs: Iterable[Any], state: str = "PENDING") -> None:
-    """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue);
-    ``state`` UNKNOWN for jobs it may or may not have."""
-    sent_at = utcnow()  # one moment for the batch the broker took at once
-    rows = [sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue, sent_at, state) for job in jobs]
-    record_sent_rows(rows)
+    """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue,
+    eta, expires); ``state`` UNKNOWN for jobs it may or may not have."""
+    record_sent_rows(sent_rows(jobs, state))
+
+
+def sent_rows(jobs: Iterable[Any], state: str = "PENDING") -> list[dict[str, Any]]:
+    """The history rows of jobs the broker took at once (one ``sent_at`` for them all)."""
+    sent_at = utcnow()
+    return [
+        sent_row(
+            job.id, job.name, list(job.args), job.kwargs, job.queue, sent_at, state, eta=job.eta, expires=job.expires
+        )
+        for job in jobs
+    ]
 
 
 class RecordingBehind:
@@ -77,11 +106,9 @@ class RecordingBehind:
         self.thread.start()
 
     def record(self, jobs: Iterable[Any]) -> threading.Event:
-        """Hand over jobs the broker has accepted (each with id, name, args, kwargs, queue)."""
-        sent_at = utcnow()
-        rows = [sent_row(job.id, job.name, list(job.args), job.kwargs, job.queue, sent_at) for job in jobs]
+        """Hand over jobs the broker has accepted (each with id, name, args, kwargs, queue, eta, expires)."""
         recorded = threading.Event()
-        self.batches.put((rows, recorded))
+        self.batches.put((sent_rows(jobs), recorded))
         return recorded
 
     def close(self) -> None:
