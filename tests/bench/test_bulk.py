@@ -119,7 +119,8 @@ def users_database(tmp_path: Path, count: int) -> dict[str, str]:
     migrate(env)
     with sqlite3.connect(Path(env["APPCTL_DATA_DIR"]) / "app.sqlite") as database:
         rows = ((f"user{n}", f"user{n}@example.com") for n in range(count))
-        database.executemany("INSERT INTO users (username, email) VALUES (?, ?)", rows)
+        keyed = ((name, email, name.casefold(), email.casefold()) for name, email in rows)  # the unique keys
+        database.executemany("INSERT INTO users (username, email, username_key, email_key) VALUES (?, ?, ?, ?)", keyed)
     return env
 
 
