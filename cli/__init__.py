@@ -24,7 +24,10 @@ COMMANDS = {
     "user": "cli.commands.user:user",
     "task": "cli.commands.task:task",
     "result": "cli.commands.result:result",
+    "queue": "cli.commands.queue:queue",
     "worker": "cli.commands.worker:worker",
+    "schedule": "cli.commands.schedule:schedule",
+    "beat": "cli.commands.beat:beat",
     "status": "cli.commands.status:status",
 }
 

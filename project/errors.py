@@ -24,8 +24,10 @@ UPGRADE_DATABASE = "upgrade database"
 SHOW_REVISIONS = "show revisions"
 ACTIVATE_USER = "activate user"
 SET_PASSWORD = "set password"
+LIST_SCHEDULES = "list schedules"
 SETTLE_CONFLICTS = "settle import conflicts"
 RETRY_ANYWAY = "retry anyway"  # send a copy of a job not finished yet
+LIST_QUEUES = "list queues"
 REMEDIES = (
     LIST_TASKS,
     LIST_USERS,
@@ -35,6 +37,8 @@ REMEDIES = (
     SET_PASSWORD,
     SETTLE_CONFLICTS,
     RETRY_ANYWAY,
+    LIST_SCHEDULES,
+    LIST_QUEUES,
 )
 
 
