@@ -102,7 +102,8 @@ class RecordingBehind:
     """Records the batches of a bulk send in a thread of its own, in order, while the next batch is published.
 
     A batch's insert and commit (about a third of a fan-out's work on SQLite) then overlap the
-    publishing of the next batch instead of adding to it. ``record`` returns an event set once the
+    publishing of the next batch instead of adding to it; batches handed over while a commit waits
+    for the disk are recorded together, in one insert. ``record`` returns an event set once the
     batch is recorded (or its write failed, which is a warning, as with ``record_sent``); ``close``
     waits until every batch handed over is recorded. Each write is bounded by the database's own
     timeouts.
@@ -128,9 +129,16 @@ class RecordingBehind:
 
     def _record(self) -> None:
         with self.app.app_context():  # its teardown closes this thread's database connection
-            while (batch := self.batches.get()) is not None:
-                rows, recorded = batch
+            closing = False
+            while not closing:
+                # The batches handed over while the last commit waited for the disk go in one insert.
+                waiting = [self.batches.get()]
+                while not self.batches.empty():
+                    waiting.append(self.batches.get())
+                closing = waiting[-1] is None
+                batches = [batch for batch in waiting if batch is not None]
                 try:
-                    record_sent_rows(rows)
+                    record_sent_rows([row for rows, _ in batches for row in rows])
                 finally:
-                    recorded.set()
+                    for _, recorded in batches:
+                        recorded.set()
