@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from celery import Celery
@@ -25,6 +26,7 @@ from project.urls import mask_password, mask_secrets
 
 DEADLINE = 3.0  # seconds for all checks together: with start-up, `appctl status` ends in ~5 s
 PING_TIMEOUT = 1.0
+PING_GRACE = 0.5  # seconds past the ping's own timeout before a silent broker's ping is given up
 Check = Callable[[], dict[str, Any]]
 
 
@@ -94,14 +96,21 @@ def check_workers() -> dict[str, Any]:
 def _pinged(celery: Celery) -> list[str]:
     """Names of the workers answering Celery's ping, where the broker broadcasts (else none).
 
-    A broker failure here is left to the broker check; the heartbeats still count.
+    A broker failure here is left to the broker check; the heartbeats still count. A broker that
+    does not answer can hold the ping past its timeout, so it is given PING_TIMEOUT plus a grace.
     """
-    try:
-        if not supports_broadcast(celery):
-            return []
-        return [name for reply in celery.control.ping(timeout=PING_TIMEOUT) or [] for name in reply]
-    except Exception:
+    if not supports_broadcast(celery):
         return []
+    names: list[str] = []
+
+    def ping() -> None:
+        with suppress(Exception):
+            names.extend(name for reply in celery.control.ping(timeout=PING_TIMEOUT) or [] for name in reply)
+
+    pinging = threading.Thread(target=ping, daemon=True)
+    pinging.start()
+    pinging.join(PING_TIMEOUT + PING_GRACE)
+    return [] if pinging.is_alive() else names
 
 
 def _active(worker: dict[str, Any]) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import insert
 
 from project.errors import UPGRADE_DATABASE
@@ -13,6 +15,7 @@ from project.jobs.health import system_status
 from project.jobs.history.models import heartbeats
 from project.jobs.history.values import utcnow
 from project.migrations import downgrade_database
+from tests.redis_server import private_redis
 
 
 def checks() -> dict[str, dict[str, Any]]:
@@ -80,3 +83,29 @@ def test_a_database_behind_head_is_unhealthy(app: Any) -> None:
     assert database["ok"] is False
     assert database["detail"].endswith("at 0001, 4 migration(s) pending")
     assert database["remedy"] == UPGRADE_DATABASE
+
+
+def test_a_paused_broker_fails_the_broker_check_only_and_the_heartbeats_still_count(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A worker whose heartbeat is fresh is alive even when the broker does not answer Celery's ping."""
+    from project import create_app
+    from project.migrations import upgrade_database
+
+    with private_redis(tmp_path) as redis_server:
+        monkeypatch.setenv("CELERY_BROKER_URL", redis_server.url())
+        app = create_app("testing")
+        with app.app_context():
+            upgrade_database()
+            now = utcnow()
+            queue = app.config["CELERY_TASK_DEFAULT_QUEUE"]
+            row = {"hostname": "celery@alive", "queues": [queue], "active": [], "last_seen": now}
+            with db.engine.begin() as conn:
+                conn.execute(insert(heartbeats), [{**row, "expires_at": now + timedelta(minutes=5)}])
+            redis_server.pause()
+            try:
+                found = checks()
+            finally:
+                redis_server.resume()
+    assert (found["broker"]["ok"], found["workers"]["ok"]) == (False, True), found
+    assert found["workers"]["detail"] == "celery@alive (0 active)"
