@@ -24,6 +24,7 @@ COMMANDS = {
     "user": "cli.commands.user:user",
     "task": "cli.commands.task:task",
     "result": "cli.commands.result:result",
+    "queue": "cli.commands.queue:queue",
     "worker": "cli.commands.worker:worker",
     "status": "cli.commands.status:status",
 }

@@ -9,15 +9,34 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.progress import Progress
+    from rich.table import Table
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("table", "json", "jsonl", "csv", "plain")
 Record = dict[str, Any]
 TABLE_LIMIT = 1000  # a table is built whole before it prints; longer lists stream in the other formats
 _encoder = json.JSONEncoder(ensure_ascii=False, default=str)  # one encoder: json.dumps(**options) builds one a call
+
+# A job state's colour in tables (values.STATES: tests/cli/test_render.py checks each has one).
+STATE_STYLES = {
+    "PENDING": "blue",
+    "UNKNOWN": "yellow",
+    "STARTED": "cyan",
+    "RETRY": "yellow",
+    "SUCCESS": "green",
+    "FAILURE": "red",
+    "REVOKED": "magenta",
+}
+ID_COLUMNS = frozenset({"id", "retry_of", "retried_by"})  # and every column named *_id: never cut in a table
+TIME_COLUMNS = frozenset({"eta", "due", "expires", "last_seen", "before"})  # and every *_at: relative in a table
+_UNITS = (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 _no_color = False
 
@@ -40,9 +59,12 @@ def output_option(command: F) -> F:
     )(command)
 
 
-def resolve_format(fmt: str | None) -> str:
-    """The chosen format, or the default for where stdout goes."""
-    return fmt or ("table" if sys.stdout.isatty() else "plain")
+def resolve_format(fmt: str | None, columns: Sequence[str] = ()) -> str:
+    """The chosen format, or the default for where stdout goes.
+
+    A single column (a job id) is printed bare on a terminal too: a one-column table is only noise.
+    """
+    return fmt or ("table" if sys.stdout.isatty() and len(columns) != 1 else "plain")
 
 
 def _text(value: Any) -> str:
@@ -65,7 +87,7 @@ def render_records(
     table_columns: Sequence[str] | None = None,
 ) -> None:
     """Print ``records`` (streamed, except for tables) with ``columns`` (a table: ``table_columns``) as ``fmt``."""
-    fmt = resolve_format(fmt)
+    fmt = resolve_format(fmt, columns)
     write = sys.stdout.write
     if fmt == "table":
         _print_limited_table(iter(records), table_columns or columns, title)
@@ -89,11 +111,13 @@ def render_records(
 
 def render_record(record: Record, columns: Sequence[str], fmt: str | None) -> None:
     """Print one record: an object in JSON, a field/value table on a terminal, one line otherwise."""
-    fmt = resolve_format(fmt)
+    fmt = resolve_format(fmt, columns)
     if fmt == "json":
         sys.stdout.write(_json({c: record.get(c) for c in columns}) + "\n")
     elif fmt == "table":
-        _print_table([[c, _text(record.get(c))] for c in columns], ["field", "value"], None)
+        now = datetime.now(UTC)
+        rows = [{"field": c, "value": _cell(c, record.get(c), now)} for c in columns]
+        _print(_table(rows, ("field", "value"), None))
     else:
         render_records([record], columns, fmt)
 
@@ -105,35 +129,83 @@ def _csv_cell(value: Any) -> Any:
 
 
 def _print_limited_table(records: Iterator[Record], columns: Sequence[str], title: str | None) -> None:
-    rows = [[_text(r.get(c)) for c in columns] for r in itertools.islice(records, TABLE_LIMIT)]
-    _print_table(rows, columns, title)
+    _print(table_of(itertools.islice(records, TABLE_LIMIT), columns, title))
     if next(records, None) is not None:
         note(f"Only the first {TABLE_LIMIT} rows are shown: -o plain, csv, json or jsonl list them all.")
 
 
-def _print_table(rows: list[list[str]], columns: Sequence[str], title: str | None) -> None:
-    from rich.console import Console
+def table_of(records: Iterable[Record], columns: Sequence[str], title: str | None = None) -> Table:
+    """``records`` as a rich table: ids whole, states in colour, times relative to now."""
+    now = datetime.now(UTC)
+    rows = [{c: _cell(c, r.get(c), now) for c in columns} for r in records]
+    return _table(rows, columns, title)
+
+
+def _table(rows: list[dict[str, Any]], columns: Sequence[str], title: str | None) -> Table:
+    """The table of cells ``rows``: the columns of ids, states and times never wrap, the others give way first."""
     from rich.table import Table
 
-    table = Table(*columns, title=title, header_style="bold")
+    table = Table(title=title, header_style="bold")
+    for column in columns:
+        cells = [row[column] for row in rows]
+        if _is_id(column) or column == "state" or _is_time(column):
+            widest = max((len(str(cell)) for cell in cells), default=0)
+            table.add_column(column, no_wrap=True, min_width=max(widest, len(column)))
+        else:
+            table.add_column(column)
     for row in rows:
-        table.add_row(*row, style=None)
-    # rich's own no_color keeps bold and other styles; color_system=None writes no escape codes at all
-    Console(color_system=None if _no_color else "auto", highlight=False).print(table)
+        table.add_row(*(row[column] for column in columns))
+    return table
 
 
-_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+def _cell(column: str, value: Any, now: datetime) -> Any:
+    """A table cell: a state in its colour, a time as "2m ago" / "in 3h", anything else as plain text."""
+    from rich.text import Text
+
+    if column == "state" and value in STATE_STYLES:
+        return Text(value, style=STATE_STYLES[value])
+    if _is_time(column) and isinstance(value, str):
+        moment = _parse_time(value)
+        return Text(relative_time(moment, now) if moment else value)
+    return Text(_text(value))
 
 
-def relative_time(moment: str | None, now: datetime | None = None) -> str | None:
-    """An ISO 8601 time as people read it in a table: ``in 3h``, ``2m ago`` (the largest whole unit)."""
-    if moment is None:
+def _is_id(column: str) -> bool:
+    return column in ID_COLUMNS or column.endswith("_id")
+
+
+def _is_time(column: str) -> bool:
+    return column in TIME_COLUMNS or column.endswith("_at")
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
         return None
-    seconds = (datetime.fromisoformat(moment) - (now or datetime.now(UTC))).total_seconds()
-    size = abs(seconds)
-    unit, length = next(((unit, length) for unit, length in _UNITS if size >= length), ("s", 1))
-    amount = f"{int(size // length)}{unit}"
-    return f"in {amount}" if seconds >= 0 else f"{amount} ago"
+    return moment if moment.tzinfo else None
+
+
+def relative_time(moment: datetime, now: datetime) -> str:
+    """``moment`` as people read it in a table: "now", "2m ago", "in 3h" (whole units, rounded down)."""
+    seconds = (moment - now).total_seconds()
+    for unit, size in _UNITS:
+        count = int(abs(seconds) // size)
+        if count:
+            return f"in {count}{unit}" if seconds > 0 else f"{count}{unit} ago"
+    return "now"
+
+
+def _print(renderable: RenderableType) -> None:
+    # rich's own no_color keeps bold and other styles; color_system=None writes no escape codes at all
+    stdout_console().print(renderable)
+
+
+def stdout_console() -> Console:
+    """The rich console on stdout: colour only on a terminal, and never with --no-color or NO_COLOR."""
+    from rich.console import Console
+
+    return Console(color_system=None if _no_color else "auto", highlight=False)
 
 
 def note(message: str) -> None:
@@ -141,11 +213,39 @@ def note(message: str) -> None:
     click.echo(message, err=True)
 
 
+class ProgressBar:
+    """A progress bar on stderr (or nothing, off a terminal): call it with ``n`` to advance it."""
+
+    def __init__(self, bar: Progress | None = None, total: int | None = None, description: str = "") -> None:
+        self._bar = bar
+        self._task = bar.add_task(description, total=total) if bar is not None else None
+
+    def __call__(self, n: int) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.advance(self._task, n)
+
+    @contextmanager
+    def cleared(self) -> Iterator[None]:
+        """Take the bar off the screen while data is printed to a terminal on stdout, then draw it again below.
+
+        stdout and stderr share that terminal: ids written while the bar is drawn would be glued to it.
+        """
+        if self._bar is None or not sys.stdout.isatty():
+            yield
+            return
+        self._bar.stop()  # transient: rich erases the bar and puts the cursor back where it began
+        try:
+            yield
+            sys.stdout.flush()
+        finally:
+            self._bar.start()
+
+
 @contextmanager
-def progress(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr when it is a terminal; yields ``advance(n)``."""
+def progress(total: int | None, description: str) -> Iterator[ProgressBar]:
+    """A progress bar on stderr when it is a terminal; yields it (``bar(n)`` advances it)."""
     if not sys.stderr.isatty():
-        yield lambda n: None
+        yield ProgressBar()
         return
     from rich.console import Console
     from rich.progress import Progress
@@ -153,5 +253,4 @@ def progress(total: int | None, description: str) -> Iterator[Callable[[int], No
     console = Console(stderr=True, color_system=None if _no_color else "auto")
     # stdout stays data: rich would otherwise print what commands write there above the bar, on stderr
     with Progress(console=console, transient=True, redirect_stdout=False, redirect_stderr=False) as bar:
-        task_id = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task_id, n)
+        yield ProgressBar(bar, total, description)

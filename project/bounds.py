@@ -73,6 +73,16 @@ class Bounds:
         )
 
 
+def longest_send(bounds: Bounds) -> float:
+    """Seconds one send can take at most: every publish attempt connecting and waiting for the broker's
+    answer (Celery's retry policy sleeps at most 1 s between attempts), then a SQLite lock wait to record it.
+
+    A unique send whose key another send is still taking waits this long for it (project/jobs/unique.py).
+    """
+    attempt = bounds.connect_timeout + bounds.socket_timeout
+    return (bounds.publish_retries + 1) * attempt + bounds.publish_retries + bounds.sqlite_busy_timeout
+
+
 def engine_options(url: str, bounds: Bounds) -> dict[str, Any]:
     """SQLAlchemy engine options that bound connecting (PostgreSQL) and lock waits (SQLite)."""
     dialect = parse_url(url).dialect

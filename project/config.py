@@ -13,6 +13,7 @@ from project.bounds import (
     celery_bounds,
     count_setting,
     engine_options,
+    longest_send,
     seconds_setting,
 )
 from project.errors import ConfigError, InvalidInput
@@ -117,6 +118,7 @@ class BaseConfig:
             CELERY_IMPORTS=(*cls.CELERY_IMPORTS, *task_modules(environ)),
             **celery_bounds(broker_url, backend_url, bounds),
         )
+        settings["LONGEST_SEND"] = longest_send(bounds)
         settings["DIVIDE_DELAY"] = seconds_setting(environ, "APPCTL_DIVIDE_DELAY", cls.DIVIDE_DELAY)
         # Read by the waiting commands' --timeout (cli/params.py); checked here too, so that every
         # command refuses a malformed one, not only those that wait.

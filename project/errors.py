@@ -26,6 +26,7 @@ ACTIVATE_USER = "activate user"
 SET_PASSWORD = "set password"
 SETTLE_CONFLICTS = "settle import conflicts"
 RETRY_ANYWAY = "retry anyway"  # send a copy of a job not finished yet
+LIST_QUEUES = "list queues"
 REMEDIES = (
     LIST_TASKS,
     LIST_USERS,
@@ -35,6 +36,7 @@ REMEDIES = (
     SET_PASSWORD,
     SETTLE_CONFLICTS,
     RETRY_ANYWAY,
+    LIST_QUEUES,
 )
 
 

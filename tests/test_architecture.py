@@ -23,13 +23,18 @@ SERVICES = (
     "project.migrations",
     "project.urls",
     "project.jobs.health",
+    "project.jobs.history.follow",
     "project.jobs.history.read",
     "project.jobs.publisher",  # SentJob, the type of what a send returns
     "project.jobs.registry",
+    "project.jobs.purge",
+    "project.jobs.queues",
     "project.jobs.results",
     "project.jobs.retry",
     "project.jobs.revoke",
     "project.jobs.send",
+    "project.jobs.unique",
+    "project.jobs.watch",
     "project.jobs.worker",
     "project.users",
 )

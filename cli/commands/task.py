@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ from cli.commands.result import render_results
 from cli.commands.task_history import history, prune, revoke, status
 from cli.commands.task_retry import retry, run_now
 from cli.params import ISO8601, JsonOrString, KeyValue, Seconds, SecondsOrTime, TaskArgsCommand, timeout_option
-from cli.render import note, output_option, progress, render_record, render_records
+from cli.render import ProgressBar, note, output_option, progress, render_record, render_records
 from cli.state import with_app
 
 if TYPE_CHECKING:
@@ -55,6 +55,12 @@ def list_(fmt: str | None) -> None:
     type=click.File("rb"),
     help='Send one job per line of FILE (- for stdin): [args...] or {"args": [...], "kwargs": {...}}.',
 )
+@click.option(
+    "--unique",
+    is_flag=True,
+    help="Send nothing if an unfinished job has the same task and arguments: print that job's id (exit 0).",
+)
+@click.option("--unique-key", metavar="KEY", help="Like --unique, but identical means: unfinished with the same KEY.")
 @click.option("--wait", is_flag=True, help="Wait for the result and print it, like `result wait`.")
 @timeout_option("With --wait: give up after this many seconds (exit 124).")
 @output_option
@@ -68,6 +74,8 @@ def send(
     expires: float | datetime | None,
     queue: str | None,
     from_file: IO[bytes] | None,
+    unique: bool,
+    unique_key: str | None,
     wait: bool,
     timeout: float,
     fmt: str | None,
@@ -84,14 +92,32 @@ def send(
     if from_file is not None:
         if args or kwargs or wait:
             raise click.UsageError("--from-file takes no ARGS, -k or --wait: each line holds a job's arguments")
+        if unique or unique_key is not None:
+            raise click.UsageError("--unique and --unique-key send one job; they do not go with --from-file")
         send_from_file(name, from_file, when, fmt)
         return
-    task_id = send_job(name, list(args), dict(kwargs), **when, to_wait_for=wait)
+    if unique or unique_key is not None:
+        task_id, sent = send_unique(name, list(args), dict(kwargs), unique_key, when, wait)
+    else:
+        task_id, sent = send_job(name, list(args), dict(kwargs), **when, to_wait_for=wait), True
     if not wait:
         render_record({"id": task_id}, ("id",), fmt)
         return
-    note(f"Sent {task_id}; waiting up to {timeout:g}s.")
+    note(f"Sent {task_id}; waiting up to {timeout:g}s." if sent else f"Waiting up to {timeout:g}s for {task_id}.")
     render_results([task_id], timeout, fmt)
+
+
+def send_unique(
+    name: str, args: list[Any], kwargs: dict[str, Any], key: str | None, when: dict[str, Any], wait: bool
+) -> tuple[str, bool]:
+    """Send the job unless an unfinished one holds its unique key: the id of the job sent or found, and
+    whether it was sent."""
+    from project.jobs.unique import send_unique_job
+
+    job = send_unique_job(name, args, kwargs, key=key, **when, to_wait_for=wait)
+    if not job["sent"]:
+        note(f"Already queued: job {job['id']} ({job['state']}) holds the same unique key; nothing was sent.")
+    return str(job["id"]), bool(job["sent"])
 
 
 def send_from_file(name: str, stream: IO[bytes], when: dict[str, Any], fmt: str | None) -> None:
@@ -99,13 +125,14 @@ def send_from_file(name: str, stream: IO[bytes], when: dict[str, Any], fmt: str 
     from project.jobs.send import send_from_lines
 
     total, batches = send_from_lines(name, stream, **when)
-    with progress(total, f"Sending {name}") as advance:
-        render_records(_sent_ids(batches, advance), ("id",), fmt or "plain")
+    with progress(total, f"Sending {name}") as bar:
+        render_records(_sent_ids(batches, bar), ("id",), fmt)
 
 
-def _sent_ids(batches: Iterable[list[SentJob]], advance: Callable[[int], None]) -> Iterator[dict[str, str]]:
+def _sent_ids(batches: Iterable[list[SentJob]], bar: ProgressBar) -> Iterator[dict[str, str]]:
     for jobs in batches:
-        for job in jobs:
-            yield {"id": job.id}
-        sys.stdout.flush()  # the ids of a batch the broker has, before waiting for more input
-        advance(len(jobs))
+        with bar.cleared():  # the ids go to the terminal below the bar, never glued to it
+            for job in jobs:
+                yield {"id": job.id}
+            sys.stdout.flush()  # the ids of a batch the broker has, before waiting for more input
+        bar(len(jobs))

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import click
+from click.core import ParameterSource
 
 from cli.confirm import confirm_or_abort, yes_option
-from cli.params import Duration, Since, count_option
-from cli.render import note, output_option, relative_time, render_record, render_records, resolve_format
+from cli.params import Duration, Seconds, Since, count_option, timeout_option
+from cli.render import note, output_option, render_record, render_records
+from cli.render_live import render_changes, render_live
 from cli.state import with_app
 
 JOB_TABLE_COLUMNS = ("id", "name", "state", "sent_at", "result", "error")
@@ -23,29 +25,55 @@ PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 @click.option("--since", type=Since(), help="Only jobs sent since then: 1h, 2d or an ISO 8601 date-time.")
 @click.option("--scheduled", is_flag=True, help="Only jobs not yet due (eta ahead, not finished), soonest first.")
 @count_option("--limit", default=100, show_default=True, help="At most this many (0: all).")
+@click.option("--follow", is_flag=True, help="Instead, print jobs as they are sent or change, until Ctrl-C.")
+@click.option("--timeout", type=Seconds(), help="With --follow: stop after this many seconds (exit 0).")
 @output_option
 @with_app
 def history(
-    states: tuple[str, ...], name: str | None, since: datetime | None, scheduled: bool, limit: int, fmt: str | None
+    states: tuple[str, ...],
+    name: str | None,
+    since: datetime | None,
+    scheduled: bool,
+    limit: int,
+    follow: bool,
+    timeout: float | None,
+    fmt: str | None,
 ) -> None:
-    """List the jobs the app sent, newest first, with their outcome."""
+    """List the jobs the app sent, newest first, with their outcome (--follow: as they happen)."""
+    from project.jobs.history.follow import follow_history
     from project.jobs.history.read import FIELDS, list_history
 
+    if timeout is not None and not follow:
+        raise click.UsageError("--timeout is for --follow: without it, task history does not wait")
+    if follow:
+        changes = follow_history(states, name, timeout)
+        next(changes)  # following has begun: whatever happens from now on is printed
+        note("Following the job history (Ctrl-C stops)." if timeout is None else f"Following for {timeout:g}s.")
+        render_changes(changes, FIELDS, fmt, JOB_TABLE_COLUMNS)
+        return
     records = list_history(states, name, since, limit or None, scheduled=scheduled)
-    if scheduled and resolve_format(fmt) == "table":
-        records = ({**record, "due": relative_time(record["eta"])} for record in records)
+    if scheduled:  # a table shows the eta as "due", relative to now ("in 3h")
+        records = ({**record, "due": record["eta"]} for record in records)
     render_records(records, FIELDS, fmt, table_columns=SCHEDULED_TABLE_COLUMNS if scheduled else JOB_TABLE_COLUMNS)
 
 
 @click.command()
 @click.argument("task_ids", metavar="ID...", nargs=-1, required=True)
+@click.option("--watch", is_flag=True, help="Show each change until every job has finished; exit like `result wait`.")
+@timeout_option("With --watch: give up after this many seconds (exit 124).")
 @output_option
 @with_app
-def status(task_ids: tuple[str, ...], fmt: str | None) -> None:
-    """Show the jobs' state, result or error, times and worker, without waiting."""
+def status(task_ids: tuple[str, ...], watch: bool, timeout: float, fmt: str | None) -> None:
+    """Show the jobs' state, result or error, times and worker, without waiting (--watch: until they finish)."""
     from project.jobs.history.read import FIELDS
-    from project.jobs.results import job_statuses
+    from project.jobs.results import job_statuses, require_success
+    from project.jobs.watch import watch_jobs
 
+    if watch:
+        require_success(render_live(watch_jobs(task_ids, timeout), FIELDS, fmt, JOB_TABLE_COLUMNS))
+        return
+    if click.get_current_context().get_parameter_source("timeout") is ParameterSource.COMMANDLINE:
+        raise click.UsageError("--timeout is for --watch: without it, task status does not wait")
     records, unknown = job_statuses(list(task_ids))
     render_records(records, FIELDS, fmt, table_columns=JOB_TABLE_COLUMNS)
     if unknown:

@@ -27,11 +27,12 @@ SEND_BATCH_SIZE = 1000  # jobs per broker round trip in a bulk send
 
 @dataclass(frozen=True)
 class JobToSend:
-    """One job to send: positional and keyword arguments, and the input line it came from."""
+    """One job to send: positional and keyword arguments, the input line it came from, its id if chosen."""
 
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
     line: int | None = None
+    id: str | None = None  # None: a new one (a unique send chooses it, to record the job before sending it)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class BatchPublisher:
 
     def publish(self, jobs: Sequence[JobToSend]) -> list[SentJob]:
         """Publish ``jobs`` as one batch; when this returns the broker has them all."""
-        ids = [uuid() for _ in jobs]
+        ids = [job.id or uuid() for job in jobs]
         handed = 0  # messages passed to the producer
         try:
             with self.producer.batch(max_size=2 * len(jobs) + 2):  # flushed once, when the block ends

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from cli.render import render_record, render_records
-from tests.cli.terminal import run_on_terminal
+from tests.cli.terminal import run_on_terminal, screen_lines
 from tests.conftest import run_appctl
 
 RECORDS = [
@@ -100,15 +101,88 @@ def strip_escapes(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
+# The terminal view: whole ids, states in colour, relative times, bare ids
+
+
 @pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(3 * 3600 + 59, "in 3h"), (59, "in 59s"), (0, "in 0s"), (-120, "2m ago"), (-2 * 86400, "2d ago"), (0.5, "in 0s")],
+    ("seconds", "shown"),
+    [
+        (0, "now"),
+        (0.9, "now"),
+        (-5, "5s ago"),
+        (59, "in 59s"),
+        (-150, "2m ago"),
+        (3 * 3600 + 59, "in 3h"),
+        (-2 * 86400, "2d ago"),
+        (-86400 * 400, "1y ago"),
+    ],
 )
-def test_relative_time(seconds: float, text: str) -> None:
+def test_times_in_tables_are_relative_in_whole_units(seconds: float, shown: str) -> None:
     from datetime import UTC, datetime, timedelta
 
     from cli.render import relative_time
 
-    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-    assert relative_time((now + timedelta(seconds=seconds)).isoformat(), now) == text
-    assert relative_time(None, now) is None
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    assert relative_time(now + timedelta(seconds=seconds), now) == shown
+
+
+def test_every_job_state_has_a_colour() -> None:
+    from cli.render import STATE_STYLES
+    from project.jobs.history.values import STATES
+
+    assert set(STATE_STYLES) == set(STATES)
+
+
+@pytest.fixture
+def three_jobs(app: Any, env: dict[str, str]) -> list[str]:
+    """Three jobs sent (no worker: they stay PENDING) to a migrated embedded database."""
+    from project.jobs.send import send_job
+
+    return [send_job("divide", [1, n], {}) for n in (1, 2, 3)]
+
+
+def test_an_80_column_terminal_shows_whole_ids_relative_times_and_coloured_states(
+    three_jobs: list[str], env: dict[str, str]
+) -> None:
+    done = run_on_terminal("task", "history", env=env, columns=80)
+    assert done.returncode == 0
+    lines = done.screen.splitlines()
+    assert max(len(strip_escapes(line)) for line in lines) <= 80
+    for task_id in three_jobs:
+        assert any(f"│ {task_id} │" in line for line in lines), done.screen
+    assert done.screen.count("\x1b[34mPENDING") == 3  # blue
+    assert re.search(r"│ (now|\d+s ago) +│", strip_escapes(done.screen))
+    piped = run_appctl("task", "history", "-o", "jsonl", env=env)
+    assert all(json.loads(line)["sent_at"].endswith("+00:00") for line in piped.stdout.splitlines())
+
+
+@pytest.mark.parametrize(("args", "extra_env"), [(["--no-color"], {}), ([], {"NO_COLOR": "1"})])
+def test_no_colour_for_states_with_no_color(
+    three_jobs: list[str], env: dict[str, str], args: list[str], extra_env: dict[str, str]
+) -> None:
+    done = run_on_terminal(*args, "task", "history", env={**env, **extra_env})
+    assert (done.returncode, done.screen.count("PENDING")) == (0, 3)
+    assert "\x1b[" not in done.screen
+
+
+def test_on_a_terminal_task_send_prints_just_the_id(app: Any, env: dict[str, str]) -> None:
+    sent = run_on_terminal("task", "send", "divide", "1", "2", env=env)
+    assert sent.returncode == 0
+    assert re.fullmatch(r"[0-9a-f-]{36}\n", sent.screen), sent.screen
+    table = run_on_terminal("task", "send", "divide", "1", "2", "-o", "table", env=env)
+    assert "┃ field ┃ value" in strip_escapes(table.screen)  # a table still, when asked for
+
+
+def test_from_file_on_a_terminal_prints_each_id_on_a_line_of_its_own(
+    app: Any, env: dict[str, str], tmp_path: Path
+) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("".join(f"[{n}, 2]\n" for n in range(5)))
+    with jobs.open("rb") as stdin:
+        done = run_on_terminal(
+            "task", "send", "divide", "--from-file", "-", env=env, stderr_too=True, stdin=stdin.fileno()
+        )
+    assert done.returncode == 0
+    assert "Sending divide" in done.screen  # the bar was drawn
+    shown = [line for line in screen_lines(done.screen) if line]
+    assert len(shown) == 5 and all(re.fullmatch(r"[0-9a-f-]{36}", line) for line in shown), shown

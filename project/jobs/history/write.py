@@ -23,9 +23,29 @@ logger = logging.getLogger("appctl.history")
 
 
 class HistoryWriter(Protocol):
-    """Records jobs sent: rows from ``values.sent_row``, in one transaction."""
+    """Records jobs sent: rows from ``values.sent_row``, in one transaction.
+
+    The unique send (project/jobs/unique.py) takes its key through the same writer: the row goes in
+    first, and only while no unfinished job holds its ``unique_key`` (index ix_jobs_unique_key_live).
+    """
 
     def record_sent(self, rows: Sequence[dict[str, Any]]) -> None: ...
+
+    def claim(self, row: dict[str, Any]) -> bool:
+        """Insert ``row`` (a sent row with ``unique_key``) unless an unfinished job holds its key; True if inserted."""
+        ...
+
+    def holder(self, unique_key: str) -> dict[str, Any] | None:
+        """``{id, state, sent_at}`` of the unfinished job holding ``unique_key``, or None."""
+        ...
+
+    def settle(self, task_id: str, states: Sequence[str], changes: dict[str, Any]) -> bool:
+        """Apply ``changes`` to the job if it is in one of ``states``; True if it was."""
+        ...
+
+    def release(self, task_id: str, state: str) -> None:
+        """Delete the job's row if it is still in ``state`` (a claim whose send the broker refused)."""
+        ...
 
     def close(self, _exc: BaseException | None = None) -> None: ...
 

@@ -3,7 +3,8 @@
 Importing SQLAlchemy costs about as much as the rest of a ``task send``, so the publisher app
 (``project.create_publisher_app``) writes its history rows here instead: the same rows and the
 same upsert as ``OrmHistory.record_sent`` (a job a worker recorded first keeps what it recorded),
-with the engine's own connect arguments (busy and connect timeouts).
+with the engine's own connect arguments (busy and connect timeouts). A unique send's claim on its
+key (``claim``, ``holder``, ``settle``, ``release``) is written here too, as ``OrmHistory`` writes it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from project.jobs.history.values import LIVE_STATES
 from project.urls import parse_url
 
 SENT_COLUMNS = ("id", "state", "name", "args", "kwargs", "queue", "sent_at", "eta", "expires", "retry_of")
-_JSON_COLUMNS = ("args", "kwargs")
+CLAIM_COLUMNS = (*SENT_COLUMNS, "unique_key")  # a unique send's row (project/jobs/unique.py)
+_JSON_COLUMNS = ("args", "kwargs", "result")
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
 
 
@@ -54,14 +57,69 @@ class DriverHistory:
     def record_sent(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Record sent jobs (``values.sent_row``) in one transaction."""
         values = [tuple(self._value(name, row[name]) for name in SENT_COLUMNS) for row in rows]
+        self._execute(self._upsert(), values)
+
+    def claim(self, row: Mapping[str, Any]) -> bool:
+        """Insert ``row`` unless an unfinished job holds its ``unique_key`` (ON CONFLICT DO NOTHING)."""
+        names = [name for name in CLAIM_COLUMNS if name in row]
+        values = ", ".join(self._mark(name) for name in names)
+        sql = f"INSERT INTO jobs ({', '.join(names)}) VALUES ({values}) ON CONFLICT DO NOTHING RETURNING id"
+        return bool(self._query(sql, tuple(self._value(name, row[name]) for name in names)))
+
+    def holder(self, unique_key: str) -> dict[str, Any] | None:
+        """The unfinished job holding ``unique_key``: id, state, sent_at."""
+        mark = self._mark("state")
+        live = ", ".join(mark for _ in LIVE_STATES)
+        sql = f"SELECT id, state, sent_at FROM jobs WHERE unique_key = {mark} AND state IN ({live})"
+        rows = self._query(sql, (unique_key, *LIVE_STATES))
+        if not rows:
+            return None
+        task_id, state, sent_at = rows[0]
+        if isinstance(sent_at, str):  # SQLite keeps the time as text, in UTC
+            sent_at = datetime.strptime(sent_at, _SQLITE_DATETIME).replace(tzinfo=UTC)
+        return {"id": task_id, "state": state, "sent_at": sent_at}
+
+    def settle(self, task_id: str, states: Sequence[str], changes: Mapping[str, Any]) -> bool:
+        """Apply ``changes`` to the job if it is in one of ``states``."""
+        assignments = ", ".join(f"{name} = {self._mark(name)}" for name in changes)
+        mark = self._mark("state")
+        sql = f"UPDATE jobs SET {assignments} WHERE id = {mark} AND state IN ({', '.join(mark for _ in states)})"
+        values = (*(self._value(name, value) for name, value in changes.items()), task_id, *states)
+        return bool(self._execute(sql, [values]))
+
+    def release(self, task_id: str, state: str) -> None:
+        """Delete the job's row if it is still in ``state``."""
+        mark = self._mark("id")
+        self._execute(f"DELETE FROM jobs WHERE id = {mark} AND state = {mark}", [(task_id, state)])
+
+    def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None) or self._connect()
         self._local.connection = connection
+        return connection
+
+    def _execute(self, sql: str, values: Sequence[Sequence[Any]]) -> int:
+        """Run ``sql`` once per tuple of ``values`` in one transaction; the rows it changed."""
+        connection = self._connection()
         try:
-            connection.cursor().executemany(self._upsert(), values)
+            cursor = connection.cursor()
+            cursor.executemany(sql, values)
+            changed = cursor.rowcount
             connection.commit()
         except BaseException:
             self.close()  # a connection that failed is not used again
             raise
+        return int(changed)
+
+    def _query(self, sql: str, values: Sequence[Any]) -> list[Any]:
+        """The rows ``sql`` returns, in a transaction of its own."""
+        connection = self._connection()
+        try:
+            rows = connection.cursor().execute(sql, values).fetchall()
+            connection.commit()
+        except BaseException:
+            self.close()
+            raise
+        return list(rows)
 
     def close(self, _exc: BaseException | None = None) -> None:
         """Close this thread's connection, if it has one open."""
@@ -78,11 +136,14 @@ class DriverHistory:
 
         return psycopg.connect(self.target, **self.connect_args)
 
+    def _mark(self, column: str) -> str:
+        """The parameter placeholder for a value of ``column`` (JSON ones cast on PostgreSQL)."""
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        return mark + "::json" if column in _JSON_COLUMNS and self.dialect != "sqlite" else mark
+
     def _upsert(self) -> str:
         """``INSERT … ON CONFLICT (id)`` that fills only the columns still empty (both dialects have it)."""
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        cast = "" if self.dialect == "sqlite" else "::json"
-        values = ", ".join(mark + cast if name in _JSON_COLUMNS else mark for name in SENT_COLUMNS)
+        values = ", ".join(self._mark(name) for name in SENT_COLUMNS)
         keep = ", ".join(f"{name} = coalesce(jobs.{name}, excluded.{name})" for name in SENT_COLUMNS[1:])
         return f"INSERT INTO jobs ({', '.join(SENT_COLUMNS)}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {keep}"
 

@@ -11,11 +11,11 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import Connection, Table, delete, func, select, update
 
 from project.extensions import db
 from project.jobs.history.models import jobs
-from project.jobs.history.values import FINISHED_STATES, utcnow
+from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, utcnow
 
 # Set by whoever records a job first and never overwritten. A job the app did not publish
 # itself (another producer) gets its sent_at from the worker's first record of it.
@@ -57,6 +57,33 @@ class OrmHistory:
         if rows:
             with db.engine.begin() as conn:
                 upsert(conn, jobs, rows, keep=(*_SENT_FIELDS, "state"))
+
+    def claim(self, row: dict[str, Any]) -> bool:
+        """Insert ``row`` unless an unfinished job holds its ``unique_key`` (ON CONFLICT DO NOTHING)."""
+        with db.engine.begin() as conn:
+            dialect = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}")  # sqlite, postgresql
+            claim = dialect.insert(jobs).values(row).on_conflict_do_nothing().returning(jobs.c.id)
+            return conn.execute(claim).first() is not None  # rowcount is -1 through psycopg here
+
+    def holder(self, unique_key: str) -> dict[str, Any] | None:
+        """The unfinished job holding ``unique_key``: id, state, sent_at."""
+        query = select(jobs.c.id, jobs.c.state, jobs.c.sent_at).where(
+            jobs.c.unique_key == unique_key, jobs.c.state.in_(LIVE_STATES)
+        )
+        with db.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row is not None else None
+
+    def settle(self, task_id: str, states: Sequence[str], changes: dict[str, Any]) -> bool:
+        """Apply ``changes`` to the job if it is in one of ``states``."""
+        query = update(jobs).where(jobs.c.id == task_id, jobs.c.state.in_(states)).values(changes)
+        with db.engine.begin() as conn:
+            return bool(conn.execute(query).rowcount)
+
+    def release(self, task_id: str, state: str) -> None:
+        """Delete the job's row if it is still in ``state``."""
+        with db.engine.begin() as conn:
+            conn.execute(delete(jobs).where(jobs.c.id == task_id, jobs.c.state == state))
 
     def close(self, _exc: BaseException | None = None) -> None:
         """Nothing to release: Flask-SQLAlchemy owns the engine."""
