@@ -4,12 +4,14 @@ Each ``$ command`` of a ``console`` block runs in bash; the lines under it are w
 marks a line of stderr, a trailing ``(exit N)`` its exit status, 0 otherwise). What differs from run to run
 is matched, not ignored: a job id in the manual stands for the id the run printed at the same place (and
 later commands get that id), times are any ISO 8601 time, the data directory is the default one, the
-host is ``vm``, a worker's pid (``"pid": N`` in JSON) is any number, and the active jobs ``status`` shows for a
-worker may be any (they come from its last heartbeat, up to one interval old, which may have caught the
-last job running). ``$ cat FILE`` writes the file it
-shows; ``$ appctl worker &`` is the page's worker. Commands read no stdin unless the manual pipes or
-redirects it. A page whose first command is ``appctl db upgrade`` starts from an empty database, the
-others from a migrated one. A block that cannot run here says why in an HTML comment just above it:
+host is ``vm``, and these may be any number: a worker's pid (``"pid": N`` in JSON), the age in seconds of a
+queue's oldest job (``oldest_age`` in ``queue list``), and the active jobs ``status`` shows for a worker
+(they come from its last heartbeat, up to one interval old, which may have caught the last job running).
+
+``$ cat FILE`` writes the file it shows; ``$ appctl worker &`` is the page's worker; ``VAR=…`` alone keeps
+the variable for the next commands. Commands read no stdin unless the manual pipes or redirects it. A
+page whose first command is ``appctl db upgrade`` starts from an empty database, the others from a
+migrated one. A block that cannot run here says why in an HTML comment just above it:
 ``<!-- not run: reason -->``.
 """
 
@@ -36,6 +38,7 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?")
 ASSIGNED = re.compile(r"""^(\w+)=(\$\(.*\)|"[^"]*"|'[^']*'|\S*)$""")  # a variable set, not one command's env
 PID = re.compile(r'"pid": \d+')
+QUEUE_AGE = re.compile(r'(?<="oldest_age": )\d+|^([^\t]+\t\d+\t)\d+(?=\t\d+\t\d+$)')  # queue list: json, plain
 ACTIVE = re.compile(r'\(\d+ active\)|"active": \[[^]]*\]')
 DEFAULT_DATA_DIR = "/home/you/.local/share/appctl"
 
@@ -106,7 +109,7 @@ class Session:
         )
         return done.stdout.splitlines(), done.stderr.splitlines(), done.returncode
 
-    def normalised(self, actual: list[str], documented: list[str]) -> list[str]:
+    def normalised(self, actual: list[str], documented: list[str], command: str) -> list[str]:
         """``actual`` in the manual's terms: its ids mapped to the manual's, times, paths and host made alike."""
         host, data_dir = socket.gethostname(), self.env["APPCTL_DATA_DIR"]
         lines = []
@@ -117,14 +120,18 @@ class Session:
                 self.ids.setdefault(doc_id, run_id)
             for doc_id, run_id in self.ids.items():
                 line = line.replace(run_id, doc_id)
-            lines.append(varying(line))
+            lines.append(varying(line, command))
         return lines
 
 
-def varying(line: str) -> str:
-    """``line`` with what varies from run to run in the manual and in a run alike (times, pids) made the same."""
+def varying(line: str, command: str) -> str:
+    """``line`` of ``command``'s output with what varies from run to run (times, pids, ages) made alike."""
     line = PID.sub('"pid": PID', TIME.sub("TIME", line))
-    return ACTIVE.sub("ACTIVE", line) if '"check": "workers"' in line else line
+    if '"check": "workers"' in line:
+        line = ACTIVE.sub("ACTIVE", line)
+    if command.startswith("appctl queue list"):
+        line = QUEUE_AGE.sub(lambda age: f"{age.group(1) or ''}AGE", line)
+    return line
 
 
 @pytest.mark.slow
@@ -145,9 +152,14 @@ def test_every_console_example_prints_what_the_manual_says(page: Path, env: dict
                 (workdir / step.command[4:]).write_text("\n".join(step.stdout) + "\n")
                 continue
             stdout, stderr, status = session.run(step)
-            got = (session.normalised(stdout, step.stdout), session.normalised(stderr, step.stderr), status)
-            want = ([varying(line) for line in step.stdout], [varying(line) for line in step.stderr])
-            if got != (*want, step.status):
+            got = tuple(
+                session.normalised(out, doc, step.command)
+                for out, doc in ((stdout, step.stdout), (stderr, step.stderr))
+            )
+            want = tuple([varying(line, step.command) for line in doc] for doc in (step.stdout, step.stderr))
+            if (*got, status) != (*want, step.status):
                 manual = (*want, step.status)
-                wrong.append(f"{page.name}:{step.line}: $ {step.command}\n  printed {got}\n  manual  {manual}")
+                wrong.append(
+                    f"{page.name}:{step.line}: $ {step.command}\n  printed {(*got, status)}\n  manual  {manual}"
+                )
     assert not wrong, "\n".join(wrong)
