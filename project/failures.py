@@ -225,11 +225,22 @@ def database_errors(url: str) -> Iterator[None]:
     except AppctlError:
         raise
     except Exception as exc:
-        sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
-        failures = ("OperationalError", "InterfaceError", "ProgrammingError")
-        if sqlalchemy_exc and isinstance(exc, tuple(getattr(sqlalchemy_exc, name) for name in failures)):
+        if is_database_failure(exc):
             raise unavailable("database", url, exc) from exc
         raise
+
+
+# The DB-API exception classes that mean the database cannot be used (down, locked, schema missing),
+# as SQLAlchemy and the drivers appctl uses directly (sqlite3, psycopg) name them.
+_DATABASE_FAILURES = ("OperationalError", "InterfaceError", "ProgrammingError")
+_DATABASE_MODULES = ("sqlalchemy", "sqlite3", "_sqlite3", "psycopg")
+
+
+def is_database_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be used, from SQLAlchemy or from a driver."""
+    if type(exc).__module__.split(".")[0] not in _DATABASE_MODULES:
+        return False
+    return any(cls.__name__ in _DATABASE_FAILURES for cls in type(exc).__mro__)
 
 
 def missing_module(exc: ImportError) -> ConfigError:

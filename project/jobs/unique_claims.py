@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from project.errors import AppctlError, Conflict, ServiceUnavailable, TimedOut
-from project.failures import unavailable
+from project.errors import Conflict, ServiceUnavailable, TimedOut
+from project.failures import database_errors
 from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, UNKNOWN, bounded_json, sent_row, utcnow
 from project.jobs.history.write import HistoryWriter, history_guard
 from project.jobs.publisher import SentJob
@@ -127,22 +127,3 @@ def unknown_holder(key: str, task_id: str) -> Conflict:
         "(its send failed with the broker's answer lost, or was cut short)",
         hint=f"if it is not queued, revoke {task_id} to free the key; a worker that runs it frees the key too",
     )
-
-
-@contextmanager
-def database_errors(url: str) -> Iterator[None]:
-    """Database failures while taking a key become ServiceUnavailable: without the key nothing is sent."""
-    try:
-        yield
-    except AppctlError:
-        raise
-    except Exception as exc:
-        if _is_database_error(exc):
-            raise unavailable("database", url, exc) from exc
-        raise
-
-
-def _is_database_error(exc: BaseException) -> bool:
-    """An error of the database driver (sqlite3, psycopg) or of SQLAlchemy."""
-    module = type(exc).__module__
-    return module.split(".")[0] in ("sqlite3", "psycopg", "sqlalchemy") or module == "_sqlite3"
