@@ -26,6 +26,8 @@ COMMANDS = {
     "result": "cli.commands.result:result",
     "queue": "cli.commands.queue:queue",
     "worker": "cli.commands.worker:worker",
+    "schedule": "cli.commands.schedule:schedule",
+    "beat": "cli.commands.beat:beat",
     "status": "cli.commands.status:status",
 }
 

@@ -16,12 +16,17 @@ def yes_option(command: F) -> F:
     return click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")(command)
 
 
+def require_yes_off_terminal(yes: bool) -> None:
+    """Refuse (usage error) when stdin is not a terminal and ``yes`` was not given: nobody could answer."""
+    if not yes and not sys.stdin.isatty():
+        raise click.UsageError("refusing to go on without --yes: stdin is not a terminal")
+
+
 def confirm_or_abort(question: str, yes: bool) -> None:
     """Go on when ``yes``; ask on a terminal; refuse (usage error) when stdin is not a terminal."""
     if yes:
         return
-    if not sys.stdin.isatty():
-        raise click.UsageError("refusing to go on without --yes: stdin is not a terminal")
+    require_yes_off_terminal(yes)
     if not click.confirm(question, err=True):
         from cli.exit_codes import AppctlClickError, ExitStatus
 

@@ -93,6 +93,7 @@ REMEDY_HINTS = {
     "set password": "`appctl user set-password` sets one",
     "settle import conflicts": "`appctl user import --on-conflict skip` leaves such rows out, `update` changes emails",
     "retry anyway": "wait for it to finish, or `appctl task retry --force` sends it again anyway",
+    "list schedules": "`appctl schedule list` shows the schedules",
     "list queues": "`appctl queue list` shows the queues",
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
 import sys
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("table", "json", "jsonl", "csv", "plain")
+IDS = "ids"  # not a choice of -o: what -q/--ids selects
 Record = dict[str, Any]
 TABLE_LIMIT = 1000  # a table is built whole before it prints; longer lists stream in the other formats
 _encoder = json.JSONEncoder(ensure_ascii=False, default=str)  # one encoder: json.dumps(**options) builds one a call
@@ -59,6 +61,20 @@ def output_option(command: F) -> F:
     )(command)
 
 
+def ids_option(command: F) -> F:
+    """The ``-q/--ids`` flag of a listing: print only the ids, one a line (for ``xargs``); not with ``-o``."""
+
+    @functools.wraps(command)
+    def print_ids_only(*args: Any, ids: bool, **kwargs: Any) -> Any:
+        if ids:
+            if kwargs.get("fmt") is not None:
+                raise click.UsageError("-q/--ids prints only ids, one a line: it takes no -o/--output")
+            kwargs["fmt"] = IDS
+        return command(*args, **kwargs)
+
+    return click.option("-q", "--ids", is_flag=True, help="Print only the ids, one a line.")(print_ids_only)  # type: ignore[return-value]
+
+
 def resolve_format(fmt: str | None, columns: Sequence[str] = ()) -> str:
     """The chosen format, or the default for where stdout goes.
 
@@ -89,7 +105,10 @@ def render_records(
     """Print ``records`` (streamed, except for tables) with ``columns`` (a table: ``table_columns``) as ``fmt``."""
     fmt = resolve_format(fmt, columns)
     write = sys.stdout.write
-    if fmt == "table":
+    if fmt == IDS:
+        for record in records:
+            write(f"{record['id']}\n")
+    elif fmt == "table":
         _print_limited_table(iter(records), table_columns or columns, title)
     elif fmt == "json":
         write("[")

@@ -101,6 +101,7 @@ def _import_models() -> None:
     with that metadata: a table whose model is not imported here looks like one to drop.
     """
     import project.jobs.history.models
+    import project.schedules.models
     import project.users.models  # noqa: F401
 
 

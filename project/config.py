@@ -23,6 +23,7 @@ from project.urls import sqlalchemy_database_url
 from project.users.passwords import DEFAULT_MIN_LENGTH
 
 DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds between a worker's heartbeat rows
+DEFAULT_BEAT_LEASE = 10.0  # seconds a beat holds the lease unless it renews it (docs/operations.md)
 SERVICE_URL_SETTINGS = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
 
 
@@ -96,6 +97,7 @@ class BaseConfig:
     CELERY_TASK_TRACK_STARTED = True
     CELERY_RESULT_EXTENDED = True
     CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+    CELERY_BEAT_SCHEDULER = "project.schedules.beat:DatabaseScheduler"  # the schedules in the database
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -125,6 +127,7 @@ class BaseConfig:
         seconds_setting(environ, "APPCTL_WAIT_TIMEOUT", 0)
         interval = seconds_setting(environ, "APPCTL_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL)
         settings["APPCTL_HEARTBEAT_INTERVAL"] = max(interval, 0.1)
+        settings["APPCTL_BEAT_LEASE"] = max(seconds_setting(environ, "APPCTL_BEAT_LEASE", DEFAULT_BEAT_LEASE), 1.0)
         settings["MIN_PASSWORD_LENGTH"] = count_setting(environ, "APPCTL_MIN_PASSWORD_LENGTH", DEFAULT_MIN_LENGTH)
         return settings
 

@@ -24,6 +24,7 @@ UPGRADE_DATABASE = "upgrade database"
 SHOW_REVISIONS = "show revisions"
 ACTIVATE_USER = "activate user"
 SET_PASSWORD = "set password"
+LIST_SCHEDULES = "list schedules"
 SETTLE_CONFLICTS = "settle import conflicts"
 RETRY_ANYWAY = "retry anyway"  # send a copy of a job not finished yet
 LIST_QUEUES = "list queues"
@@ -36,6 +37,7 @@ REMEDIES = (
     SET_PASSWORD,
     SETTLE_CONFLICTS,
     RETRY_ANYWAY,
+    LIST_SCHEDULES,
     LIST_QUEUES,
 )
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -159,6 +159,28 @@ def amqp_url() -> str:
 
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
+# The two setups an end-to-end test runs on: everything embedded, or PostgreSQL with Redis.
+SYSTEMS = ["embedded", pytest.param("redis+postgresql", marks=pytest.mark.services)]
+
+
+@contextmanager
+def migrated_system(request: pytest.FixtureRequest, data_dir: Path, schema_prefix: str) -> Iterator[dict[str, str]]:
+    """The environment of a migrated app for ``request.param`` (one of SYSTEMS), set in this process too."""
+    with pytest.MonkeyPatch.context() as monkeypatch, ExitStack() as stack:
+        env = isolate_environment(monkeypatch, data_dir)
+        if request.param != "embedded":
+            redis_url = request.getfixturevalue("redis_url")
+            services = {
+                "DATABASE_URL": stack.enter_context(fresh_pg_schema(schema_prefix)),
+                "CELERY_BROKER_URL": redis_url,
+                "CELERY_RESULT_BACKEND": redis_url,
+            }
+            for name, value in services.items():
+                monkeypatch.setenv(name, value)  # for the tests that build the app in this process
+            env.update(services)
+        upgraded = run_appctl("db", "upgrade", env=env)
+        assert upgraded.returncode == 0, upgraded.stderr
+        yield env
 
 
 @pytest.fixture(params=DATABASES)

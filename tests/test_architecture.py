@@ -25,6 +25,8 @@ SERVICES = (
     "project.jobs.health",
     "project.jobs.history.follow",
     "project.jobs.history.read",
+    "project.jobs.history.select",  # JobFilter and the selection a bulk action counts, then acts on
+    "project.jobs.history.prune",
     "project.jobs.publisher",  # SentJob, the type of what a send returns
     "project.jobs.registry",
     "project.jobs.purge",
@@ -36,6 +38,8 @@ SERVICES = (
     "project.jobs.unique",
     "project.jobs.watch",
     "project.jobs.worker",
+    "project.schedules.service",
+    "project.schedules.beat",  # run_beat: Celery beat with the app's scheduler, as jobs.worker runs a worker
     "project.users",
 )
 # (importer prefix, imported prefixes it must not reach): lower layers never import upper ones,
@@ -124,7 +128,12 @@ def test_cli_calls_only_the_services_of_project() -> None:
 
 
 # Strings in project/ that may name a command line: the argv handed to Celery's own worker command.
-COMMAND_LINE_STRINGS = {("project/jobs/worker.py", "--help")}
+COMMAND_LINE_STRINGS = {  # Celery's own command lines, built to run it: said to Celery, not to a user
+    ("project/jobs/worker.py", "--help"),
+    ("project/jobs/worker.py", "--beat"),
+    ("project/jobs/worker.py", "--detach"),
+    ("project/schedules/beat.py", "--loglevel"),
+}
 
 
 def service_strings(path: Path) -> Iterator[tuple[int, str]]:

@@ -2,37 +2,41 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import functools
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
 
-from cli.confirm import confirm_or_abort, yes_option
-from cli.params import Duration, Seconds, Since, count_option, timeout_option
-from cli.render import note, output_option, render_record, render_records
+from cli.confirm import yes_option
+from cli.params import Duration, Seconds, count_option, timeout_option
+from cli.render import ids_option, note, output_option, render_records
 from cli.render_live import render_changes, render_live
+from cli.selection import SELECTED_COLUMNS, act_on_selection, acts_on_ids, dry_run_option, job_filter_options
 from cli.state import with_app
+
+if TYPE_CHECKING:
+    from project.jobs.history.select import JobFilter
 
 JOB_TABLE_COLUMNS = ("id", "name", "state", "sent_at", "result", "error")
 SCHEDULED_TABLE_COLUMNS = ("id", "name", "state", "due", "args", "queue")  # due: the eta from now, "in 3h"
 REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
-PRUNE_COLUMNS = ("deleted", "would_delete", "before")
 
 
 @click.command()
-@click.option("--state", "states", multiple=True, help="Only jobs in this state (repeatable), e.g. FAILURE.")
-@click.option("--name", help="Only this task (full or short name).")
-@click.option("--since", type=Since(), help="Only jobs sent since then: 1h, 2d or an ISO 8601 date-time.")
+@job_filter_options
+@click.option("--schedule", help="Only the runs of this schedule (`appctl schedule list`).")
 @click.option("--scheduled", is_flag=True, help="Only jobs not yet due (eta ahead, not finished), soonest first.")
 @count_option("--limit", default=100, show_default=True, help="At most this many (0: all).")
 @click.option("--follow", is_flag=True, help="Instead, print jobs as they are sent or change, until Ctrl-C.")
 @click.option("--timeout", type=Seconds(), help="With --follow: stop after this many seconds (exit 0).")
 @output_option
+@ids_option
 @with_app
 def history(
-    states: tuple[str, ...],
-    name: str | None,
-    since: datetime | None,
+    job_filter: JobFilter,
+    schedule: str | None,
     scheduled: bool,
     limit: int,
     follow: bool,
@@ -45,13 +49,15 @@ def history(
 
     if timeout is not None and not follow:
         raise click.UsageError("--timeout is for --follow: without it, task history does not wait")
+    if follow and schedule is not None:
+        raise click.UsageError("--schedule is for listing: --follow follows every job")
     if follow:
-        changes = follow_history(states, name, timeout)
+        changes = follow_history(job_filter, timeout)
         next(changes)  # following has begun: whatever happens from now on is printed
         note("Following the job history (Ctrl-C stops)." if timeout is None else f"Following for {timeout:g}s.")
         render_changes(changes, FIELDS, fmt, JOB_TABLE_COLUMNS)
         return
-    records = list_history(states, name, since, limit or None, scheduled=scheduled)
+    records = list_history(job_filter, limit or None, scheduled=scheduled, schedule=schedule)
     if scheduled:  # a table shows the eta as "due", relative to now ("in 3h")
         records = ({**record, "due": record["eta"]} for record in records)
     render_records(records, FIELDS, fmt, table_columns=SCHEDULED_TABLE_COLUMNS if scheduled else JOB_TABLE_COLUMNS)
@@ -81,30 +87,46 @@ def status(task_ids: tuple[str, ...], watch: bool, timeout: float, fmt: str | No
 
 
 @click.command()
-@click.argument("task_ids", metavar="ID...", nargs=-1, required=True)
+@click.argument("task_ids", metavar="[ID]...", nargs=-1)
+@job_filter_options
 @click.option("--terminate", is_flag=True, help="Also stop a job already running (docs/commands.md: where).")
+@dry_run_option
+@yes_option
 @output_option
+@ids_option
 @with_app
-def revoke(task_ids: tuple[str, ...], terminate: bool, fmt: str | None) -> None:
-    """Revoke jobs: a waiting job never runs, even after a worker restart."""
-    from project.jobs.revoke import revoke_jobs
+def revoke(
+    task_ids: tuple[str, ...], job_filter: JobFilter, terminate: bool, dry_run: bool, yes: bool, fmt: str | None
+) -> None:
+    """Revoke jobs, given by ID or by filter: a waiting job never runs, even after a worker restart."""
+    from project.jobs.revoke import revocable, revoke_jobs
 
-    render_records(revoke_jobs(list(task_ids), terminate), REVOKE_COLUMNS, fmt)
+    act = functools.partial(revoke_jobs, terminate=terminate)
+    if acts_on_ids(task_ids, job_filter, dry_run):
+        render_records(act(list(task_ids)), REVOKE_COLUMNS, fmt)
+    else:
+        act_on_selection(revocable(job_filter), act, REVOKE_COLUMNS, fmt, ("Revoke", "Revoked"), yes, dry_run)
 
 
 @click.command()
-@click.option("--older-than", type=Duration(), required=True, help="Delete jobs sent longer ago: 30d, 12h, 1w.")
-@click.option("--dry-run", is_flag=True, help="Only count the jobs that would be deleted.")
+@job_filter_options
+@click.option(
+    "--older-than", type=Duration(), help="Only jobs sent longer ago: 30d, 12h, 1w (and forget workers gone that long)."
+)
+@dry_run_option
 @yes_option
 @output_option
+@ids_option
 @with_app
-def prune(older_than: timedelta, dry_run: bool, yes: bool, fmt: str | None) -> None:
-    """Delete old job history (for cron: `appctl task prune --older-than 30d --yes`)."""
-    from project.jobs.history.read import prune_history
+def prune(job_filter: JobFilter, older_than: timedelta | None, dry_run: bool, yes: bool, fmt: str | None) -> None:
+    """Delete job history, chosen by age or filter (for cron: `appctl task prune --older-than 30d --yes`)."""
+    from project.jobs.history.prune import delete_jobs, forget_workers_gone_before
 
-    if not dry_run:
-        confirm_or_abort(f"Delete the history of jobs sent more than {older_than} ago?", yes)
-    pruned = prune_history(older_than, dry_run)
-    if not dry_run:
-        note(f"Deleted {pruned['deleted']} job(s) sent before {pruned['before']}.")
-    render_record(pruned, PRUNE_COLUMNS, fmt)
+    if older_than is None and job_filter.is_empty:
+        raise click.UsageError("say which jobs to delete: --older-than, or a filter (--state, --until, ...)")
+    cutoff = datetime.now(UTC) - older_than if older_than is not None else None
+    selected = job_filter.sent_before(cutoff) if cutoff is not None else job_filter
+    act = functools.partial(delete_jobs, selected)
+    act_on_selection(selected, act, SELECTED_COLUMNS, fmt, ("Delete", "Deleted"), yes, dry_run)
+    if cutoff is not None and not dry_run:
+        forget_workers_gone_before(cutoff)

@@ -2,27 +2,54 @@
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 import click
 
-from cli.render import output_option, render_records, resolve_format
+from cli.confirm import yes_option
+from cli.render import ids_option, output_option, render_records, resolve_format
+from cli.selection import act_on_selection, acts_on_ids, dry_run_option, job_filter_options
 from cli.state import with_app
+
+if TYPE_CHECKING:
+    from project.jobs.history.select import JobFilter
 
 RETRY_TABLE_COLUMNS = ("id", "retry_of", "name", "queue", "eta")
 
 
 @click.command()
-@click.argument("task_ids", metavar="ID...", nargs=-1, required=True)
+@click.argument("task_ids", metavar="[ID]...", nargs=-1)
+@job_filter_options
 @click.option("--force", is_flag=True, help="Also send again jobs not finished yet (they may run twice).")
 @click.option(
     "--keep-schedule", is_flag=True, help="Keep each job's eta and expiry (default: run as soon as possible)."
 )
+@dry_run_option
+@yes_option
 @output_option
+@ids_option
 @with_app
-def retry(task_ids: tuple[str, ...], force: bool, keep_schedule: bool, fmt: str | None) -> None:
-    """Send jobs again with their task, arguments and queue; print the new ids."""
-    from project.jobs.retry import retry_jobs
+def retry(
+    task_ids: tuple[str, ...],
+    job_filter: JobFilter,
+    force: bool,
+    keep_schedule: bool,
+    dry_run: bool,
+    yes: bool,
+    fmt: str | None,
+) -> None:
+    """Send jobs again, given by ID or by filter, with their task, arguments and queue; print the new ids."""
+    from project.jobs.retry import refuse_unfinished_selection, retry_jobs
 
-    render_copies(retry_jobs(list(task_ids), force, keep_schedule), fmt)
+    act = functools.partial(retry_jobs, force=force, keep_schedule=keep_schedule)
+    if acts_on_ids(task_ids, job_filter, dry_run):
+        render_copies(act(list(task_ids)), fmt)
+        return
+    if not force:
+        refuse_unfinished_selection(job_filter)
+    columns = copy_columns(fmt)
+    act_on_selection(job_filter, act, columns, fmt, ("Retry", "Retried"), yes, dry_run, RETRY_TABLE_COLUMNS)
 
 
 @click.command(name="run-now")
@@ -38,7 +65,11 @@ def run_now(task_id: str, fmt: str | None) -> None:
 
 def render_copies(copies: list[dict[str, object]], fmt: str | None) -> None:
     """The copies sent: only their ids in plain text (for ``$(…)`` and ``xargs``), every field elsewhere."""
+    render_records(copies, copy_columns(fmt), fmt, table_columns=RETRY_TABLE_COLUMNS)
+
+
+def copy_columns(fmt: str | None) -> tuple[str, ...]:
+    """What is printed of a copy: its id in plain text, every field (RETRY_FIELDS) in the other formats."""
     from project.jobs.retry import RETRY_FIELDS
 
-    columns = ("id",) if resolve_format(fmt) == "plain" else RETRY_FIELDS
-    render_records(copies, columns, fmt, table_columns=RETRY_TABLE_COLUMNS)
+    return ("id",) if resolve_format(fmt) == "plain" else RETRY_FIELDS

@@ -8,7 +8,7 @@ from cli.commands.user_accounts import activate, check_password, deactivate, set
 from cli.commands.user_bulk import export, import_
 from cli.confirm import confirm_or_abort, yes_option
 from cli.params import count_option
-from cli.render import note, output_option, render_record, render_records
+from cli.render import ids_option, note, output_option, render_record, render_records
 from cli.state import with_app
 
 COLUMNS = ("id", "username", "email", "active")
@@ -51,6 +51,7 @@ def add(username: str, email: str, if_not_exists: bool, fmt: str | None) -> None
 )
 @click.option("--active/--inactive", default=None, help="Only the active, or only the deactivated, users.")
 @output_option
+@ids_option
 @with_app
 def list_(limit: int | None, offset: int, search: str | None, sort: str, active: bool | None, fmt: str | None) -> None:
     """List users, streamed from the database."""

@@ -6,6 +6,8 @@ pins ``~=5.7.0``): on an upgrade, reread the named upstream code and rerun tests
 
 - ``messages``: task messages built as ``apply_async`` builds them, fast enough for bulk sends.
 - ``backend_retries``, ``redis_backend``: the result backend's retries, in clients and in workers.
+- ``revoked_results``: many jobs stored REVOKED in the result backend at once (one Redis pipeline,
+  one database transaction).
 - ``worker_command``: Celery's ``worker`` command run in this process, named ``appctl``.
 
 kombu's transports, subclassed, are in project/broker/.

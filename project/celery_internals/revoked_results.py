@@ -48,10 +48,8 @@ def _store_in_redis(backend: RedisBackend, task_ids: Sequence[str], result: Any)
             if current is not None and _status(backend, current) == states.SUCCESS:
                 continue
             value = backend.encode({**meta, "task_id": task_id})
-            if backend.expires:
-                pipe.setex(key, backend.expires, value)
-            else:
-                pipe.set(key, value)
+            # SET … EX, not Celery's SETEX: redis-py 7 deprecates setex, and the warning reached stderr
+            pipe.set(key, value, ex=backend.expires or None)
             pipe.publish(key, value)
         backend.ensure(pipe.execute, ())
 

@@ -7,6 +7,7 @@ The new job's row names the job it retries (``retry_of``) and the old row names 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from itertools import groupby
 from typing import Any
@@ -18,6 +19,7 @@ from project.extensions import db
 from project.interrupts import interrupts_held
 from project.jobs.history.models import jobs
 from project.jobs.history.read import never_sent
+from project.jobs.history.select import JobFilter, count_jobs
 from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, is_truncated, sent_row, utcnow
 from project.jobs.history.write import record_sent_rows
 from project.jobs.publisher import SEND_BATCH_SIZE, JobToSend, SentJob
@@ -44,6 +46,14 @@ def retry_jobs(ids: Sequence[str], force: bool = False, keep_schedule: bool = Fa
     if not force:
         _refuse_unfinished(rows)
     return send_copies(rows, keep_eta=keep_schedule, keep_expires=keep_schedule)
+
+
+def refuse_unfinished_selection(job_filter: JobFilter) -> None:
+    """Conflict when ``job_filter`` selects jobs not finished yet: retried by a filter, they would run twice."""
+    live = tuple(state for state in (job_filter.states or LIVE_STATES) if state in LIVE_STATES)
+    count = count_jobs(replace(job_filter, states=live)) if live else 0
+    if count:
+        raise Conflict(f"{count} of the selected jobs are not finished, so none is retried", remedy=RETRY_ANYWAY)
 
 
 def _history_rows(ids: Sequence[str]) -> list[RowMapping]:

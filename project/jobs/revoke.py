@@ -8,16 +8,21 @@ broadcast (Redis, RabbitMQ) Celery's own revoke is sent as well, which acts at o
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
 from flask import current_app
 from sqlalchemy import Connection, select, update
 
+from project.celery_internals.revoked_results import store_revoked
+from project.errors import InvalidInput
 from project.extensions import db
 from project.failures import reason, service_errors
 from project.jobs.history.models import jobs
-from project.jobs.history.values import FINISHED_STATES, UNKNOWN, utcnow
+from project.jobs.history.select import JobFilter
+from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, UNKNOWN, utcnow
 from project.jobs.registry import current_celery
 from project.jobs.results import job_status
 
@@ -25,6 +30,7 @@ logger = logging.getLogger("appctl.revoke")
 
 WAITING_STATES = ("PENDING", UNKNOWN, "RETRY")  # UNKNOWN: perhaps queued; revoked, it never runs
 REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
+REVOKED_FIELDS = {"state": "REVOKED", "error_type": "TaskRevokedError", "error_message": "revoked"}
 
 
 def supports_broadcast(celery: Celery) -> bool:
@@ -34,36 +40,54 @@ def supports_broadcast(celery: Celery) -> bool:
         return bool(getattr(channel_class, "supports_fanout", True))
 
 
-def _mark(conn: Connection, record: dict[str, Any], terminate: bool) -> str:
+def _mark(conn: Connection, record: dict[str, Any], terminate: bool, now: datetime) -> str:
     """Mark one job revoked in the history; return the outcome for people to read."""
-    now, task_id = utcnow(), record["id"]
+    task_id = record["id"]
     if conn.scalar(select(jobs.c.id).where(jobs.c.id == task_id)) is None:  # sent from outside the app
         conn.execute(jobs.insert().values(id=task_id, name=record["name"], state=record["state"], sent_at=now))
     conn.execute(update(jobs).where(jobs.c.id == task_id).values(revoked_at=now, terminate=terminate))
     waiting = update(jobs).where(jobs.c.id == task_id, jobs.c.state.in_(WAITING_STATES))
-    revoked = {"state": "REVOKED", "finished_at": now, "error_type": "TaskRevokedError", "error_message": "revoked"}
-    if conn.execute(waiting.values(revoked)).rowcount:
+    if conn.execute(waiting.values({**REVOKED_FIELDS, "finished_at": now})).rowcount:
         return "revoked"
     return "terminating" if terminate else "running: it will finish unless terminated"
 
 
+def revocable(job_filter: JobFilter) -> JobFilter:
+    """``job_filter`` narrowed to the jobs a revoke acts on, those not finished; InvalidInput if none can be."""
+    live = tuple(state for state in (job_filter.states or LIVE_STATES) if state in LIVE_STATES)
+    if not live:
+        raise InvalidInput(f"finished jobs cannot be revoked: choose among {', '.join(LIVE_STATES)}")
+    return replace(job_filter, states=live)
+
+
 def revoke_jobs(task_ids: list[str], terminate: bool = False) -> list[dict[str, Any]]:
-    """Revoke the jobs (NotFound, before any change, for an id never sent); finished ones are left as they are."""
+    """Revoke the jobs (NotFound, before any change, for an id never sent); finished ones are left as they are.
+
+    The history marks them all in one transaction (a bulk revoke calls this a chunk at a time),
+    then the result backend and, where the broker carries it, Celery's broadcast hear of them.
+    """
     records = [job_status(task_id) for task_id in task_ids]
+    live = [record for record in records if record["state"] not in FINISHED_STATES]
+    now = utcnow()
+    with db.engine.begin() as conn:
+        outcomes = {record["id"]: _mark(conn, record, terminate, now) for record in live}
     celery = current_celery()
-    outcomes = []
-    for record in records:
-        if record["state"] in FINISHED_STATES:
-            outcomes.append({**record, "outcome": f"already finished: {record['state']}"})
-            continue
-        with db.engine.begin() as conn:
-            outcome = _mark(conn, record, terminate)
-        if outcome == "revoked":
-            with service_errors("result backend", current_app.config["CELERY_RESULT_BACKEND"]):
-                celery.backend.mark_as_revoked(record["id"], "revoked")
-        outcomes.append({**record, **(job_status(record["id"])), "outcome": outcome})
-    broadcast_revoke(celery, [o["id"] for o in outcomes if not o["outcome"].startswith("already")], terminate)
-    return outcomes
+    with service_errors("result backend", current_app.config["CELERY_RESULT_BACKEND"]):
+        revoked = [task_id for task_id, outcome in outcomes.items() if outcome == "revoked"]
+        store_revoked(celery.backend, revoked, "revoked")
+    broadcast_revoke(celery, list(outcomes), terminate)
+    return [_revoked_record(record, outcomes.get(record["id"]), now) for record in records]
+
+
+def _revoked_record(record: dict[str, Any], outcome: str | None, now: datetime) -> dict[str, Any]:
+    """The job's record after the revoke, with its ``outcome``."""
+    if outcome is None:
+        return {**record, "outcome": f"already finished: {record['state']}"}
+    changes: dict[str, Any] = {"revoked_at": now.isoformat(), "outcome": outcome}
+    if outcome == "revoked":
+        error = f"{REVOKED_FIELDS['error_type']}: {REVOKED_FIELDS['error_message']}"
+        changes.update(state="REVOKED", finished_at=now.isoformat(), error=error)
+    return {**record, **changes}
 
 
 def broadcast_revoke(celery: Celery, task_ids: list[str], terminate: bool) -> None:

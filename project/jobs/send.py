@@ -79,12 +79,14 @@ def send_job(
     expires: float | datetime | None = None,
     queue: str | None = None,
     to_wait_for: bool = False,
+    schedule: str | None = None,
 ) -> str:
     """Check ``name`` and the arguments, send one job and return its id.
 
     ``to_wait_for``: the caller waits for the result next, so the job goes through ``apply_async``,
     which reaches the result backend first (on Redis it subscribes to the result): a dead backend
     fails before anything is sent, and a Redis result arrives as a notification.
+    ``schedule``: the job is a run of that schedule, and the history says so.
     """
     task = resolve_task(name)
     job = JobToSend(tuple(args), dict(kwargs or {}))
@@ -97,7 +99,7 @@ def send_job(
             return str(task.apply_async(job.args, job.kwargs, **given).id)
     with publishing(task, options) as publisher, interrupts_held():
         sent = publisher.publish([job])
-        record_sent(sent)
+        record_sent(sent, schedule=schedule)
     return sent[0].id
 
 

@@ -13,6 +13,7 @@ from project.errors import ConfigError
 from project.failures import missing_module
 from project.jobs.registry import current_celery
 
+BEAT_FLAGS = ("-B", "--beat")  # `celery worker`'s own option to run the beat inside the worker
 # The app as Celery's ``-A`` names it: ``worker --detach`` re-executes ``python -m celery`` with the
 # command line after the program name, so that line must name this app or the worker has no tasks.
 WORKER_APP = f"{__name__}:celery"
@@ -37,15 +38,31 @@ def run_worker(celery_args: Sequence[str]) -> None:
 
     A worker option or setting that names what this machine does not have (a pool's package, a
     module, a file that cannot be created, a user) is a ConfigError, raised or reported by Celery.
+    ``--beat`` (``-B``) runs the beat in a thread of this process once the worker is ready (Celery's
+    own forks a process, whose inherited SQLite connections break the embedded database's locks);
+    a detached worker keeps Celery's.
     """
-    from celery.signals import worker_ready
+    from celery.signals import worker_ready, worker_shutting_down
 
     ready = threading.Event()
+    beat = None
+    if "--detach" not in celery_args and any(arg in BEAT_FLAGS for arg in celery_args):
+        from project.schedules.beat import BeatThread
+
+        celery_args = [arg for arg in celery_args if arg not in BEAT_FLAGS]
+        beat = BeatThread(current_celery())
 
     def on_ready(**_: Any) -> None:
         ready.set()
+        if beat is not None:
+            beat.start()
+
+    def on_shutting_down(**_: Any) -> None:  # no runs sent while the worker stops
+        if beat is not None:
+            beat.request_stop()
 
     worker_ready.connect(on_ready, weak=False)
+    worker_shutting_down.connect(on_shutting_down, weak=False)
     # sys.argv is what a detaching worker re-executes: make it the command line of this app's worker.
     argv = [sys.argv[0], "-A", WORKER_APP, "worker", *celery_args]
     try:
@@ -60,6 +77,9 @@ def run_worker(celery_args: Sequence[str]) -> None:
         raise ConfigError(f"the worker cannot start: {exc}") from None
     finally:
         worker_ready.disconnect(on_ready)
+        worker_shutting_down.disconnect(on_shutting_down)
+        if beat is not None:
+            beat.stop()
     if status:
         raise _stopped(status, started=ready.is_set())
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from project.jobs.history.read import find_job
-from tests.conftest import APPCTL, fresh_pg_schema, isolate_environment, run_appctl
+from tests.conftest import APPCTL, SYSTEMS, migrated_system, run_appctl
 from tests.jobs.waiting import job_in_state, wait_for
 from tests.processes import worker_process
 
@@ -53,29 +52,16 @@ def history(env: dict[str, str], *args: str) -> list[dict[str, Any]]:
     return list(json.loads(listed.stdout))
 
 
-@pytest.fixture(scope="module", params=["embedded", "redis+postgresql"])
+@pytest.fixture(scope="module", params=SYSTEMS)
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """One good and one failing job sent and finished, `status` asked, then the worker stopped."""
     logs = tmp_path_factory.mktemp("history-run")
-    with (
-        pytest.MonkeyPatch.context() as monkeypatch,
-        fresh_pg_schema("appctl_history") if request.param != "embedded" else (_no_url()) as database_url,
-    ):
-        env = isolate_environment(monkeypatch, logs / "data")
-        if database_url:
-            redis_url = request.getfixturevalue("redis_url")
-            env.update(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url)
-        assert appctl(env, "db", "upgrade").returncode == 0
+    with migrated_system(request, logs / "data", "appctl_history") as env:
         with a_worker(env, logs / "worker.log"):
             good, bad = send(env, "1", "2"), send(env, "1", "0")
             assert appctl(env, "result", "wait", good, bad, "--timeout", "60").returncode == 1
             status = appctl(env, "status")
         yield Run(env, good, bad, status, logs)
-
-
-@contextmanager
-def _no_url() -> Iterator[None]:
-    yield None
 
 
 def test_history_json_shows_both_jobs(run: Run) -> None:

@@ -36,6 +36,7 @@ COLUMNS = [
     "expires",
     "retry_of",
     "retried_by",
+    "schedule",
 ]
 GOOD = {
     "id": "good-1",
@@ -56,6 +57,7 @@ GOOD = {
     "expires": None,
     "retry_of": None,
     "retried_by": None,
+    "schedule": None,
 }
 LATER = SENT + timedelta(seconds=1)
 BAD = {
@@ -109,7 +111,7 @@ def test_history_jsonl_csv_and_plain(runner: CliRunner, two_jobs: None) -> None:
     code, stdout, _ = invoke(runner, "task", "history", "--state", "SUCCESS")
     assert (code, stdout) == (
         0,
-        f"good-1\t{GOOD['name']}\tSUCCESS\t[1, 2]\t{{}}\tq\t{T}\t{T}\t{T}\tcelery@w1\t0\t0.5\t\t\t\t\t\t\n",
+        f"good-1\t{GOOD['name']}\tSUCCESS\t[1, 2]\t{{}}\tq\t{T}\t{T}\t{T}\tcelery@w1\t0\t0.5\t\t\t\t\t\t\t\n",
     )
 
 
@@ -205,12 +207,23 @@ def test_prune_needs_yes_without_a_terminal(runner: CliRunner, two_jobs: None) -
 
 
 def test_prune_dry_run_then_for_real(runner: CliRunner, two_jobs: None) -> None:
-    code, stdout, _ = invoke(runner, "task", "prune", "--older-than", "1h", "--dry-run", "-o", "json")
-    assert (code, json.loads(stdout)["would_delete"]) == (0, 2)
-    code, stdout, stderr = invoke(runner, "task", "prune", "--older-than", "2h30m", "--yes", "-o", "json")
-    assert (code, json.loads(stdout)["deleted"]) == (0, 2)
-    assert stderr.startswith("Deleted 2 job(s) sent before ")
+    code, stdout, stderr = invoke(runner, "task", "prune", "--older-than", "1h", "--dry-run", "-o", "json")
+    assert (code, [job["id"] for job in json.loads(stdout)]) == (0, ["good-1", "bad-1"])  # oldest first
+    assert stderr == "2 job(s) selected.\nDry run: nothing was deleted.\n"
+    code, stdout, stderr = invoke(runner, "task", "prune", "--older-than", "2h30m", "--yes")
+    assert (code, stdout) == (
+        0,
+        f"good-1\t{GOOD['name']}\tSUCCESS\tq\t{T}\t\nbad-1\t{BAD['name']}\tFAILURE\tq\t{LATER.isoformat()}\t{BAD['error']}\n",
+    )
+    assert stderr == "2 job(s) selected.\nDeleted 2 job(s).\n"
     assert invoke(runner, "task", "history") == (0, "", "")
+
+
+def test_prune_needs_a_selection(runner: CliRunner, two_jobs: None) -> None:
+    code, stdout, stderr = invoke(runner, "task", "prune", "--yes")
+    assert (code, stdout) == (2, "")
+    assert "Error: say which jobs to delete: --older-than, or a filter" in stderr
+    assert len(json.loads(invoke(runner, "task", "history", "-o", "json")[1])) == 2
 
 
 @pytest.mark.parametrize("value", ["30", "d", "1x", "-1d", "1d 2h"])
@@ -262,3 +275,52 @@ def test_run_now_of_a_job_without_an_eta_is_exit_4(runner: CliRunner, app: Any) 
     code, stdout, stderr = invoke(runner, "task", "run-now", task_id)
     assert (code, stdout) == (4, "")
     assert stderr.startswith(f"Error: job {task_id} is not scheduled for later: it has no eta")
+
+
+def test_a_bulk_action_in_a_table_acts_on_every_job_beyond_the_rows_shown(runner: CliRunner, app: Any) -> None:
+    from project.extensions import db
+    from project.jobs.history.models import jobs
+
+    rows = [{"id": f"old-{n:04d}", "name": GOOD["name"], "state": "FAILURE", "sent_at": SENT} for n in range(1100)]
+    with db.engine.begin() as conn:
+        conn.execute(jobs.insert(), rows)
+    code, stdout, stderr = invoke(runner, "--no-color", "task", "prune", "--state", "FAILURE", "--yes", "-o", "table")
+    assert (code, stdout.count("old-")) == (0, 1000)  # a table shows the first 1000 rows
+    assert stderr.startswith("1100 job(s) selected.\n") and stderr.endswith("Deleted 1100 job(s).\n")
+    assert invoke(runner, "task", "history", "--limit", "0", "-q") == (0, "", "")
+
+
+def test_revoke_by_selection_takes_only_unfinished_jobs(runner: CliRunner, two_jobs: None) -> None:
+    assert invoke(runner, "task", "revoke", "--name", "divide", "--yes") == (
+        0,
+        "",
+        "0 job(s) selected.\nRevoked 0 job(s).\n",
+    )
+    code, stdout, stderr = invoke(runner, "task", "revoke", "--state", "success", "--state", "FAILURE", "--yes")
+    assert (code, stdout) == (65, "")
+    assert stderr.startswith("Error: finished jobs cannot be revoked: choose among PENDING, UNKNOWN, STARTED, RETRY")
+    code, stdout, _ = invoke(runner, "task", "history", "-o", "json")
+    assert [job["state"] for job in json.loads(stdout)] == ["FAILURE", "SUCCESS"]
+
+
+def test_prune_older_than_also_forgets_workers_gone_that_long(runner: CliRunner, two_jobs: None) -> None:
+    from project.extensions import db
+    from project.jobs.history.models import heartbeats
+
+    now = datetime.now(UTC)
+    gone, alive = now - timedelta(days=2), now + timedelta(minutes=1)
+    with db.engine.begin() as conn:
+        conn.execute(
+            heartbeats.insert(),
+            [
+                {"hostname": "gone@h", "last_seen": gone, "expires_at": gone},
+                {"hostname": "alive@h", "last_seen": now, "expires_at": alive},
+            ],
+        )
+    assert invoke(runner, "task", "prune", "--older-than", "1d", "--yes", "-q") == (
+        0,
+        "good-1\nbad-1\n",
+        "2 job(s) selected.\nDeleted 2 job(s).\n",
+    )
+    with db.engine.connect() as conn:
+        assert [row.hostname for row in conn.execute(heartbeats.select())] == ["alive@h"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from project.jobs.history.values import RESULT_LIMIT
-from tests.conftest import APPCTL, fresh_pg_schema, isolate_environment, run_appctl
+from tests.conftest import APPCTL, SYSTEMS, migrated_system, run_appctl
 from tests.processes import WorkerProcess, worker_process
 
 
@@ -26,23 +25,10 @@ class System:
     worker: WorkerProcess
 
 
-@contextmanager
-def _no_url() -> Iterator[None]:
-    yield None
-
-
-@pytest.fixture(scope="module", params=["embedded", pytest.param("redis+postgresql", marks=pytest.mark.services)])
+@pytest.fixture(scope="module", params=SYSTEMS)
 def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     logs = tmp_path_factory.mktemp("retry")
-    with (
-        pytest.MonkeyPatch.context() as monkeypatch,
-        fresh_pg_schema("appctl_retry") if request.param != "embedded" else _no_url() as database_url,
-    ):
-        env = isolate_environment(monkeypatch, logs / "data")
-        if database_url:
-            redis_url = request.getfixturevalue("redis_url")
-            env.update(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url)
-        assert appctl(env, "db", "upgrade").returncode == 0
+    with migrated_system(request, logs / "data", "appctl_retry") as env:
         command = [APPCTL, "worker", "--loglevel=info", "--concurrency=2"]
         with worker_process(command, env, logs / "worker.log") as worker:
             yield System(env, worker)

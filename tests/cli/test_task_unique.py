@@ -12,7 +12,7 @@ import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,38 +20,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import APPCTL, HANG, fresh_pg_schema, isolate_environment, run_appctl
+from tests.conftest import APPCTL, HANG, SYSTEMS, migrated_system, run_appctl
 from tests.processes import FaultyProxy, worker_process
 
 RACERS = 4  # tests/jobs/test_unique.py races more, at a barrier
 
 
-@contextmanager
-def _no_url() -> Iterator[None]:
-    yield None
-
-
-@pytest.fixture(scope="module", params=["embedded", pytest.param("redis+postgresql", marks=pytest.mark.services)])
+@pytest.fixture(scope="module", params=SYSTEMS)
 def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A migrated environment on the embedded default, or on PostgreSQL and Redis."""
-    data = tmp_path_factory.mktemp("unique")
-    with (
-        pytest.MonkeyPatch.context() as monkeypatch,
-        fresh_pg_schema("appctl_unique") if request.param != "embedded" else _no_url() as database_url,
-    ):
-        env = isolate_environment(monkeypatch, data / "data")
-        if database_url:
-            redis_url = request.getfixturevalue("redis_url")
-            services = {
-                "DATABASE_URL": database_url,
-                "CELERY_BROKER_URL": redis_url,
-                "CELERY_RESULT_BACKEND": redis_url,
-            }
-            for name, value in services.items():
-                monkeypatch.setenv(name, value)  # for the tests that build the app in this process
-            env.update(services)
-        upgraded = run_appctl("db", "upgrade", env=env)
-        assert upgraded.returncode == 0, upgraded.stderr
+    with migrated_system(request, tmp_path_factory.mktemp("unique") / "data", "appctl_unique") as env:
         yield env
 
 

@@ -162,6 +162,14 @@ class TestList:
         assert f"Invalid value for '{option[0]}'" in stderr
 
 
+def test_list_ids_only(runner: CliRunner, three_users: None) -> None:
+    assert invoke(runner, "user", "list", "-q") == (0, "1\n2\n3\n", "")
+    assert invoke(runner, "user", "list", "--ids", "--sort", "username", "--search", "example.com") == (0, "2\n", "")
+    code, stdout, stderr = invoke(runner, "user", "list", "-q", "-o", "plain")
+    assert (code, stdout) == (2, "")
+    assert stderr.startswith("Error: -q/--ids prints only ids, one a line: it takes no -o/--output")
+
+
 def test_list_of_no_users(runner: CliRunner, app: Any) -> None:
     assert invoke(runner, "user", "list") == (0, "", "")
     assert invoke(runner, "user", "list", "-o", "json") == (0, "[\n]\n", "")

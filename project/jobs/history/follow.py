@@ -9,15 +9,16 @@ the running ones through the index on ``state``). Every poll reads only those ro
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import ColumnElement, Connection, or_, select
 
 from project.extensions import db
 from project.jobs.history.models import jobs
-from project.jobs.history.read import check_states, job_record
+from project.jobs.history.read import job_record
+from project.jobs.history.select import JobFilter, job_conditions
 from project.jobs.history.values import LIVE_STATES, utcnow
 
 FOLLOW_INTERVAL = 0.5  # seconds between two polls
@@ -31,23 +32,21 @@ LOOK = (jobs.c.id, jobs.c.state, jobs.c.started_at, jobs.c.finished_at, jobs.c.r
 Look = tuple[Any, ...]
 
 
-def follow_history(
-    states: Sequence[str] = (), name: str | None = None, timeout: float | None = None
-) -> Iterator[list[dict[str, Any]]]:
+def follow_history(selection: JobFilter | None = None, timeout: float | None = None) -> Iterator[list[dict[str, Any]]]:
     """An empty list once following has begun, then each batch of jobs sent or changed since, oldest first.
 
-    ``states`` and ``name`` select as ``list_history`` does; it ends after ``timeout`` seconds (None: never).
+    Only the jobs ``selection`` selects (as ``list_history`` does) are given; it ends after
+    ``timeout`` seconds (None: never).
     """
-    matches = _selection(states, name)
+    watcher = _Watcher(job_conditions(selection or JobFilter()))
     deadline = None if timeout is None else time.monotonic() + timeout
-    watcher = _Watcher()
     with db.engine.connect() as conn:
         watcher.start(conn)
     yield []
     while deadline is None or (remaining := deadline - time.monotonic()) > 0:
         time.sleep(FOLLOW_INTERVAL if deadline is None else min(FOLLOW_INTERVAL, remaining))
         with db.engine.connect() as conn:
-            changed = [record for record in watcher.poll(conn) if matches(record)]
+            changed = watcher.poll(conn)
         if changed:
             yield changed
 
@@ -55,9 +54,10 @@ def follow_history(
 class _Watcher:
     """What each job a change can still come to looked like at the last poll."""
 
-    def __init__(self) -> None:
+    def __init__(self, conditions: list[ColumnElement[bool]]) -> None:
         self.looks: dict[str, Look] = {}
         self.live: set[str] = set()
+        self.conditions = conditions  # the selection: only the changed jobs it selects are given
 
     def start(self, conn: Connection) -> None:
         """Remember the jobs as they are now: nothing sent before following began is news until it changes."""
@@ -73,7 +73,7 @@ class _Watcher:
         changed = self._see(rows)
         window = {row.id for row in recent}
         self.looks = {job_id: look for job_id, look in self.looks.items() if job_id in window or job_id in self.live}
-        records = [job_record(row) for chunk in _chunks(changed) for row in _full_rows(conn, chunk)]
+        records = [job_record(row) for chunk in _chunks(changed) for row in self._full_rows(conn, chunk)]
         return sorted(records, key=lambda record: (record["sent_at"] or "", record["id"]))
 
     def _recent_and_running(self, conn: Connection) -> list[Any]:
@@ -84,6 +84,10 @@ class _Watcher:
         rows = list(conn.execute(select(*LOOK).where(jobs.c.id.in_(ids))).all())
         self.live -= set(ids) - {row.id for row in rows}  # pruned meanwhile: nothing more will come
         return rows
+
+    def _full_rows(self, conn: Connection, ids: list[str]) -> list[Any]:
+        query = select(jobs).where(jobs.c.id.in_(ids), *self.conditions)
+        return list(conn.execute(query).mappings().all())
 
     def _see(self, rows: Iterable[Any]) -> list[str]:
         """Record how ``rows`` look; the ids of those that look different from before (or were not seen)."""
@@ -100,22 +104,6 @@ class _Watcher:
         return list(dict.fromkeys(changed))
 
 
-def _full_rows(conn: Connection, ids: list[str]) -> list[Any]:
-    return list(conn.execute(select(jobs).where(jobs.c.id.in_(ids))).mappings().all())
-
-
 def _chunks(ids: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(ids), ID_CHUNK):
         yield ids[start : start + ID_CHUNK]
-
-
-def _selection(states: Sequence[str], name: str | None) -> Callable[[dict[str, Any]], bool]:
-    """Whether a record is one ``task history --state/--name`` would list."""
-    wanted = set(check_states(states))
-
-    def matches(record: dict[str, Any]) -> bool:
-        if wanted and record["state"] not in wanted:
-            return False
-        return not name or record["name"] == name or (record["name"] or "").endswith("." + name)
-
-    return matches

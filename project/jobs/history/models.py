@@ -60,6 +60,7 @@ class Job(db.Model):  # type: ignore[name-defined]
     eta: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_reason: Mapped[str | None] = mapped_column(String(255))
+    schedule: Mapped[str | None] = mapped_column(String(255), index=True)
     unique_key: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (

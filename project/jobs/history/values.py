@@ -47,13 +47,14 @@ def sent_row(
     eta: datetime | None = None,
     expires: datetime | None = None,
     retry_of: str | None = None,
+    schedule: str | None = None,
 ) -> dict[str, Any]:
     """The history row for a job just published (``state`` UNKNOWN: perhaps published).
 
     ``eta``: not run before then; ``expires``: discarded if not started by then; ``retry_of``: the
-    job this one sends again (``task retry``, ``task run-now``).
+    job this one sends again (``task retry``, ``task run-now``); ``schedule``: the schedule it is a run of.
     """
-    return {
+    row = {
         "id": task_id,
         "state": state,
         "name": name,
@@ -65,6 +66,9 @@ def sent_row(
         "expires": expires,
         "retry_of": retry_of,
     }
+    if schedule is not None:  # only then: the database driver's writer knows the columns of plain sends
+        row["schedule"] = schedule
+    return row
 
 
 def is_truncated(value: Any) -> bool:

@@ -69,13 +69,21 @@ def record_sent_rows(rows: Sequence[dict[str, Any]]) -> None:
             writer.record_sent(rows)
 
 
-def record_sent(jobs: Iterable[Any], state: str = "PENDING") -> None:
+def record_sent(jobs: Iterable[Any], state: str = "PENDING", schedule: str | None = None) -> None:
     """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue,
-    eta, expires); ``state`` UNKNOWN for jobs it may or may not have."""
+    eta, expires); ``state`` UNKNOWN for jobs it may or may not have; ``schedule``: they are its runs."""
     record_sent_rows(
         [
             sent_row(
-                job.id, job.name, list(job.args), job.kwargs, job.queue, state=state, eta=job.eta, expires=job.expires
+                job.id,
+                job.name,
+                list(job.args),
+                job.kwargs,
+                job.queue,
+                state=state,
+                eta=job.eta,
+                expires=job.expires,
+                schedule=schedule,
             )
             for job in jobs
         ]

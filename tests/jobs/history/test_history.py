@@ -9,7 +9,9 @@ import pytest
 
 from project.errors import InvalidInput, NotFound
 from project.jobs.history import values, write_orm
-from project.jobs.history.read import find_job, list_history, prune_history
+from project.jobs.history.prune import delete_jobs
+from project.jobs.history.read import find_job, list_history
+from project.jobs.history.select import JobFilter, select_jobs
 from project.jobs.results import job_status, wait_for_results
 
 
@@ -34,14 +36,23 @@ def jobs(app: Any, now: datetime) -> None:
     record("d", "project.users.tasks.divide", "PENDING", now - timedelta(minutes=1))
 
 
-def ids(**filters: Any) -> list[str]:
-    return [job["id"] for job in list_history(**filters)]
+def ids(limit: int | None = 100, **filters: Any) -> list[str]:
+    return [job["id"] for job in list_history(JobFilter(**filters), limit)]
+
+
+def prune(older_than: timedelta, size: int = 1000) -> int:
+    """Delete the jobs sent longer ago than ``older_than``, ``size`` at a time, as ``task prune`` does."""
+    old = JobFilter().sent_before(datetime.now(UTC) - older_than)
+    selection = select_jobs(old)
+    deleted = [job for chunk in selection.chunks(size=size) for job in delete_jobs(old, [r["id"] for r in chunk])]
+    assert len(deleted) == selection.count
+    return len(deleted)
 
 
 def test_history_lists_newest_first_and_filters(jobs: None, now: datetime) -> None:
     assert ids() == ["d", "c", "b", "a"]
-    assert ids(states=["failure"]) == ["b"]
-    assert ids(states=["SUCCESS", "PENDING"]) == ["d", "c", "a"]
+    assert ids(states=("failure",)) == ["b"]
+    assert ids(states=("SUCCESS", "PENDING")) == ["d", "c", "a"]
     assert ids(name="divide") == ["d", "b", "a"]
     assert ids(name="project.other.tasks.report") == ["c"]
     assert ids(name="tasks.report") == ["c"]
@@ -52,23 +63,20 @@ def test_history_lists_newest_first_and_filters(jobs: None, now: datetime) -> No
 
 def test_an_unknown_state_is_invalid_input(jobs: None) -> None:
     with pytest.raises(InvalidInput, match="unknown state 'DONE'"):
-        list_history(states=["done"])
+        JobFilter(states=("done",))
 
 
 def test_prune_deletes_only_jobs_sent_before_the_cutoff(jobs: None) -> None:
-    assert prune_history(timedelta(days=30), dry_run=True)["would_delete"] == 1
-    assert ids() == ["d", "c", "b", "a"]
-    assert prune_history(timedelta(days=30))["deleted"] == 1
+    assert prune(timedelta(days=30)) == 1
     assert ids() == ["d", "c", "b"]
-    assert prune_history(timedelta(minutes=10))["deleted"] == 2
+    assert prune(timedelta(minutes=10)) == 2
     assert ids() == ["d"]
 
 
-def test_prune_works_in_chunks(app: Any, monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
-    monkeypatch.setattr("project.jobs.history.read.PRUNE_CHUNK", 3)
+def test_prune_works_in_chunks(app: Any, now: datetime) -> None:
     for number in range(7):
         record(f"old-{number}", "divide", "SUCCESS", now - timedelta(days=2))
-    assert prune_history(timedelta(days=1))["deleted"] == 7
+    assert prune(timedelta(days=1), size=3) == 7
     assert ids() == []
 
 

@@ -1,0 +1,144 @@
+"""``appctl schedule …`` through CliRunner: add, list, show, update, enable, disable, delete, trigger; bad input
+leaves the schedules unchanged; a triggered run is a job of the history that names its schedule."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from tests.conftest import run_appctl
+from tests.jobs.waiting import job_in_state, wait_for
+
+
+def invoke(runner: CliRunner, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def schedules(runner: CliRunner) -> list[dict[str, Any]]:
+    code, stdout, stderr = invoke(runner, "schedule", "list", "-o", "json")
+    assert code == 0, stderr
+    return list(json.loads(stdout))
+
+
+def test_add_shows_the_schedule_with_its_spec_in_words_and_next_run(runner: CliRunner, app: Any) -> None:
+    code, stdout, stderr = invoke(
+        runner, "schedule", "add", "nightly", "divide", "6", "-k", "y=3", "--cron", "0 3 * * *", "-o", "json"
+    )
+    assert (code, stderr) == (0, "")
+    added = json.loads(stdout)
+    assert {key: added[key] for key in ("name", "task", "args", "kwargs", "spec", "timezone", "enabled")} == {
+        "name": "nightly",
+        "task": "project.users.tasks.divide",
+        "args": [6],
+        "kwargs": {"y": 3},
+        "spec": "0 3 * * *",
+        "timezone": "UTC",
+        "enabled": True,
+    }
+    assert added["description"] == "At 03:00, every day"
+    assert added["next_run_at"].endswith("T03:00:00+00:00")
+    assert (added["last_run_at"], added["last_job_id"], added["last_state"]) == (None, None, None)
+
+
+def test_list_plain_and_show(runner: CliRunner, app: Any) -> None:
+    assert invoke(runner, "schedule", "add", "often", "divide", "1", "2", "--every", "15m", "--queue", "q1")[0] == 0
+    assert invoke(runner, "schedule", "add", "later", "divide", "1", "2", "--every", "1h", "--disabled")[0] == 0
+    code, stdout, _ = invoke(runner, "schedule", "list")
+    lines = [line.split("\t") for line in stdout.splitlines()]
+    assert code == 0
+    assert [line[:9] for line in lines] == [
+        ["later", "project.users.tasks.divide", "[1, 2]", "{}", "every 1h", "UTC", "Every 1 hour", "", "false"],
+        ["often", "project.users.tasks.divide", "[1, 2]", "{}", "every 15m", "UTC", "Every 15 minutes", "q1", "true"],
+    ]
+    assert lines[0][9] == ""  # disabled: no next run
+    code, stdout, _ = invoke(runner, "schedule", "show", "often", "-o", "json")
+    assert (code, json.loads(stdout)["spec"]) == (0, "every 15m")
+
+
+def test_a_table_shows_the_next_run_relative_to_now(runner: CliRunner, app: Any) -> None:
+    assert invoke(runner, "schedule", "add", "quarterly", "divide", "1", "2", "--every", "15m")[0] == 0
+    result = runner.invoke(cli, ["schedule", "list", "-o", "table"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    row = next(line for line in result.stdout.splitlines() if "quarterly" in line)
+    assert "Every 15 minutes" in row
+    assert "in 14m" in row or "in 15m" in row
+
+
+def test_update_enable_disable_delete(runner: CliRunner, app: Any) -> None:
+    assert invoke(runner, "schedule", "add", "s1", "divide", "1", "2", "--every", "1m")[0] == 0
+    code, stdout, _ = invoke(
+        runner, "schedule", "update", "s1", "8", "4", "--cron", "30 2 * * *", "--timezone", "Europe/Paris", "-o", "json"
+    )
+    updated = json.loads(stdout)
+    assert (code, updated["args"], updated["spec"], updated["timezone"]) == (0, [8, 4], "30 2 * * *", "Europe/Paris")
+    assert updated["description"] == "At 02:30, every day"
+    assert json.loads(invoke(runner, "schedule", "disable", "s1", "-o", "json")[1])["enabled"] is False
+    enabled = json.loads(invoke(runner, "schedule", "enable", "s1", "-o", "json")[1])
+    assert (enabled["enabled"], enabled["next_run_at"] is not None) == (True, True)
+    assert invoke(runner, "schedule", "delete", "s1")[0] == 2  # stdin is not a terminal: --yes needed
+    code, stdout, stderr = invoke(runner, "schedule", "delete", "s1", "--yes", "-o", "json")
+    assert (code, json.loads(stdout)["name"], stderr) == (0, "s1", "Deleted the schedule 's1'.\n")
+    assert schedules(runner) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["add", "x", "divide", "1"], 65, "arguments do not fit divide(x: float, y: float)"),
+        (["add", "x", "divide", "1", "2", "-k", "z=1"], 65, "arguments do not fit"),
+        (["add", "x", "nosuch", "--every", "1s"], 3, "no task 'nosuch' (hint: `appctl task list`"),
+        (["add", "x", "divide", "1", "2"], 65, "give a cron spec or an interval"),
+        (["add", "x", "divide", "1", "2", "--every", "1s", "--cron", "* * * * *"], 65, "not both"),
+        (["add", "x", "divide", "1", "2", "--cron", "0 3 * *"], 65, "is not a cron expression of five fields"),
+        (["add", "x", "divide", "1", "2", "--cron", "0 3 * * *", "--timezone", "Mars/Base"], 65, "IANA time zone"),
+        (["add", "x", "divide", "1", "2", "--every", "0.5s"], 65, "at least 1 second"),
+        (["add", "x", "divide", "1", "2", "--every", "soon"], 2, "is not a duration"),
+        (["add", "has space", "divide", "1", "2", "--every", "1s"], 65, "without spaces"),
+        (["add", "taken", "divide", "1", "2", "--every", "1s"], 4, "a schedule named 'taken' exists"),
+        (["show", "nope"], 3, "no schedule 'nope' (hint: `appctl schedule list` shows the schedules)"),
+        (["update", "nope", "--every", "1s"], 3, "no schedule 'nope'"),
+        (["update", "taken"], 65, "nothing to change"),
+        (["update", "taken", "1"], 65, "arguments do not fit"),
+        (["enable", "nope"], 3, "no schedule 'nope'"),
+        (["trigger", "nope"], 3, "no schedule 'nope'"),
+        (["delete", "nope", "--yes"], 3, "no schedule 'nope'"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_changes_nothing(
+    runner: CliRunner, app: Any, args: list[str], code: int, message: str
+) -> None:
+    assert invoke(runner, "schedule", "add", "taken", "divide", "1", "2", "--every", "1m")[0] == 0
+    before = schedules(runner)
+    result = invoke(runner, "schedule", *args)
+    assert (result[0], result[1]) == (code, "")
+    assert result[2].startswith("Error: ") and message in result[2] and result[2].count("\n") == 1, result[2]
+    assert schedules(runner) == before
+
+
+def test_trigger_sends_a_run_now_that_the_history_and_the_list_name(runner: CliRunner, app: Any, worker: Any) -> None:
+    assert invoke(runner, "schedule", "add", "manual", "divide", "9", "3", "--every", "1d")[0] == 0
+    code, stdout, stderr = invoke(runner, "schedule", "trigger", "manual", "-o", "json")
+    assert (code, stderr) == (0, "")
+    job_id = json.loads(stdout)["id"]
+    assert json.loads(stdout)["schedule"] == "manual"
+    done = wait_for(job_in_state(job_id, "SUCCESS"), timeout=60, what="the triggered run")
+    assert (done["result"], done["schedule"]) == (3.0, "manual")
+    code, stdout, _ = invoke(runner, "task", "history", "--schedule", "manual", "-o", "jsonl")
+    assert [json.loads(line)["id"] for line in stdout.splitlines()] == [job_id]
+    assert invoke(runner, "task", "history", "--schedule", "other", "-o", "jsonl")[1] == ""
+    listed = schedules(runner)[0]
+    assert (listed["last_job_id"], listed["last_state"]) == (job_id, "SUCCESS")
+
+
+def test_beat_on_a_database_not_migrated_is_a_configuration_error(env: dict[str, str]) -> None:
+    result = run_appctl("beat", env=env)
+    assert (result.returncode, result.stdout) == (78, "")
+    assert result.stderr == (
+        "Error: the database is 6 migration(s) behind: the beat needs its schedule tables"
+        " (hint: run `appctl db upgrade`)\n"
+    )
