@@ -21,7 +21,7 @@ from project.jobs.history.models import jobs
 from project.jobs.history.read import never_sent
 from project.jobs.history.select import JobFilter, count_jobs
 from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, is_truncated, sent_row, utcnow
-from project.jobs.history.write import record_sent_rows
+from project.jobs.history.write import history_guard, record_sent_rows
 from project.jobs.publisher import SEND_BATCH_SIZE, JobToSend, SentJob
 from project.jobs.registry import ArgumentChecker, resolve_task
 from project.jobs.results import check_task_id, job_state
@@ -151,10 +151,14 @@ def _copy_row(new: SentJob, old_id: str) -> dict[str, Any]:
 
 
 def _link(copies: Sequence[dict[str, Any]]) -> None:
-    """Mark each original row as retried by its copy, in one statement."""
+    """Mark each original row as retried by its copy, in one statement.
+
+    The broker has the copies already: a history that cannot be written is a warning, as for a send,
+    never an error that would say nothing was sent (and, inside the publisher, blame the broker).
+    """
     if copies:
         statement = update(jobs).where(jobs.c.id == bindparam("old")).values(retried_by=bindparam("new"))
-        with db.engine.begin() as conn:
+        with history_guard("retry", [copy["retry_of"] for copy in copies]), db.engine.begin() as conn:
             conn.execute(statement, [{"old": copy["retry_of"], "new": copy["id"]} for copy in copies])
 
 
@@ -171,7 +175,9 @@ def run_now(task_id: str) -> dict[str, Any]:
     """Run a job waiting for its eta now: revoke it and send a copy without the eta (its expiry kept).
 
     The copy is linked to the job as a retry is. Conflict when the job is not waiting for a time
-    (finished, running, or due already); then nothing changes.
+    (finished, running, or due already); then nothing changes. The copy goes out before the job is
+    revoked, so a broker that fails (ServiceUnavailable) leaves the job scheduled, never revoked with
+    no copy sent; a job that starts meanwhile keeps running and its copy is revoked (Conflict).
     """
     [row] = _history_rows([task_id])
     if row["state"] not in LIVE_STATES or row["state"] == "STARTED":
@@ -179,10 +185,15 @@ def run_now(task_id: str) -> dict[str, Any]:
     if row["eta"] is None or row["eta"] <= utcnow():
         due = "has no eta" if row["eta"] is None else f"was due at {row['eta'].isoformat()}"
         raise Conflict(f"job {task_id} is not scheduled for later: it {due}", hint=_RUN_NOW_HINT)
-    [revoked] = revoke_jobs([task_id])
-    if revoked["outcome"] != "revoked":
-        raise Conflict(f"job {task_id} started before it could be revoked: it runs now ({revoked['outcome']})")
-    with db.engine.begin() as conn:
-        conn.execute(update(jobs).where(jobs.c.id == task_id).values(revoked_reason=RUN_NOW_REASON))
-    [copy] = send_copies([row], keep_eta=False, keep_expires=True)
+    with interrupts_held():  # a copy sent and its job left scheduled would run twice
+        [copy] = send_copies([row], keep_eta=False, keep_expires=True)
+        [revoked] = revoke_jobs([task_id])
+        if revoked["outcome"] != "revoked":
+            revoke_jobs([copy["id"]])
+            raise Conflict(
+                f"job {task_id} started before it could be revoked: it runs now ({revoked['outcome']}); "
+                f"its copy {copy['id']} was revoked"
+            )
+        with db.engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == task_id).values(revoked_reason=RUN_NOW_REASON))
     return copy
