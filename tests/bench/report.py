@@ -44,15 +44,32 @@ HOW_MEASURED = """\
   SQLAlchemy, which alone cost about a third of the reference's time, and writes the job-history row
   through `sqlite3`/psycopg. With the ORM, the same send measured 0.79× (results of 2026-11-26,
   before the publisher app).
-- **Fan-out** sends 20,000 jobs from a file as one process, start-up included, against `delay()`
-  called in a loop in a process that already sent 200. Both record every job in the job history:
-  `delay()` with one insert per job, `--from-file` with one per batch of up to 1000. The row also
-  shows the `delay()` loop with the history switched off, which is what `delay()` costs in the
-  chapter's app: against that, the fan-out is about 6×, not 16×. Most of a fan-out's time is now
-  kombu building and pipelining each message (about 30 µs a job) and the process start-up.
+- **Every row** runs appctl as installed: its own modules compiled to bytecode first, as installing
+  a wheel does (`tests/bench/conftest.py`); the references' libraries were compiled by pip. Without
+  that, on a machine with `PYTHONDONTWRITEBYTECODE` set, each appctl process compiles its ~60 modules
+  again (about 30 ms).
+- **User commands** (`user list` on one user, `user show`, `user add` of a new user each run) run in
+  the app built without Celery (`create_database_app()`): no Celery, kombu, job history,
+  Flask-Migrate or email_validator is imported (an address of the common shape is checked without
+  it). Each command alternates with its own runs of the reference, a bare Python importing Flask,
+  Flask-SQLAlchemy, the SQLAlchemy ORM and Click; the ratio shown is the worst of the three. What is
+  left above the reference is SQLAlchemy's SQLite dialect, the `users` model, the app, the query
+  and appctl's own modules.
+- **Fan-out** sends 20,000 jobs from a file as one process, start-up included, against the
+  chapter's `delay()` called in a loop in a process that already sent 200, with no job history
+  (the chapter keeps none). The fan-out records every job in the history (one insert per batch, in
+  a thread while the next batch is published) and reads and checks the file once. On Redis, every
+  message after the first is a copy of the one kombu built for the first job with its body, headers
+  and ids replaced (`project/broker/redis_transactions.py`); the messages are still compared with
+  `apply_async`'s on every broker. The row also shows the `delay()` loop with appctl's history on.
 - **Import** times `appctl user import` of 100,000 CSV rows into a migrated, empty SQLite database
   (the process, start-up and every check included) against a Python script doing only
   `csv.reader` + `sqlite3.executemany` into the same schema.
+- **Task history** lists the newest 100 jobs (`task history --limit 100 -o jsonl`) from a history of
+  1,000,000 jobs against one of 1,000, on SQLite and on PostgreSQL (a fresh schema, analysed as
+  autovacuum would). The query walks the `sent_at` index backwards and stops after 100 rows
+  (SQLite sorts only the rows that share a `sent_at` by id), so its time does not grow with the
+  history.
 - **Memory** is the peak resident size of `user list -o jsonl` (all rows written) at 1,000 and at
   1,000,000 users: rows are fetched 1000 at a time and written as they come.
 - **Round trips** are measured in one process with the

@@ -11,6 +11,8 @@ This module imports no SQLAlchemy: ``task send`` records through it.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -18,7 +20,8 @@ from typing import Any, Protocol
 from flask import current_app
 
 from project.failures import reason
-from project.jobs.history.values import sent_row
+from project.interrupts import interrupts_held
+from project.jobs.history.values import sent_row, utcnow
 
 HISTORY = "appctl.history"  # the app.extensions key of the app's history writer
 logger = logging.getLogger("appctl.history")
@@ -87,19 +90,70 @@ def current_writer() -> HistoryWriter:
 def record_sent(jobs: Iterable[Any], state: str = "PENDING", schedule: str | None = None) -> None:
     """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue,
     eta, expires); ``state`` UNKNOWN for jobs it may or may not have; ``schedule``: they are its runs."""
-    record_sent_rows(
-        [
-            sent_row(
-                job.id,
-                job.name,
-                list(job.args),
-                job.kwargs,
-                job.queue,
-                state=state,
-                eta=job.eta,
-                expires=job.expires,
-                schedule=schedule,
-            )
-            for job in jobs
-        ]
-    )
+    record_sent_rows(sent_rows(jobs, state, schedule))
+
+
+def sent_rows(jobs: Iterable[Any], state: str = "PENDING", schedule: str | None = None) -> list[dict[str, Any]]:
+    """The history rows of jobs the broker took at once (one ``sent_at`` for them all)."""
+    sent_at = utcnow()
+    return [
+        sent_row(
+            job.id,
+            job.name,
+            list(job.args),
+            job.kwargs,
+            job.queue,
+            sent_at,
+            state,
+            eta=job.eta,
+            expires=job.expires,
+            schedule=schedule,
+        )
+        for job in jobs
+    ]
+
+
+class RecordingBehind:
+    """Records the batches of a bulk send in a thread of its own, in order, while the next batch is published.
+
+    A batch's insert and commit (about a third of a fan-out's work on SQLite) then overlap the
+    publishing of the next batch instead of adding to it; batches handed over while a commit waits
+    for the disk are recorded together, in one insert. ``record`` returns an event set once the
+    batch is recorded (or its write failed, which is a warning, as with ``record_sent``); ``close``
+    waits until every batch handed over is recorded. Each write is bounded by the database's own
+    timeouts.
+    """
+
+    def __init__(self) -> None:
+        self.app = current_app._get_current_object()  # type: ignore[attr-defined]
+        self.batches: queue.SimpleQueue[tuple[list[dict[str, Any]], threading.Event] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._record, name="appctl-history", daemon=True)
+        self.thread.start()
+
+    def record(self, jobs: Iterable[Any]) -> threading.Event:
+        """Hand over jobs the broker has accepted (each with id, name, args, kwargs, queue, eta, expires)."""
+        recorded = threading.Event()
+        self.batches.put((sent_rows(jobs), recorded))
+        return recorded
+
+    def close(self) -> None:
+        """Wait until every batch handed over is recorded (Ctrl-C held back meanwhile)."""
+        self.batches.put(None)
+        with interrupts_held():
+            self.thread.join()
+
+    def _record(self) -> None:
+        with self.app.app_context():  # its teardown closes this thread's database connection
+            closing = False
+            while not closing:
+                # The batches handed over while the last commit waited for the disk go in one insert.
+                waiting = [self.batches.get()]
+                while not self.batches.empty():
+                    waiting.append(self.batches.get())
+                closing = waiting[-1] is None
+                batches = [batch for batch in waiting if batch is not None]
+                try:
+                    record_sent_rows([row for rows, _ in batches for row in rows])
+                finally:
+                    for _, recorded in batches:
+                        recorded.set()

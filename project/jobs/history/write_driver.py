@@ -59,7 +59,28 @@ class DriverHistory:
 
     def record_sent(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Record sent jobs (``values.sent_row``) in one transaction."""
-        values = [tuple(self._value(name, row[name]) for name in SENT_COLUMNS) for row in rows]
+        times: dict[Any, Any] = {}  # a batch's few times (sent_at, eta, expires), each converted once
+
+        def stored_time(value: Any) -> Any:
+            if value not in times:
+                times[value] = self._value("sent_at", value)
+            return times[value]
+
+        values = [  # in SENT_COLUMNS' order
+            (
+                row["id"],
+                row["state"],
+                row["name"],
+                _json(row["args"]),
+                _json(row["kwargs"]),
+                row["queue"],
+                stored_time(row["sent_at"]),
+                stored_time(row["eta"]),
+                stored_time(row["expires"]),
+                row["retry_of"],
+            )
+            for row in rows
+        ]
         self._execute(self._upsert(), values)
 
     def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
@@ -206,3 +227,8 @@ def _stored(dialect: str, column: str, value: Any) -> Any:
         utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         return utc.replace(tzinfo=None).strftime(_SQLITE_DATETIME) if dialect == "sqlite" else utc
     return value
+
+
+def _json(value: Any) -> str | None:
+    """A JSON column's value as SQLAlchemy's JSON type stores it (None: SQL NULL, ``none_as_null``)."""
+    return None if value is None else json.dumps(value)
