@@ -1,8 +1,10 @@
 """The application factory: builds the Flask app with its database, migrations and Celery.
 
-``db`` and ``migrate`` (project/extensions.py) are loaded the first time they are used, so that
-the publisher app that ``appctl task send`` runs in (config and Celery, no ORM) never imports
-SQLAlchemy, which costs about as much as the rest of a send.
+``create_app`` builds all of it (the chapter's factory: ``app.py``, ``flask``, ``celery -A``, workers).
+A command builds only what it uses, from the same pieces: ``task send`` the publisher app (config and
+Celery, no ORM), the user commands the database app (config and the ORM, no Celery). ``db``,
+``migrate`` (project/extensions.py) and Celery are imported the first time a factory needs them:
+SQLAlchemy costs about as much as the rest of a send, and Celery a third of a user command.
 """
 
 from __future__ import annotations
@@ -14,17 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from project.celery_utils import celery_init_app
 from project.config import config, config_name_from_environ
 from project.datadir import prepare_data_directory
 from project.errors import ConfigError
-from project.jobs.history.write import HISTORY
-from project.jobs.history.write_driver import DriverHistory
 
 if TYPE_CHECKING:
     from project.extensions import db, migrate
 
-__all__ = ["create_app", "create_publisher_app", "db", "migrate"]
+__all__ = ["create_app", "create_database_app", "create_publisher_app", "db", "migrate"]
 
 
 def _migrations_dir() -> Path:
@@ -54,6 +53,7 @@ def __getattr__(name: str) -> Any:
 def create_app(config_name: str | None = None) -> Flask:
     """Build the app for ``config_name`` (default: ``FLASK_CONFIG``, else development)."""
     app = _create_core_app(config_name)
+    _add_celery(app)
     _add_orm(app)
     return app
 
@@ -63,7 +63,11 @@ def create_publisher_app(config_name: str | None = None) -> Flask:
 
     It records sent jobs through the database driver; when the URL needs SQLAlchemy, it is complete.
     """
+    from project.jobs.history.write import HISTORY
+    from project.jobs.history.write_driver import DriverHistory
+
     app = _create_core_app(config_name)
+    _add_celery(app)
     driver_history = DriverHistory.for_config(app.config)
     if driver_history is None:
         _add_orm(app)
@@ -71,6 +75,26 @@ def create_publisher_app(config_name: str | None = None) -> Flask:
         app.extensions[HISTORY] = driver_history
         app.teardown_appcontext(driver_history.close)
     return app
+
+
+def create_database_app(config_name: str | None = None) -> Flask:
+    """The app without Celery, for commands that use only the users' tables: config and the ORM.
+
+    No Celery, no job history, no migrations, no blueprint: a user command imports and configures
+    none of them (``create_app`` still builds them all for the chapter's commands and the workers).
+    """
+    from project.extensions import init_database
+
+    app = _create_core_app(config_name)
+    init_database(app)
+    return app
+
+
+def _add_celery(app: Flask) -> None:
+    """Celery, configured from ``app.config`` (project/celery_utils.py), for the apps that send or run jobs."""
+    from project.celery_utils import celery_init_app
+
+    celery_init_app(app)
 
 
 def _add_orm(app: Flask) -> None:
@@ -81,6 +105,7 @@ def _add_orm(app: Flask) -> None:
     Celery app only, and leaves the default to the whole app.
     """
     from project.extensions import db, init_database, migrate
+    from project.jobs.history.write import HISTORY
     from project.jobs.history.write_orm import OrmHistory
     from project.users import users_blueprint
 
@@ -106,7 +131,7 @@ def _import_models() -> None:
 
 
 def _create_core_app(config_name: str | None) -> Flask:
-    """The Flask app with its configuration, data directory and Celery."""
+    """The Flask app with its configuration and data directory."""
     config_name = config_name or config_name_from_environ()
     if config_name not in config:
         names = ", ".join(sorted(config))
@@ -114,5 +139,4 @@ def _create_core_app(config_name: str | None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(config[config_name].from_environ(os.environ))
     prepare_data_directory(app.config)
-    celery_init_app(app)
     return app

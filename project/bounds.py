@@ -20,6 +20,9 @@ DEFAULT_PUBLISH_RETRIES = 2  # further attempts to publish a job after a connect
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0  # seconds; longer than any job this app runs
 DEFAULT_RESTORE_INTERVAL = 10.0  # seconds between a worker's sweeps for jobs of dead workers
 DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for another one
+# Seconds a worker process may hold its job-history writes (started, outcome) before writing them,
+# as one statement per batch; it writes them at once on a warm shutdown (docs/operations.md).
+DEFAULT_HISTORY_FLUSH_INTERVAL = 1.0
 MAX_SECONDS = 100 * 365.25 * 86400  # 100 years, as on the command line (cli/params.py): sockets and clocks hold it
 MAX_COUNT = 2**31 - 1  # what a C int holds
 MAX_NESTING = 100  # levels of lists and objects in a task argument; far deeper than JSON needs
@@ -59,6 +62,7 @@ class Bounds:
     visibility_timeout: float
     restore_interval: float
     sqlite_busy_timeout: float
+    history_flush_interval: float = DEFAULT_HISTORY_FLUSH_INTERVAL
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Bounds:
@@ -70,6 +74,9 @@ class Bounds:
             visibility_timeout=seconds_setting(environ, "CELERY_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT),
             restore_interval=seconds_setting(environ, "APPCTL_RESTORE_INTERVAL", DEFAULT_RESTORE_INTERVAL) or 0.1,
             sqlite_busy_timeout=seconds_setting(environ, "APPCTL_SQLITE_BUSY_TIMEOUT", DEFAULT_SQLITE_BUSY_TIMEOUT),
+            history_flush_interval=seconds_setting(
+                environ, "APPCTL_HISTORY_FLUSH_INTERVAL", DEFAULT_HISTORY_FLUSH_INTERVAL
+            ),
         )
 
 

@@ -116,6 +116,7 @@ class BaseConfig:
             # hide_parameters: a failed statement's message (and a --debug traceback) never shows its
             # values, which may be a password hash
             SQLALCHEMY_ENGINE_OPTIONS={**engine_options(database_url, bounds), "hide_parameters": True},
+            APPCTL_HISTORY_FLUSH_INTERVAL=bounds.history_flush_interval,
             CELERY_TASK_DEFAULT_QUEUE=default_queue(environ),
             CELERY_IMPORTS=(*cls.CELERY_IMPORTS, *task_modules(environ)),
             **celery_bounds(broker_url, backend_url, bounds),

@@ -16,6 +16,11 @@ BROKER_EXAMPLES = "redis://127.0.0.1:6379/0, amqp://127.0.0.1:5672// or sqla+sql
 BACKEND_EXAMPLES = "redis://127.0.0.1:6379/0 or db+sqlite:////path/results.sqlite"
 MAX_REDIS_DB = 2**31 - 2  # Redis counts its databases in a C int
 DATABASE_EXAMPLES = "sqlite:////path/app.sqlite or postgresql://user@host:5432/database"
+# Schemes that kombu's TRANSPORT_ALIASES and Celery's BACKEND_ALIASES hold (5.7.0; tests/test_urls.py
+# checks): URLs with them are checked without importing kombu or Celery, which every command would
+# otherwise pay for, the user commands that use neither included.
+KNOWN_TRANSPORTS = ("amqp", "amqps", "pyamqp", "redis", "rediss", "sqla", "sqlalchemy")
+KNOWN_BACKENDS = ("db", "redis", "rediss")
 
 
 def _invalid(setting: str, url: str, why: str, examples: str) -> ConfigError:
@@ -118,11 +123,9 @@ def _scheme(setting: str, url: str, examples: str) -> str:
 
 def check_broker_url(url: str, setting: str = "CELERY_BROKER_URL") -> None:
     """Raise ConfigError unless ``url`` names a kombu transport and parses as a URL."""
-    from kombu.transport import TRANSPORT_ALIASES
-
     transport = _scheme(setting, url, BROKER_EXAMPLES).split("+", 1)[0]
     _check_password(setting, url, _URLLIB_CUTS)  # kombu reads every broker URL with urllib, sqla+ ones too
-    if transport not in TRANSPORT_ALIASES:
+    if transport not in KNOWN_TRANSPORTS and not _kombu_transport(transport):
         raise _invalid(setting, url, f"no broker transport is called {transport!r}", BROKER_EXAMPLES)
     if transport in ("sqla", "sqlalchemy"):
         prefix, inner = url.split("+", 1)
@@ -131,15 +134,25 @@ def check_broker_url(url: str, setting: str = "CELERY_BROKER_URL") -> None:
         _check_host_and_port(setting, url, BROKER_EXAMPLES)
 
 
-def check_backend_url(url: str, setting: str = "CELERY_RESULT_BACKEND") -> None:
-    """Raise ConfigError unless ``url`` names a Celery result backend and parses as a URL."""
+def _kombu_transport(name: str) -> bool:
+    from kombu.transport import TRANSPORT_ALIASES
+
+    return name in TRANSPORT_ALIASES
+
+
+def _celery_backend(name: str) -> bool:
     from celery.app.backends import BACKEND_ALIASES
 
+    return name in BACKEND_ALIASES
+
+
+def check_backend_url(url: str, setting: str = "CELERY_RESULT_BACKEND") -> None:
+    """Raise ConfigError unless ``url`` names a Celery result backend and parses as a URL."""
     scheme = _scheme(setting, url, BACKEND_EXAMPLES)
     backend = scheme.split("+", 1)[0]
     if "+" not in scheme:
         _check_password(setting, url, _URLLIB_CUTS)
-    if backend not in BACKEND_ALIASES:
+    if backend not in KNOWN_BACKENDS and not _celery_backend(backend):
         raise _invalid(setting, url, f"no result backend is called {backend!r}", BACKEND_EXAMPLES)
     if "+" in scheme:
         prefix, inner = url.split("+", 1)

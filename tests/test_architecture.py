@@ -16,6 +16,7 @@ HEAVY = ("sqlalchemy", "flask_sqlalchemy", "flask_migrate", "celery", "kombu", "
 SERVICES = (
     "project.create_app",  # the factories and the end of an app's connections: cli/state.py, the app loader
     "project.create_publisher_app",
+    "project.create_database_app",
     "project.extensions.connections_released",
     "project.config",
     "project.errors",

@@ -38,8 +38,9 @@ def test_every_bound_comes_from_the_environment() -> None:
         "CELERY_VISIBILITY_TIMEOUT": "7200",
         "APPCTL_RESTORE_INTERVAL": "5",
         "APPCTL_SQLITE_BUSY_TIMEOUT": "60",
+        "APPCTL_HISTORY_FLUSH_INTERVAL": "0.25",
     }
-    assert Bounds.from_environ(environ) == Bounds(1.5, 2.0, 0, 7200.0, 5.0, 60.0)
+    assert Bounds.from_environ(environ) == Bounds(1.5, 2.0, 0, 7200.0, 5.0, 60.0, 0.25)
 
 
 def test_redis_broker_and_backend_are_bounded(tmp_path: Path) -> None:

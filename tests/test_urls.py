@@ -47,3 +47,14 @@ def test_what_a_url_names(
         plain_postgresql,
         is_redis,
     )
+
+
+def test_the_schemes_checked_without_kombu_or_celery_are_theirs() -> None:
+    """url_checks knows these schemes without importing kombu and Celery: they must be in their aliases."""
+    from celery.app.backends import BACKEND_ALIASES
+    from kombu.transport import TRANSPORT_ALIASES
+
+    from project.url_checks import KNOWN_BACKENDS, KNOWN_TRANSPORTS
+
+    assert set(KNOWN_TRANSPORTS) <= set(TRANSPORT_ALIASES)
+    assert set(KNOWN_BACKENDS) <= set(BACKEND_ALIASES)

@@ -45,7 +45,8 @@ def history(
 ) -> None:
     """List the jobs the app sent, newest first, with their outcome (--follow: as they happen)."""
     from project.jobs.history.follow import follow_history
-    from project.jobs.history.read import FIELDS, list_history
+    from project.jobs.history.read import FIELDS
+    from project.jobs.results import reconciled_history
 
     if timeout is not None and not follow:
         raise click.UsageError("--timeout is for --follow: without it, task history does not wait")
@@ -59,7 +60,7 @@ def history(
         note("Following the job history (Ctrl-C stops)." if timeout is None else f"Following for {timeout:g}s.")
         render_changes(changes, FIELDS, fmt, JOB_TABLE_COLUMNS)
         return
-    records = list_history(job_filter, limit or None, scheduled=scheduled, schedule=schedule)
+    records = reconciled_history(job_filter, limit or None, scheduled=scheduled, schedule=schedule)
     if scheduled:  # a table shows the eta as "due", relative to now ("in 3h")
         records = ({**record, "due": record["eta"]} for record in records)
     render_records(records, FIELDS, fmt, table_columns=SCHEDULED_TABLE_COLUMNS if scheduled else JOB_TABLE_COLUMNS)

@@ -29,7 +29,7 @@ for command in (update, set_password, check_password, activate, deactivate, impo
 @click.argument("email")
 @click.option("--if-not-exists", is_flag=True, help="Exit 0 when this same user already exists.")
 @output_option
-@with_app
+@with_app(celery=False)
 def add(username: str, email: str, if_not_exists: bool, fmt: str | None) -> None:
     """Add a user with a unique USERNAME and EMAIL."""
     from project.users.service import create_user
@@ -52,7 +52,7 @@ def add(username: str, email: str, if_not_exists: bool, fmt: str | None) -> None
 @click.option("--active/--inactive", default=None, help="Only the active, or only the deactivated, users.")
 @output_option
 @ids_option
-@with_app
+@with_app(celery=False)
 def list_(limit: int | None, offset: int, search: str | None, sort: str, active: bool | None, fmt: str | None) -> None:
     """List users, streamed from the database."""
     from project.users.service import list_users
@@ -64,7 +64,7 @@ def list_(limit: int | None, offset: int, search: str | None, sort: str, active:
 @user.command()
 @click.argument("user_ref", metavar="USER")
 @output_option
-@with_app
+@with_app(celery=False)
 def show(user_ref: str, fmt: str | None) -> None:
     """Show one user, by id or username."""
     from project.users.service import get_user
@@ -76,7 +76,7 @@ def show(user_ref: str, fmt: str | None) -> None:
 @click.argument("user_ref", metavar="USER")
 @yes_option
 @output_option
-@with_app
+@with_app(celery=False)
 def delete(user_ref: str, yes: bool, fmt: str | None) -> None:
     """Delete one user, by id or username."""
     from project.users.service import delete_user, get_user

@@ -16,7 +16,7 @@ COLUMNS = ("id", "username", "email", "active")
 @click.option("--username", help="The new username (the same rules as `user add`).")
 @click.option("--email", help="The new email (the same rules as `user add`).")
 @output_option
-@with_app
+@with_app(celery=False)
 def update(user_ref: str, username: str | None, email: str | None, fmt: str | None) -> None:
     """Change the username and/or email of USER (an id or username); print the updated user."""
     from project.users.accounts import update_user
@@ -29,7 +29,7 @@ def update(user_ref: str, username: str | None, email: str | None, fmt: str | No
 @click.command(name="set-password")
 @click.argument("user_ref", metavar="USER")
 @password_stdin_option
-@with_app
+@with_app(celery=False)
 def set_password(user_ref: str, password_stdin: bool) -> None:
     """Set the password of USER: asked twice on a terminal, or read with --password-stdin."""
     from project.users.accounts import set_password
@@ -43,7 +43,7 @@ def set_password(user_ref: str, password_stdin: bool) -> None:
 @click.command(name="check-password")
 @click.argument("user_ref", metavar="USER")
 @password_stdin_option
-@with_app
+@with_app(celery=False)
 def check_password(user_ref: str, password_stdin: bool) -> None:
     """Exit 0 when the password is USER's and USER is active, 1 when not (or no password is set)."""
     from project.users.accounts import check_password
@@ -55,7 +55,7 @@ def check_password(user_ref: str, password_stdin: bool) -> None:
 @click.command()
 @click.argument("user_refs", metavar="USER…", nargs=-1, required=True)
 @output_option
-@with_app
+@with_app(celery=False)
 def activate(user_refs: tuple[str, ...], fmt: str | None) -> None:
     """Activate USER… (ids or usernames); one unknown user changes none (exit 3)."""
     from project.users.accounts import set_active
@@ -66,7 +66,7 @@ def activate(user_refs: tuple[str, ...], fmt: str | None) -> None:
 @click.command()
 @click.argument("user_refs", metavar="USER…", nargs=-1, required=True)
 @output_option
-@with_app
+@with_app(celery=False)
 def deactivate(user_refs: tuple[str, ...], fmt: str | None) -> None:
     """Deactivate USER… (ids or usernames): they stay, check-password refuses them; one unknown user changes none."""
     from project.users.accounts import set_active

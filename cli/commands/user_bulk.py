@@ -65,7 +65,7 @@ def summary_line(summary: dict[str, Any]) -> str:
 )
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows, report the invalid ones (exit 0).")
 @click.option("--dry-run", is_flag=True, help="Check and count everything; write nothing.")
-@with_app
+@with_app(celery=False)
 def import_(source: IO[bytes], input_format: str | None, on_conflict: str, skip_invalid: bool, dry_run: bool) -> None:
     """Import users from FILE (- for stdin): CSV with a username,email header, JSON lines or a JSON array.
 
@@ -95,7 +95,7 @@ def import_(source: IO[bytes], input_format: str | None, on_conflict: str, skip_
     is_flag=True,
     help="Add each user's password_hash (null when none is set), for `user import` into another database.",
 )
-@with_app
+@with_app(celery=False)
 def export(fmt: str, with_password_hashes: bool) -> None:
     """Write every user, in id order, in the shapes `user import` reads; no password hashes unless asked."""
     from project.users.service import list_users

@@ -7,14 +7,24 @@ the EXEC went out and its reply never came back. Then ``BatchPublishError`` says
 unknown; every other failure raises kombu's ``OperationalError``: nothing of the batch was applied.
 The commands are sent with redis-py's connection methods and never replayed (no redis-py retry).
 Checked against kombu 5.7.0: ``Channel.create_publish_batch`` replaces kombu's pipeline batch.
+
+``MessageCopies`` publishes the later messages of a bulk send without kombu's per-message glue
+(``Producer.publish`` → ``_publish`` → the batch → ``Channel.basic_publish`` → ``_put``, most of a
+job's cost): it copies the Redis message kombu built for the first job and replaces what differs
+(body, headers, ``correlation_id``, ``delivery_tag``), each made by kombu's own functions. It is used
+only when kombu made that first message as one LPUSH (no exchange bindings, no queue expiry).
+tests/celery_internals/test_messages.py compares the messages with ``apply_async``'s.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kombu.exceptions import BatchPublishError, OperationalError
 from kombu.transport import redis as kombu_redis
+from kombu.utils.json import JSONEncoder
+from kombu.utils.json import loads as from_json
 from redis.exceptions import ResponseError
 
 
@@ -61,6 +71,41 @@ class TransactionalPublishBatch:
         self.commands.clear()
 
 
+# kombu's JSON serializer and its Redis transport write JSON with kombu.utils.json.dumps(value), which
+# is JSONEncoder().encode(value) with a new encoder each time: the one made here writes the same.
+_JSON = JSONEncoder()
+
+
+class MessageCopies:
+    """Later messages of a bulk send, made from the Redis message kombu built for its first one."""
+
+    def __init__(self, producer: Any, key: str, first: dict[str, Any]) -> None:
+        self.producer = producer
+        self.key = key  # the list kombu pushed the first message to (the queue, at its priority)
+        self.first = first
+
+    def publish(self, body: Any, headers: dict[str, Any], correlation_id: str, **same: Any) -> None:
+        """Put one later message in the producer's batch, as ``Producer.publish(body, **kwargs)`` would."""
+        session = _batch_session(self.producer, create=True)
+        channel = session.channel
+        encoded, _ = channel.encode_body(_JSON.encode(body), channel.body_encoding)  # _inplace_augment_message
+        properties = dict(self.first["properties"], correlation_id=correlation_id)
+        properties["delivery_tag"] = channel._next_delivery_tag()
+        message = dict(self.first, body=encoded, headers=headers, properties=properties)
+        session.commands.append(("LPUSH", self.key, _JSON.encode(message)))  # Channel._put
+        if len(session.commands) >= session.max_size:
+            session.flush()
+
+
+def _batch_session(producer: Any, create: bool) -> Any:
+    """The session of ``producer``'s open batch (kombu 5.7.0: ``Producer._batch_local.current``, its
+    ``_get_session`` makes the channel's ``create_publish_batch`` session on the batch's first message)."""
+    state = producer._batch_local.current
+    if state.aborted:
+        raise RuntimeError("Cannot publish through an aborted batch")
+    return state._get_session(producer.channel) if create else state.session
+
+
 def run_transaction(connection: Any, commands: list[tuple[Any, ...]]) -> None:
     """MULTI, ``commands``, EXEC on ``connection``; raise as the module's docstring says."""
     packed = connection.pack_commands([("MULTI",), *commands, ("EXEC",)])
@@ -97,6 +142,21 @@ class Channel(kombu_redis.Channel):
     def create_publish_batch(self, max_size: int) -> TransactionalPublishBatch:
         """A batch whose every flush is one MULTI/EXEC."""
         return TransactionalPublishBatch(self, max_size)
+
+    def message_copies(self, producer: Any, publish_kwargs: Mapping[str, Any]) -> MessageCopies | None:
+        """Copies of the message ``producer`` has just put in its batch, or None when kombu's way is needed.
+
+        ``publish_kwargs``: what the first message was published with; later ones differ only in their
+        ``headers`` and ``correlation_id`` (and ``declare``, ``retry``, which do not change the message).
+        """
+        session = _batch_session(producer, create=False)
+        if not isinstance(session, TransactionalPublishBatch) or len(session.commands) != 1:
+            return None
+        name, key, payload = session.commands[0]
+        plain_json = publish_kwargs.get("serializer") == "json" and not publish_kwargs.get("content_type")
+        if name != "LPUSH" or not plain_json or publish_kwargs.get("compression"):
+            return None
+        return MessageCopies(producer, key, from_json(payload))
 
 
 class Transport(kombu_redis.Transport):

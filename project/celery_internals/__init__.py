@@ -9,6 +9,7 @@ pins ``~=5.7.0``): on an upgrade, reread the named upstream code and rerun tests
 - ``revoked_results``: many jobs stored REVOKED in the result backend at once (one Redis pipeline,
   one database transaction).
 - ``worker_command``: Celery's ``worker`` command run in this process, named ``appctl``.
+- ``broadcast``: whether a broker carries Celery's broadcasts (kombu's ``Channel.supports_fanout``).
 
 kombu's transports, subclassed, are in project/broker/.
 """

@@ -17,6 +17,7 @@ Celery 5.7.0 and kombu 5.7.0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,6 +108,9 @@ class TaskMessages:
         self.maxlevels = self.app.conf.task_repr_maxlevels
         self.template: Any = None
         self.publish_kwargs: dict[str, Any] = {}
+        # Publishes a later job's message in place of ``producer.publish``: set by the caller when the
+        # broker can copy the first message (project/broker/redis_transactions.py, MessageCopies).
+        self.publish_copy: Callable[..., None] | None = None
         self._schedule: tuple[Any, tuple[datetime | None, datetime | None]] = (None, (None, None))
         # Routers, shadow names and sent events may depend on each job: then Celery builds every message.
         self.celery_builds_each = bool(
@@ -122,6 +126,12 @@ class TaskMessages:
         if self._schedule[0] is not self.template:
             self._schedule = (self.template, schedule_of(self.template.headers))
         return self._schedule[1]
+
+    @property
+    def copies_differ_by_job_only(self) -> bool:
+        """Whether later messages differ from the first only in their body, headers and correlation id:
+        no per-job routing, and no ``expires`` date, whose time left ``message`` counts for each job."""
+        return not self.celery_builds_each and not isinstance(self.options.get("expires"), datetime)
 
     @property
     def queue(self) -> str | None:
@@ -150,7 +160,7 @@ class TaskMessages:
                 properties={"correlation_id": task_id, "reply_to": options.get("reply_to")},
                 retry_policy=options.get("retry_policy"),
             )
-        producer.publish(body, **options)
+        (self.publish_copy or producer.publish)(body, **options)
         if signals.after_task_publish.receivers:
             signals.after_task_publish.send(
                 sender=self.task.name,

@@ -1,8 +1,11 @@
 """Worker liveness and revoke-by-ledger, without Celery's broadcast (absent on the embedded broker).
 
 A worker bootstep runs a thread that, every ``APPCTL_HEARTBEAT_INTERVAL`` seconds, writes the
-worker's row in ``worker_heartbeats`` (name, queues, active jobs, an expiry time) and terminates
-the active jobs that ``task revoke --terminate`` marked in the history.
+worker's row in ``worker_heartbeats`` (name, queues, active jobs, an expiry time), terminates
+the active jobs that ``task revoke --terminate`` marked in the history, and adds the jobs the
+history marks revoked to Celery's own list of revoked ids (``celery.worker.state.revoked``,
+Celery 5.7.0), which the worker checks before it runs a job. Before the worker takes its first
+job, the step loads the jobs revoked so far: a revoke made while no worker ran still holds.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import bootsteps
@@ -28,6 +31,7 @@ logger = logging.getLogger("appctl.heartbeat")
 
 MISSED_BEATS = 5  # a worker silent for this many intervals counts as gone
 ACTIVE_LISTED = 100
+REVOKED_LOADED = 50_000  # the newest revoked jobs a worker loads: Celery's own limit (REVOKES_MAX)
 
 
 class Heartbeat:
@@ -40,8 +44,14 @@ class Heartbeat:
         self.thread = threading.Thread(target=self.run, name="appctl-heartbeat", daemon=True)
         self.terminated: set[str] = set()
         self.beaten = False
+        self.revoked_since: datetime | None = None
 
     def start(self) -> None:
+        try:
+            with self.flask_app.app_context():
+                self.load_revoked()  # before the consumer starts: no revoked job is taken first
+        except Exception as exc:
+            logger.warning("revoked jobs not loaded from the history: %s", reason(exc))
         self.thread.start()
 
     def stop(self) -> None:
@@ -62,6 +72,7 @@ class Heartbeat:
                 with self.flask_app.app_context():
                     self.beat()
                     self.terminate_revoked()
+                    self.load_revoked()
             except Exception as exc:  # a database hiccup must not stop the heartbeat for good
                 logger.warning("heartbeat not recorded: %s", reason(exc))
             if self.stopping.wait(self.interval):
@@ -83,6 +94,22 @@ class Heartbeat:
         with db.engine.begin() as conn:
             upsert(conn, heartbeats, [row], keep=("started_at",) if self.beaten else ())
         self.beaten = True
+
+    def load_revoked(self) -> None:
+        """Add the jobs revoked in the history since the last look (all, the first time) to Celery's revoked ids.
+
+        The look goes back a few intervals: a revoke's time is taken before its commit.
+        """
+        query = select(jobs.c.id).where(jobs.c.state == "REVOKED")
+        if self.revoked_since is not None:
+            query = query.where(jobs.c.revoked_at >= self.revoked_since)
+        query = query.order_by(jobs.c.revoked_at.desc()).limit(REVOKED_LOADED)
+        now = utcnow()
+        with db.engine.connect() as conn:
+            revoked = list(conn.scalars(query))
+        for task_id in revoked:
+            worker_state.revoked.add(task_id)
+        self.revoked_since = now - timedelta(seconds=self.interval * MISSED_BEATS)
 
     def terminate_revoked(self) -> None:
         """Terminate the active jobs marked ``revoke --terminate`` in the history."""

@@ -72,8 +72,11 @@ class BatchPublisher:
         try:
             with self.producer.batch(max_size=2 * len(jobs) + 2):  # flushed once, when the block ends
                 for task_id, job in zip(ids, jobs, strict=True):
+                    first = self.messages.template is None
                     self.messages.send(self.producer, task_id, job.args, job.kwargs)
                     handed += 1
+                    if first and self.messages.copies_differ_by_job_only:
+                        self.messages.publish_copy = self._copier()
         except BatchPublishError as exc:  # the answer to the whole batch was lost
             raise UnconfirmedBatch(self._sent(ids, jobs), [job.line for job in jobs]) from exc
         except Exception as exc:
@@ -82,6 +85,13 @@ class BatchPublisher:
                 raise UnconfirmedBatch(self._sent(ids, maybe), [job.line for job in maybe]) from exc
             raise
         return self._sent(ids, jobs)
+
+    def _copier(self) -> Any:
+        """What publishes later messages as copies of the first, where the broker's channel offers one
+        (Redis: project/broker/redis_transactions.py); None: each goes through ``Producer.publish``."""
+        message_copies = getattr(self.producer.channel, "message_copies", None)
+        copies = message_copies(self.producer, self.messages.publish_kwargs) if message_copies else None
+        return copies.publish if copies is not None else None
 
     def _sent(self, ids: list[str], jobs: Sequence[JobToSend]) -> list[SentJob]:
         queue, (eta, expires) = self.messages.queue, self.messages.schedule()

@@ -6,13 +6,15 @@ import inspect
 import math
 from collections.abc import Iterable
 from types import NoneType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from celery import Celery, Task
 from flask import current_app
 
 from project.bounds import MAX_NESTING
 from project.errors import LIST_TASKS, InvalidInput, NotFound
+
+if TYPE_CHECKING:  # the config checks queue names here: importing it must not import Celery
+    from celery import Celery, Task
 
 _PLAIN = (str, int)  # the values most arguments are: nothing to look into
 

@@ -1,9 +1,16 @@
-"""Reading job states and waiting, with a bound, for their results."""
+"""Reading job states and waiting, with a bound, for their results.
+
+The result backend is the truth about a job's outcome; the job history may trail it (a worker
+writes its rows in batches, and a worker killed with SIGKILL never writes its last one). Every
+reader here that finds the history showing unfinished a job the backend knows finished shows
+the backend's outcome and writes it into the history.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -12,16 +19,20 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult
 from flask import current_app
 
-from project.errors import InvalidInput, JobFailed, NotFound, TimedOut
+from project.errors import InvalidInput, JobFailed, NotFound, ServiceUnavailable, TimedOut
 from project.failures import connection_error_types, service_errors
-from project.jobs.history.read import FIELDS, find_job, is_known, never_sent
-from project.jobs.history.values import FINISHED_STATES
+from project.jobs.history.read import FIELDS, find_job, is_known, list_history, never_sent
+from project.jobs.history.select import JobFilter
+from project.jobs.history.values import ERROR_LIMIT, FINISHED_STATES, LIVE_STATES, bounded_json, progress_row
+from project.jobs.history.write import current_writer, history_guard
 from project.jobs.registry import current_celery
 
 POLL_INTERVAL = 0.02
 MAX_POLL_INTERVAL = 0.25
 MAX_ID_LENGTH = 255
 NOTICE_CHECK = 1.0  # seconds between direct reads of a job while waiting for its notification
+MAX_LOOKUPS = 1000  # result backend reads per history listing; unfinished rows further down show as recorded
+logger = logging.getLogger("appctl.history")
 
 
 def check_task_id(task_id: str) -> None:
@@ -31,7 +42,7 @@ def check_task_id(task_id: str) -> None:
 
 
 def job_state(task_id: str) -> dict[str, Any]:
-    """The job's state as plain data: ``{id, name, state, result, error, finished_at, worker}``."""
+    """The job's state as plain data: ``{id, name, state, result, error, finished_at, worker, retries}``."""
     with service_errors("result backend", current_app.config["CELERY_RESULT_BACKEND"]):
         result = AsyncResult(task_id, app=current_celery())  # builds the backend: it may connect
         meta = result._get_task_meta()  # one backend read for every field below
@@ -50,6 +61,7 @@ def job_state(task_id: str) -> dict[str, Any]:
         "error": error,
         "finished_at": utc_iso(meta.get("date_done")),
         "worker": meta.get("worker"),
+        "retries": meta.get("retries"),  # extended results only
     }
 
 
@@ -64,9 +76,68 @@ def job_status(task_id: str) -> dict[str, Any]:
         if backend["state"] == "PENDING":
             raise never_sent(task_id)
         return {**dict.fromkeys(FIELDS), **backend}  # sent from outside the app: the backend's view
-    if backend["state"] != "PENDING":  # the backend is ahead: the history missed an update
+    if backend["state"] != "PENDING":  # the backend is ahead: the history has not caught up
+        catch_up_history([(record, backend)])
         record.update({key: value for key, value in backend.items() if value is not None})
     return record
+
+
+def reconciled_history(
+    selection: JobFilter | None = None, limit: int | None = 100, scheduled: bool = False, schedule: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """``list_history``, each unfinished job completed by the result backend (at most MAX_LOOKUPS reads)."""
+    return reconciled(list_history(selection, limit, scheduled=scheduled, schedule=schedule))
+
+
+def reconciled(records: Iterable[dict[str, Any]], lookups: int = MAX_LOOKUPS) -> Iterator[dict[str, Any]]:
+    """History ``records`` as they come, each unfinished one completed by the result backend (at most
+    ``lookups`` reads); the outcomes found are written into the history once the records are out.
+    A result backend that cannot be reached leaves the records as the history has them (a warning)."""
+    behind: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for record in records:
+        if record["state"] in LIVE_STATES and lookups > 0:
+            lookups -= 1
+            try:
+                backend = job_state(record["id"])
+            except ServiceUnavailable as exc:
+                logger.warning("unfinished jobs are shown as the history has them: %s", exc.message)
+                lookups = 0
+            else:
+                if backend["state"] != "PENDING":
+                    behind.append((dict(record), backend))
+                    record = {**record, **{key: value for key, value in backend.items() if value is not None}}
+        yield record
+    catch_up_history(behind)
+
+
+def catch_up_history(pairs: Iterable[tuple[dict[str, Any] | None, dict[str, Any]]]) -> None:
+    """Write the backend's finished outcome of each job whose history ``record`` is still unfinished
+    (None: read it); a job the history has finished in the meantime keeps its row. Warns on failure."""
+    pairs = list(pairs)
+    if not pairs:
+        return
+    with history_guard("outcome", [backend["id"] for _, backend in pairs]):
+        rows = []
+        for record, backend in pairs:
+            record = record if record is not None else find_job(backend["id"])
+            if record is not None and record["state"] in LIVE_STATES and backend["state"] in FINISHED_STATES:
+                rows.append(outcome_row(record, backend))
+        current_writer().record_progress(rows, behind_only=True)
+
+
+def outcome_row(record: dict[str, Any], backend: dict[str, Any]) -> dict[str, Any]:
+    """The history row of a finished job as the result backend (``job_state``) reports it."""
+    kind, _, message = (backend["error"] or "").partition(": ")
+    finished_at = backend["finished_at"]
+    fields = {
+        "finished_at": datetime.fromisoformat(finished_at) if finished_at else None,
+        "result": bounded_json(backend["result"]) if backend["state"] == "SUCCESS" else None,
+        "error_type": kind or None,
+        "error_message": message[:ERROR_LIMIT] or None,
+        "worker": backend["worker"],
+    }
+    retries = max(record.get("retries") or 0, backend["retries"] or 0)
+    return progress_row(record["id"], backend["state"], retries, fields)
 
 
 def job_statuses(task_ids: list[str]) -> tuple[list[dict[str, Any]], NotFound | None]:
@@ -97,7 +168,15 @@ def wait_for_results(task_ids: Iterable[str], timeout: float) -> list[dict[str, 
         check_task_id(task_id)
     deadline = time.monotonic() + timeout
     if backend_notifies():
-        return [wait_for_notice(task_id, deadline, timeout) for task_id in ids]
+        states = [wait_for_notice(task_id, deadline, timeout) for task_id in ids]
+    else:
+        states = _poll_until_finished(ids, deadline, timeout)
+    catch_up_history((None, state) for state in states)
+    return states
+
+
+def _poll_until_finished(ids: list[str], deadline: float, timeout: float) -> list[dict[str, Any]]:
+    """The finished state of each job, read until all are finished or the deadline passes (TimedOut)."""
     finished: dict[str, dict[str, Any]] = {}
     known: set[str] = set()
     interval = POLL_INTERVAL

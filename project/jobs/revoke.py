@@ -16,6 +16,7 @@ from celery import Celery
 from flask import current_app
 from sqlalchemy import Connection, select, update
 
+from project.celery_internals.broadcast import carries_broadcast
 from project.celery_internals.revoked_results import store_revoked
 from project.errors import InvalidInput
 from project.extensions import db
@@ -35,9 +36,7 @@ REVOKED_FIELDS = {"state": "REVOKED", "error_type": "TaskRevokedError", "error_m
 
 def supports_broadcast(celery: Celery) -> bool:
     """Whether the broker carries Celery's broadcast messages (remote control): not the SQLAlchemy one."""
-    with celery.connection_for_write() as connection:
-        channel_class = getattr(connection.transport, "Channel", None)  # virtual transports only
-        return bool(getattr(channel_class, "supports_fanout", True))
+    return carries_broadcast(celery)
 
 
 def _mark(conn: Connection, record: dict[str, Any], terminate: bool, now: datetime) -> str:

@@ -7,10 +7,12 @@ and the history hears of what the broker accepted through the app's one writer (
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from threading import Event
 from typing import IO, Any
 
 from celery import Task
@@ -22,7 +24,7 @@ from project.failures import publish_errors, service_errors, unavailable
 from project.interrupts import interrupts_held
 from project.jobs.history.signals import recorded_by_caller
 from project.jobs.history.values import UNKNOWN
-from project.jobs.history.write import record_sent
+from project.jobs.history.write import RecordingBehind, record_sent
 from project.jobs.job_file import job_batches
 from project.jobs.publisher import BatchPublisher, JobToSend, SentJob, UnconfirmedBatch
 from project.jobs.registry import ArgumentChecker, check_arguments, check_queue_name, current_celery, resolve_task
@@ -104,27 +106,63 @@ def send_job(
 
 
 def send_batches(task: Task, batches: Iterable[list[JobToSend]], options: SendOptions) -> Iterator[list[SentJob]]:
-    """Send each batch of (checked) jobs as one; yield each once the broker has it.
+    """Send each batch of (checked) jobs as one; yield each once the broker has it and the history too.
 
     The job history records each batch with one insert once the broker has it, so a batch the
-    broker refused leaves no history behind (project/jobs/history/write.py). Ctrl-C is held back from
-    publishing a batch until the caller has taken it (printed its ids), so an interrupted run has
-    sent, recorded and reported the same jobs.
+    broker refused leaves no history behind (project/jobs/history/write.py). The insert runs in a
+    thread while the next batch is published: a batch is yielded once recorded, so an id the caller
+    prints is one ``task status`` knows. Ctrl-C is held back from publishing a batch until it is
+    handed to the history; the batch sent before an interruption or a failure is still recorded and
+    yielded, so an interrupted run has sent, recorded and reported the same jobs.
     """
-    with publishing(task, options) as publisher:
-        for jobs in batches:
-            with interrupts_held():
-                sent = publisher.publish(jobs)
-                record_sent(sent)
-                yield sent
-
-
-def count_jobs(task: Task, stream: IO[bytes]) -> int:
-    """Check every line of ``stream`` (InvalidInput names the first bad one); how many jobs it holds."""
+    recorder = RecordingBehind()
+    unreported: deque[tuple[list[SentJob], Event]] = deque()  # sent and handed to the history, not yet yielded
     try:
-        return sum(len(jobs) for jobs in checked_batches(job_batches(stream), ArgumentChecker(task)))
+        with publishing(task, options) as publisher:
+            for jobs in batches:
+                with interrupts_held():
+                    sent = publisher.publish(jobs)
+                    unreported.append((sent, recorder.record(sent)))
+                while len(unreported) > 1:  # the one before: recorded while this one was published
+                    with interrupts_held():
+                        yield _once_recorded(unreported)
+    except GeneratorExit:
+        raise
+    except BaseException:
+        while unreported:  # what was sent before the failure or the interruption
+            yield _once_recorded(unreported)
+        raise
+    else:
+        while unreported:
+            with interrupts_held():
+                yield _once_recorded(unreported)
+    finally:
+        recorder.close()
+
+
+def _once_recorded(unreported: deque[tuple[list[SentJob], Event]]) -> list[SentJob]:
+    """The oldest batch of ``unreported``, taken off once the history has it."""
+    sent, recorded = unreported[0]
+    recorded.wait()  # bounded by the database's timeouts
+    unreported.popleft()
+    return sent
+
+
+KEPT_CHECKED_JOBS = 50_000  # a file of up to this many jobs is read and checked once, and kept in memory
+
+
+def check_file(task: Task, stream: IO[bytes]) -> tuple[int, list[list[JobToSend]] | None]:
+    """Check every line of ``stream`` (InvalidInput names the first bad one): how many jobs it holds,
+    and its checked batches when there are at most KEPT_CHECKED_JOBS (else None: read it again)."""
+    total, kept = 0, []
+    try:
+        for jobs in checked_batches(job_batches(stream), ArgumentChecker(task)):
+            total += len(jobs)
+            if total <= KEPT_CHECKED_JOBS:
+                kept.append(jobs)
     except InvalidInput as exc:
         raise InvalidInput(f"{exc.message}; nothing was sent", hint=exc.hint, remedy=exc.remedy) from None
+    return total, kept if total <= KEPT_CHECKED_JOBS else None
 
 
 def send_from_lines(name: str, stream: IO[bytes], **when: Any) -> tuple[int | None, Iterator[list[SentJob]]]:
@@ -136,12 +174,12 @@ def send_from_lines(name: str, stream: IO[bytes], **when: Any) -> tuple[int | No
     """
     task = resolve_task(name)
     options = SendOptions(**when)
-    total = None
+    total, kept = None, None
     if stream.seekable():
         start = stream.tell()
-        total = count_jobs(task, stream)
+        total, kept = check_file(task, stream)
         stream.seek(start)
-    batches = checked_batches(job_batches(stream), ArgumentChecker(task))
+    batches = kept if kept is not None else checked_batches(job_batches(stream), ArgumentChecker(task))
     return total, _sent_counting(send_batches(task, batches, options))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from project.collector import collector_paused
 from project.errors import SETTLE_CONFLICTS, InvalidInput, UserExists
 from project.extensions import db
 from project.users.models import User
@@ -58,6 +59,13 @@ def import_users(
     """
     if on_conflict not in ON_CONFLICT:
         raise InvalidInput(f"the conflict rule must be one of {', '.join(ON_CONFLICT)}, not {on_conflict!r}")
+    with collector_paused():  # a row per user, and no reference cycles among them
+        return _import_rows(rows, on_conflict, dry_run, skip_invalid, source)
+
+
+def _import_rows(
+    rows: Iterable[Row], on_conflict: str, dry_run: bool, skip_invalid: bool, source: str
+) -> dict[str, Any]:
     plan, valid = check_rows(rows)
     if not valid and not plan.invalid:
         raise InvalidInput(f"no users in {source} (it is empty, a CSV header alone or []); nothing was imported")
@@ -91,7 +99,10 @@ def check_rows(rows: Iterable[Row]) -> tuple[ImportPlan, list[UserRow]]:
                 raise InvalidInput(email)  # the reader's own complaint about the row
             if "password_hash" in extras:
                 check_password_hash_format(extras["password_hash"])
-            valid.append((line, {**user_row(username, email), **extras}))
+            row = user_row(username, email)
+            if extras:
+                row.update(extras)
+            valid.append((line, row))
         except InvalidInput as exc:
             plan.invalid += 1
             if len(errors) < ERRORS_SHOWN:

@@ -22,7 +22,7 @@ KEY_MAX_FACTOR = 3  # case folding turns one character into at most three (``ΐ`
 
 def normal_form(text: str) -> str:
     """``text`` in NFC, the form users are stored in."""
-    return unicodedata.normalize("NFC", text)
+    return text if text.isascii() else unicodedata.normalize("NFC", text)  # ASCII is NFC already
 
 
 def comparison_key(text: str) -> str:
@@ -35,6 +35,8 @@ def comparison_key(text: str) -> str:
 
 def invisible_part(name: str) -> str | None:
     """Why ``name`` (already printable, no spaces) would not read as itself, or None when it does."""
+    if name.isascii():  # no combining marks, nothing in _INVISIBLE
+        return None
     if name and unicodedata.category(name[0]).startswith("M"):
         return "starts with a combining mark, which has no letter to sit on"
     if any(ord(char) in _INVISIBLE for char in name):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import subprocess
@@ -17,6 +18,20 @@ from tests.conftest import APPCTL, SERVICE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def installed_bytecode() -> None:
+    """appctl's own modules compiled to bytecode, as installing a wheel does (pip compiles every module).
+
+    The libraries in the virtualenv were compiled when pip installed them; appctl's modules, in an
+    editable checkout, are compiled on first import unless ``PYTHONDONTWRITEBYTECODE`` is set, as it is
+    on some machines: then every appctl process would compile its ~60 modules again, which no
+    installed copy of appctl does, and the references do not.
+    """
+    for folder in ("cli", "project"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
+    compileall.compile_file(ROOT / "app.py", quiet=1)
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,9 @@ from tests.conftest import APPCTL
 
 JOBS = 20_000
 DELAY_LOOP_JOBS = 2_000
-FAN_OUT_RUNS = 3
+FAN_OUT_RUNS = 5
 USERS = 100_000
-IMPORT_RUNS = 3
+IMPORT_RUNS = 5
 RAW_IMPORT = """
 import csv, sqlite3, sys
 database = sqlite3.connect(sys.argv[2])
@@ -46,24 +46,27 @@ def test_fan_out_from_a_file_to_redis(report: Report, redis_env: dict[str, str],
         done = subprocess.run([*delay_loop, *mode], env=redis_env, capture_output=True, text=True, check=True)
         return float(done.stdout)
 
-    ours, theirs = interleaved_medians(FAN_OUT_RUNS, fan_out, reference, warmup=0)
-    bare = statistics.median(reference("bare") for _ in range(FAN_OUT_RUNS))  # no history: the chapter's delay()
+    # The chapter's delay() keeps no history ("bare"): that is the reference. The loop with appctl's
+    # history on is measured too, as before.
+    ours, bare, with_history = interleaved_medians(
+        FAN_OUT_RUNS, fan_out, lambda: reference("bare"), reference, warmup=0
+    )
     queue.delete(redis_env["APPCTL_QUEUE"])
-    ratio = ours / theirs
+    ratio = ours / bare
     report.add(
         3,
         Row(
             f"{JOBS // 1000}k-line `task send --from-file` to Redis, whole process",
             f"{ours:,.0f} jobs/s",
-            f"`delay()` loop in one warmed-up process: {theirs:,.0f} jobs/s"
-            f" (without the job history: {bare:,.0f} jobs/s, {times(ours / bare)})",
+            f"the chapter's `delay()` loop in one warmed-up process, history off: {bare:,.0f} jobs/s"
+            f" (with appctl's job history on: {with_history:,.0f} jobs/s, {times(ours / with_history)})",
             times(ratio),
             "≥ 10× its rate",
             ratio >= 10,
             {
                 "appctl_jobs_per_s": ours,
-                "reference_jobs_per_s": theirs,
-                "reference_without_history_jobs_per_s": bare,
+                "reference_jobs_per_s": bare,
+                "reference_with_history_jobs_per_s": with_history,
                 "runs": FAN_OUT_RUNS,
                 "statistic": "median",
             },
@@ -103,8 +106,8 @@ def test_import_users_from_csv(report: Report, tmp_path: Path) -> None:
             f"{ours:.2f} s",
             f"raw sqlite3 `executemany` script on the same CSV: {theirs:.2f} s",
             times(ratio),
-            "≤ 4× its time",
-            ratio <= 4,
+            "≤ 3× its time",
+            ratio <= 3,
             {"appctl_s": ours, "reference_s": theirs, "runs": IMPORT_RUNS, "statistic": "median wall time"},
         ),
     )
@@ -116,7 +119,8 @@ def users_database(tmp_path: Path, count: int) -> dict[str, str]:
     migrate(env)
     with sqlite3.connect(Path(env["APPCTL_DATA_DIR"]) / "app.sqlite") as database:
         rows = ((f"user{n}", f"user{n}@example.com") for n in range(count))
-        database.executemany("INSERT INTO users (username, email) VALUES (?, ?)", rows)
+        keyed = ((name, email, name.casefold(), email.casefold()) for name, email in rows)  # the unique keys
+        database.executemany("INSERT INTO users (username, email, username_key, email_key) VALUES (?, ?, ?, ?)", keyed)
     return env
 
 

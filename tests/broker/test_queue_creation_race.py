@@ -29,7 +29,9 @@ register_transports()
 url, go = sys.argv[1], Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.01)
-with Connection(url) as connection:
+# SQLite waits for its write lock as long as appctl's own connections do (a loaded machine is slow)
+options = {{"connect_args": {{"timeout": 60}}}} if url.startswith("sqla+sqlite") else {{}}
+with Connection(url, transport_options=options) as connection:
     channel = connection.channel()
     for n in range({queues}):
         channel.queue_declare(f"raced-{{n}}")

@@ -55,6 +55,31 @@ def test_with_redis_results_data_commands_load_no_result_backend(migrated: dict[
     assert loaded(modules, ("celery.backends.database", *BROKER_MODULES)) == []
 
 
+# A user command uses the users' table alone: no Celery, kombu or job history, and an address of the
+# common shape needs no email_validator (project/users/service.py, SPECIAL_USE_DOMAINS).
+NOT_FOR_USERS = ("celery", "kombu", "project.jobs.history", "project.celery_utils", "email_validator")
+USER_COMMANDS = [
+    ["user", "list"],
+    ["user", "show", "ann"],
+    ["user", "add", "bob", "bob@example.com"],
+    ["user", "update", "ann", "--email", "ann@example.org"],
+    ["user", "export"],
+    ["user", "import", "users.csv"],
+    ["user", "delete", "ann", "--yes"],
+]
+
+
+@pytest.mark.parametrize("args", USER_COMMANDS, ids=" ".join)
+def test_user_commands_import_and_configure_no_celery(
+    migrated: dict[str, str], tmp_path: Path, args: list[str]
+) -> None:
+    assert run_appctl("user", "add", "ann", "ann@example.com", env=migrated).returncode == 0
+    (tmp_path / "users.csv").write_text("username,email\ncy,cy@example.com\n")
+    args = [str(tmp_path / arg) if arg == "users.csv" else arg for arg in args]
+    modules = modules_after(args, {**migrated, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"})
+    assert loaded(modules, NOT_FOR_USERS + MIGRATION_MODULES) == []
+
+
 def test_task_send_loads_no_migration_or_result_backend_code(migrated: dict[str, str]) -> None:
     modules = modules_after(["task", "send", "divide", "1", "2"], migrated)
     assert loaded(modules, (*MIGRATION_MODULES, "celery.backends.redis", *WORKER_MODULES)) == []

@@ -84,6 +84,11 @@ def states(env: dict[str, str], *selection: str) -> dict[str, str]:
     return {job["id"]: job["state"] for job in listed}
 
 
+def started(env: dict[str, str], since: str) -> list[dict[str, Any]]:
+    """The jobs sent since ``since``, as the history lists them."""
+    return list(json.loads(ok(env, "task", "history", "--limit", "0", "-o", "json", "--since", since)))
+
+
 def queue_name() -> str:
     return f"parked-{uuid.uuid4().hex[:8]}"  # no worker consumes it, until a test starts one
 
@@ -180,6 +185,9 @@ def test_prune_by_filter_deletes_only_what_it_selects(system: System) -> None:
     failed = [send(env, "1", "0") for _ in range(3)]
     good = [send(env, "1", "2") for _ in range(2)]
     assert invoke("result", "wait", *failed, *good, "--timeout", "120").exit_code == 1
+    # The worker writes its rows (with the start time a reader cannot know) up to a flush interval
+    # later; a job pruned before then would come back with them (docs/operations.md).
+    wait_for(lambda: all(job["started_at"] for job in started(env, since)), what="the worker's rows")
     dry = invoke("task", "prune", "--since", since, "--state", "FAILURE", "--dry-run", "-o", "csv")
     assert dry.stdout.splitlines()[0] == "id,name,state,queue,sent_at,error"
     assert {line.split(",")[0] for line in dry.stdout.splitlines()[1:]} == set(failed)

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from project.jobs.history import write_orm
-from project.jobs.history.values import sent_row
+from project.jobs.history.values import progress_row, sent_row
 
 SENT = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)  # fixed and past: no case depends on when the suite runs
 T = SENT.isoformat()
@@ -84,7 +84,7 @@ def store(job: dict[str, Any], sent_at: datetime = SENT) -> None:
     if job["error"]:
         kind, _, message = job["error"].partition(": ")
         fields.update(error_type=kind, error_message=message)
-    write_orm.record_outcome(job["id"], job["state"], fields)
+    write_orm.OrmHistory().record_progress([progress_row(job["id"], job["state"], 0, fields)])
 
 
 @pytest.fixture

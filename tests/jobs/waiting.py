@@ -30,3 +30,15 @@ def job_in_state(task_id: str, *states: str) -> Callable[[], dict[str, Any] | No
         return record if record is not None and record["state"] in states else None
 
     return probe
+
+
+def run_recorded(task_id: str, *states: str) -> Callable[[], dict[str, Any] | None]:
+    """A probe: the record of ``task_id`` once the worker's own rows are in (in one of ``states``, with
+    its start time, which a reader that made the history good from the result backend cannot know)."""
+    in_state = job_in_state(task_id, *states)
+
+    def probe() -> dict[str, Any] | None:
+        record = in_state()
+        return record if record is not None and record["started_at"] else None
+
+    return probe

@@ -185,6 +185,15 @@ def test_plain_emails_are_ones_email_validator_accepts(email: str) -> None:
             pytest.fail(f"{email!r} passed the fast check but email_validator says: {exc}")
 
 
+def test_the_fast_check_refuses_the_domains_email_validator_refuses() -> None:
+    import email_validator
+
+    from project.users.service import SPECIAL_USE_DOMAINS
+
+    assert sorted(SPECIAL_USE_DOMAINS) == sorted(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+    assert not plainly_valid_email("ann@example.test") and not plainly_valid_email("ann@mail.local")
+
+
 @pytest.fixture
 def pg_app(env: dict[str, str], pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The app on PostgreSQL, with no users."""

@@ -2,8 +2,9 @@
 
 The signals are global to the process; each handler finds the factory-built app the event
 belongs to (the task's Celery app, or the app publishing) and does nothing for other apps.
-A send is recorded through the app's one writer (project/jobs/history/write.py), which needs no
-SQLAlchemy; the worker's handlers write through the ORM (project/jobs/history/write_orm.py).
+A send is recorded at once through the app's one writer (project/jobs/history/write.py). A
+worker's rows (started, outcome) go through the same writer, batched by the process's buffer
+(project/jobs/history/buffer.py), which the worker's shutdown signals write out.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from celery import current_app as current_celery_app
 from celery.exceptions import Ignore
 from flask import Flask, current_app, has_app_context
 
+from project.celery_internals.broadcast import carries_broadcast
 from project.celery_internals.messages import schedule_of
-from project.jobs.history.values import bounded_json, error_fields, sent_row, utcnow
-from project.jobs.history.write import history_guard, record_sent_rows
+from project.jobs.history import buffer
+from project.jobs.history.values import bounded_json, error_fields, progress_row, sent_row, utcnow
+from project.jobs.history.write import current_writer, history_guard, record_sent_rows
 
 _caller_records: ContextVar[bool] = ContextVar("appctl_history_caller_records", default=False)
 
@@ -68,34 +71,43 @@ def _record(task: Any, task_id: str | None, state: str, fields: dict[str, Any]) 
     flask_app = _worker_app(task)
     if flask_app is None or not task_id:
         return
-    from project.jobs.history import write_orm
-
-    with flask_app.app_context(), history_guard(state, [task_id]):
-        write_orm.record_outcome(task_id, state, fields)
+    request: Any = getattr(task, "request", None)
+    retries = fields.pop("retries", None)
+    if retries is None:
+        retries = getattr(request, "retries", 0) or 0
+    if state != "REVOKED" and getattr(request, "id", None) == task_id and request.hostname:
+        fields["worker"] = request.hostname
+    buffer.record_progress(flask_app, progress_row(task_id, state, retries, fields))
 
 
 def job_starting(task: Task, task_id: str) -> None:
-    """Record the start; raise Ignore (the job is skipped) when the history says it was revoked."""
+    """Record the start; raise Ignore (the job is skipped) when the history says it was revoked.
+
+    Where revokes are broadcast, Celery itself skips a revoked job before it gets here: the revoke
+    reaches running workers at once, and the heartbeat adds the history's revoked jobs to the
+    same list (project/jobs/heartbeat.py). Elsewhere each job reads the history first.
+    """
     flask_app = _worker_app(task)
     if flask_app is None:
         return
     request = task.request
-    fields = {
+    revoked = False
+    if not carries_broadcast(task.app):
+        with flask_app.app_context(), history_guard("start", [task_id]):
+            revoked = current_writer().revoked(task_id)  # a read: the start itself is written with the batch
+    if revoked:
+        skipped = {"error_type": "TaskRevokedError", "error_message": "revoked"}
+        buffer.record_progress(flask_app, progress_row(task_id, "REVOKED", request.retries or 0, skipped))
+        task.backend.mark_as_revoked(task_id, "revoked in the job history", request=request)
+        raise Ignore()
+    fields: dict[str, Any] = {
         "name": task.name,
         "args": bounded_json(list(request.args or [])),
         "kwargs": bounded_json(dict(request.kwargs or {})),
         "queue": (request.delivery_info or {}).get("routing_key"),
         "worker": request.hostname,
-        "retries": request.retries or 0,
     }
-    may_run = True
-    from project.jobs.history import write_orm
-
-    with flask_app.app_context(), history_guard("start", [task_id]):
-        may_run = write_orm.record_started(task_id, fields)
-    if not may_run:
-        task.backend.mark_as_revoked(task_id, "revoked in the job history", request=request)
-        raise Ignore()
+    buffer.record_progress(flask_app, progress_row(task_id, "STARTED", request.retries or 0, fields))
 
 
 def on_success(sender: Any, result: Any, **_: Any) -> None:
@@ -119,7 +131,8 @@ def on_retry(sender: Any, request: Any, reason: Any = None, **_: Any) -> None:
 def on_revoked(sender: Any, request: Any, terminated: bool = False, expired: bool = False, **_: Any) -> None:
     """task_revoked: the worker discarded or terminated the job."""
     why = "terminated" if terminated else "expired" if expired else "revoked"
-    fields = {"revoked_at": utcnow(), "error_type": "TaskRevokedError", "error_message": why}
+    retries = (getattr(request, "request_dict", None) or {}).get("retries") or 0
+    fields = {"revoked_at": utcnow(), "error_type": "TaskRevokedError", "error_message": why, "retries": retries}
     _record(sender, getattr(request, "id", None), "REVOKED", fields)
 
 
@@ -133,6 +146,18 @@ def on_worker_process_init(**_: Any) -> None:
             db.engine.dispose(close=False)
 
 
+def on_worker_process_shutdown(**_: Any) -> None:
+    """worker_process_shutdown: a pool process is exiting (warm shutdown, recycled): write what it holds."""
+    buffer.flush_all()
+
+
+def on_worker_shutdown(sender: Any = None, **_: Any) -> None:
+    """worker_shutdown: the worker stops (solo and thread pools keep their rows in this process)."""
+    flask_app = getattr(getattr(sender, "app", None), "flask_app", None)
+    if flask_app is not None:
+        buffer.flush_all(flask_app)
+
+
 def connect_signals() -> None:
     """Connect the handlers once per process (``dispatch_uid`` makes repeated calls harmless)."""
     signals.after_task_publish.connect(on_published, weak=False, dispatch_uid="appctl.history.published")
@@ -141,3 +166,7 @@ def connect_signals() -> None:
     signals.task_retry.connect(on_retry, weak=False, dispatch_uid="appctl.history.retry")
     signals.task_revoked.connect(on_revoked, weak=False, dispatch_uid="appctl.history.revoked")
     signals.worker_process_init.connect(on_worker_process_init, weak=False, dispatch_uid="appctl.history.fork")
+    signals.worker_process_shutdown.connect(
+        on_worker_process_shutdown, weak=False, dispatch_uid="appctl.history.process_shutdown"
+    )
+    signals.worker_shutdown.connect(on_worker_shutdown, weak=False, dispatch_uid="appctl.history.shutdown")

@@ -25,10 +25,13 @@ def utcnow() -> datetime:
 def bounded_json(value: Any, limit: int = RESULT_LIMIT) -> Any:
     """``value`` when its JSON fits in ``limit`` bytes, else ``{truncated, bytes, preview}``."""
     try:
-        text = json.dumps(value, ensure_ascii=False)
+        escaped = json.dumps(value)  # the default encoder: about three times faster than another
     except (TypeError, ValueError):
         value = repr(value)
-        text = json.dumps(value, ensure_ascii=False)
+        escaped = json.dumps(value)
+    if len(escaped) <= limit:  # \u escapes are never shorter than the UTF-8 they stand for
+        return value
+    text = json.dumps(value, ensure_ascii=False)
     size = len(text.encode())
     if size <= limit:
         return value
@@ -83,3 +86,50 @@ def error_fields(exc: BaseException | None) -> dict[str, Any]:
     if exc is None:
         return {}
     return {"error_type": type(exc).__name__, "error_message": str(exc)[:ERROR_LIMIT]}
+
+
+# The columns of a worker's rows (``progress_row``): every row carries all of them, so a batch is one statement.
+PROGRESS_COLUMNS = (
+    "id",
+    "state",
+    "name",
+    "args",
+    "kwargs",
+    "queue",
+    "sent_at",
+    "started_at",
+    "finished_at",
+    "result",
+    "error_type",
+    "error_message",
+    "worker",
+    "retries",
+    "revoked_at",
+)
+
+
+def progress_row(task_id: str, state: str, retries: int, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A job's row as a worker (or a reader that found the history behind) records its course.
+
+    STARTED clears the outcome of an earlier run; a finished state gets ``finished_at`` (now unless
+    given). ``sent_at`` is kept only when the row is new: a job sent from outside the app.
+    """
+    now = utcnow()
+    row: dict[str, Any] = {"id": task_id, "state": state, "sent_at": now, "retries": retries}
+    if state == "STARTED":
+        row.update(started_at=now, finished_at=None, result=None, error_type=None, error_message=None)
+    row.update(fields or {})
+    if state in FINISHED_STATES and row.get("finished_at") is None:
+        row["finished_at"] = now
+    return row
+
+
+def merge_progress(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """One row for two events of the same job (a start and its outcome): the later one wins, the
+    earlier one's fields that the later one does not set (the start's time, name, arguments) stay."""
+    return {**earlier, **later, "sent_at": earlier["sent_at"]}
+
+
+def complete_progress(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with every column of PROGRESS_COLUMNS (None where it says nothing)."""
+    return {name: row.get(name) for name in PROGRESS_COLUMNS}

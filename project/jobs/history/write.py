@@ -1,14 +1,18 @@
-"""The job history's one writer, as the application sees it: what was sent, recorded without failing the send.
+"""The job history's one writer, as the application sees it: jobs sent, and each job's course in a worker.
 
 Each factory registers one writer in ``app.extensions[HISTORY]`` (project/__init__.py): the ORM's
 (project/jobs/history/write_orm.py) or, in the publisher app, the database driver's
 (project/jobs/history/write_driver.py). Both take the same rows, so no caller asks which it has.
+A worker batches its rows (project/jobs/history/buffer.py) and writes each batch through it;
+a reader that finds the history behind the result backend writes the backend's outcome through it.
 This module imports no SQLAlchemy: ``task send`` records through it.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -16,20 +20,29 @@ from typing import Any, Protocol
 from flask import current_app
 
 from project.failures import reason
-from project.jobs.history.values import sent_row
+from project.interrupts import interrupts_held
+from project.jobs.history.values import sent_row, utcnow
 
 HISTORY = "appctl.history"  # the app.extensions key of the app's history writer
 logger = logging.getLogger("appctl.history")
 
 
 class HistoryWriter(Protocol):
-    """Records jobs sent: rows from ``values.sent_row``, in one transaction.
+    """Records jobs sent and their course; each call is one statement in one transaction.
 
     The unique send (project/jobs/unique.py) takes its key through the same writer: the row goes in
     first, and only while no unfinished job holds its ``unique_key`` (index ix_jobs_unique_key_live).
     """
 
-    def record_sent(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    def record_sent(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Jobs sent (``values.sent_row``); a job a worker recorded first keeps what it recorded."""
+
+    def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
+        """Jobs started or finished (``values.progress_row``, one row per job). A start does not
+        overwrite a job revoked in the history; ``behind_only``: only rows not yet finished change."""
+
+    def revoked(self, task_id: str) -> bool:
+        """Whether the history marks the job revoked (a worker then skips it)."""
 
     def claim(self, row: dict[str, Any]) -> bool:
         """Insert ``row`` (a sent row with ``unique_key``) unless an unfinished job holds its key; True if inserted."""
@@ -65,26 +78,82 @@ def record_sent_rows(rows: Sequence[dict[str, Any]]) -> None:
     """Record ``rows`` through the current app's writer; a failure is a warning, not an error."""
     if rows:
         with history_guard("sending", [row["id"] for row in rows]):
-            writer: HistoryWriter = current_app.extensions[HISTORY]
-            writer.record_sent(rows)
+            current_writer().record_sent(rows)
+
+
+def current_writer() -> HistoryWriter:
+    """The current app's history writer."""
+    writer: HistoryWriter = current_app.extensions[HISTORY]
+    return writer
 
 
 def record_sent(jobs: Iterable[Any], state: str = "PENDING", schedule: str | None = None) -> None:
     """Record, in one insert, jobs the broker has accepted (each with id, name, args, kwargs, queue,
     eta, expires); ``state`` UNKNOWN for jobs it may or may not have; ``schedule``: they are its runs."""
-    record_sent_rows(
-        [
-            sent_row(
-                job.id,
-                job.name,
-                list(job.args),
-                job.kwargs,
-                job.queue,
-                state=state,
-                eta=job.eta,
-                expires=job.expires,
-                schedule=schedule,
-            )
-            for job in jobs
-        ]
-    )
+    record_sent_rows(sent_rows(jobs, state, schedule))
+
+
+def sent_rows(jobs: Iterable[Any], state: str = "PENDING", schedule: str | None = None) -> list[dict[str, Any]]:
+    """The history rows of jobs the broker took at once (one ``sent_at`` for them all)."""
+    sent_at = utcnow()
+    return [
+        sent_row(
+            job.id,
+            job.name,
+            list(job.args),
+            job.kwargs,
+            job.queue,
+            sent_at,
+            state,
+            eta=job.eta,
+            expires=job.expires,
+            schedule=schedule,
+        )
+        for job in jobs
+    ]
+
+
+class RecordingBehind:
+    """Records the batches of a bulk send in a thread of its own, in order, while the next batch is published.
+
+    A batch's insert and commit (about a third of a fan-out's work on SQLite) then overlap the
+    publishing of the next batch instead of adding to it; batches handed over while a commit waits
+    for the disk are recorded together, in one insert. ``record`` returns an event set once the
+    batch is recorded (or its write failed, which is a warning, as with ``record_sent``); ``close``
+    waits until every batch handed over is recorded. Each write is bounded by the database's own
+    timeouts.
+    """
+
+    def __init__(self) -> None:
+        self.app = current_app._get_current_object()  # type: ignore[attr-defined]
+        self.batches: queue.SimpleQueue[tuple[list[dict[str, Any]], threading.Event] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._record, name="appctl-history", daemon=True)
+        self.thread.start()
+
+    def record(self, jobs: Iterable[Any]) -> threading.Event:
+        """Hand over jobs the broker has accepted (each with id, name, args, kwargs, queue, eta, expires)."""
+        recorded = threading.Event()
+        self.batches.put((sent_rows(jobs), recorded))
+        return recorded
+
+    def close(self) -> None:
+        """Wait until every batch handed over is recorded (Ctrl-C held back meanwhile)."""
+        self.batches.put(None)
+        with interrupts_held():
+            self.thread.join()
+
+    def _record(self) -> None:
+        with self.app.app_context():  # its teardown closes this thread's database connection
+            closing = False
+            while not closing:
+                # The batches handed over while the last commit waited for the disk go in one insert.
+                waiting = [self.batches.get()]
+                while not self.batches.empty():
+                    waiting.append(self.batches.get())
+                closing = waiting[-1] is None
+                batches = [batch for batch in waiting if batch is not None]
+                try:
+                    record_sent_rows([row for rows, _ in batches for row in rows])
+                finally:
+                    for _, recorded in batches:
+                        recorded.set()

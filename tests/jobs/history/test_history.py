@@ -25,7 +25,8 @@ def record(task_id: str, name: str, state: str, sent_at: datetime, **fields: Any
     """A history row sent at ``sent_at``, then moved to ``state``."""
     write_orm.OrmHistory().record_sent([values.sent_row(task_id, name, [1], {}, "q", sent_at=sent_at)])
     if state != "PENDING":
-        write_orm.record_outcome(task_id, state, fields)
+        retries = fields.pop("retries", 0)
+        write_orm.OrmHistory().record_progress([values.progress_row(task_id, state, retries, fields)])
 
 
 @pytest.fixture
@@ -81,7 +82,8 @@ def test_prune_works_in_chunks(app: Any, now: datetime) -> None:
 
 
 def test_a_worker_that_records_first_is_not_overwritten_by_the_producer(app: Any) -> None:
-    assert write_orm.record_started("fast", {"name": "divide", "args": [1, 2], "worker": "w@h", "retries": 0})
+    started = values.progress_row("fast", "STARTED", 0, {"name": "divide", "args": [1, 2], "worker": "w@h"})
+    write_orm.OrmHistory().record_progress([started])
     write_orm.OrmHistory().record_sent([values.sent_row("fast", "divide", [1, 2], {}, "q")])
     job = find_job("fast")
     assert job is not None

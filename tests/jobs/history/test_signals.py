@@ -20,14 +20,14 @@ from project.jobs.history.read import find_job, list_history
 from project.jobs.results import wait_for_results
 from project.jobs.send import send_from_lines, send_job
 from project.users.tasks import divide
-from tests.jobs.waiting import job_in_state, wait_for
+from tests.jobs.waiting import job_in_state, run_recorded, wait_for
 
 
 def test_good_and_failing_jobs_are_recorded_from_send_to_finish(worker: Any) -> None:
     good, bad = send_job("divide", [1, 2]), send_job("divide", [1, 0])
     wait_for_results([good, bad], timeout=30)
-    done = wait_for(job_in_state(good, "SUCCESS"), what="SUCCESS in the history")
-    failed = wait_for(job_in_state(bad, "FAILURE"), what="FAILURE in the history")
+    done = wait_for(run_recorded(good, "SUCCESS"), what="SUCCESS in the history")
+    failed = wait_for(run_recorded(bad, "FAILURE"), what="FAILURE in the history")
     fields = (done["name"], done["args"], done["kwargs"], done["result"], done["error"])
     assert fields == ("project.users.tasks.divide", [1, 2], {}, 0.5, None)
     assert failed["error"] == "ZeroDivisionError: division by zero"

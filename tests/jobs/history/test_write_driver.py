@@ -14,7 +14,7 @@ from project import create_publisher_app
 from project.extensions import db
 from project.jobs.history import write_orm
 from project.jobs.history.read import find_job
-from project.jobs.history.values import sent_row
+from project.jobs.history.values import PROGRESS_COLUMNS, progress_row, sent_row
 from project.jobs.history.write import HISTORY
 from project.jobs.history.write_driver import SENT_COLUMNS, DriverHistory
 from project.jobs.history.write_orm import OrmHistory
@@ -58,7 +58,8 @@ def test_the_driver_stores_what_the_orm_stores(history_app: Any) -> None:
 
 
 def test_a_job_a_worker_recorded_first_keeps_what_the_worker_wrote(history_app: Any) -> None:
-    assert write_orm.record_started("fast", {"name": "divide", "args": [1, 2], "worker": "w@h", "retries": 0})
+    started = progress_row("fast", "STARTED", 0, {"name": "divide", "args": [1, 2], "worker": "w@h"})
+    write_orm.OrmHistory().record_progress([started])
     driver(history_app).record_sent([sent_row("fast", "other", [9], {}, "q")])
     job = find_job("fast")
     assert job is not None
@@ -127,3 +128,34 @@ def test_a_worker_in_the_same_process_keeps_running_its_own_app(worker: Any, env
         task_id = send_job("divide", [1, 2])
     record = wait_for(job_in_state(task_id, "SUCCESS"), what="SUCCESS recorded by the worker")
     assert record["result"] == 0.5
+
+
+def progress_stored(task_id: str) -> dict[str, Any]:
+    """A worker's columns as the database holds them, without the id."""
+    columns = ", ".join(f"CAST({name} AS TEXT) AS {name}" for name in PROGRESS_COLUMNS)
+    row = db.session.execute(text(f"SELECT {columns} FROM jobs WHERE id = :id"), {"id": task_id}).mappings().one()
+    return {name: value for name, value in row.items() if name != "id"}
+
+
+def test_both_writers_record_a_run_alike(history_app: Any) -> None:
+    for task_id, writer in (("run-orm", OrmHistory()), ("run-driver", driver(history_app))):
+        writer.record_sent([sent_row(task_id, "divide", ARGS, {"k": "v"}, "q", sent_at=SENT_AT)])
+        fields = {"name": "divide", "args": ARGS, "worker": "w@h", "started_at": SENT_AT}
+        writer.record_progress([progress_row(task_id, "STARTED", 0, fields)])
+        done = {"result": {"ünï": [1.5, None]}, "finished_at": SENT_AT, "error_type": None}
+        writer.record_progress([progress_row(task_id, "SUCCESS", 0, done)])
+    assert progress_stored("run-driver") == progress_stored("run-orm")
+    assert find_job("run-driver") == {**find_job("run-orm"), "id": "run-driver"}  # type: ignore[dict-item]
+
+
+def test_a_start_does_not_undo_a_revoke_and_a_reader_does_not_undo_an_outcome(history_app: Any) -> None:
+    for task_id, writer in (("rev-orm", OrmHistory()), ("rev-driver", driver(history_app))):
+        writer.record_sent([sent_row(task_id, "divide", [1], {}, "q")])
+        db.session.execute(
+            text("UPDATE jobs SET state = 'REVOKED', revoked_at = sent_at WHERE id = :id"), {"id": task_id}
+        )
+        db.session.commit()
+        writer.record_progress([progress_row(task_id, "STARTED", 0, {"worker": "w@h"})])
+        assert find_job(task_id)["state"] == "REVOKED"  # type: ignore[index]
+        writer.record_progress([progress_row(task_id, "FAILURE", 0, {"error_type": "Late"})], behind_only=True)
+        assert find_job(task_id)["state"] == "REVOKED"  # type: ignore[index]
