@@ -114,9 +114,9 @@ def test_an_unknown_revision_is_not_found(runner: CliRunner, env: dict[str, str]
     [
         ("downgrade", "0002", "Destination 0002 is not a valid downgrade target"),
         ("downgrade", "-5", "Relative revision -5 didn't produce 5 migrations"),
-        ("upgrade", "+5", "Relative revision +5 didn't produce 5 migrations"),
+        ("upgrade", "+9", "Relative revision +9 didn't produce 9 migrations"),
         ("upgrade", "0001:0002", "Range revision not allowed"),
-        ("upgrade", "0001+5", "not a revision Alembic can parse"),
+        ("upgrade", "0001+9", "not a revision Alembic can parse"),
         ("upgrade", "", "not a revision Alembic can parse"),
     ],
 )

@@ -32,7 +32,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Fill ``disk`` to the last byte; returns the filler file (delete it to free the space)."""
     filler = disk / "filler"
-    with filler.open("wb") as out:
+    with filler.open("wb", buffering=0) as out:  # nothing left in a buffer to fail at close
         try:
             while True:
                 out.write(b"\0" * 65536)
