@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from project.jobs.history.sql import earlier_time
 from project.jobs.history.values import LIVE_STATES, PROGRESS_COLUMNS
 from project.urls import parse_url
 
@@ -179,7 +180,12 @@ class DriverHistory:
     def _upsert(self) -> str:
         """``INSERT … ON CONFLICT (id)`` that fills only the columns still empty (both dialects have it)."""
         values = ", ".join(self._mark(name) for name in SENT_COLUMNS)
-        keep = ", ".join(f"{name} = coalesce(jobs.{name}, excluded.{name})" for name in SENT_COLUMNS[1:])
+        keep = ", ".join(
+            f"{name} = {earlier_time(self.dialect, 'jobs.sent_at', 'excluded.sent_at')}"
+            if name == "sent_at"  # the sender's time, earlier than the stand-in of a worker that got there first
+            else f"{name} = coalesce(jobs.{name}, excluded.{name})"
+            for name in SENT_COLUMNS[1:]
+        )
         return f"INSERT INTO jobs ({', '.join(SENT_COLUMNS)}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {keep}"
 
     def _value(self, column: str, value: Any) -> Any:

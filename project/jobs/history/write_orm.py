@@ -11,27 +11,38 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, text, update
 
 from project.extensions import db
 from project.jobs.history.models import jobs
+from project.jobs.history.sql import earlier_time
 from project.jobs.history.values import LIVE_STATES, PROGRESS_COLUMNS, complete_progress
 from project.jobs.history.write_driver import column_values, progress_upsert
 
-# Set by whoever records a job first and never overwritten. A job the app did not publish
-# itself (another producer) gets its sent_at from the worker's first record of it.
+# Set by whoever records a job first and never overwritten, but sent_at: a job the app did not
+# publish itself (another producer) gets it from the worker's first record, and the sender's own
+# (earlier) time replaces that when the worker got there first.
 _SENT_FIELDS = ("name", "args", "kwargs", "queue", "sent_at")
 # Built once: a worker asks it before every job it runs.
 _REVOKED_AT = select(jobs.c.revoked_at).where(jobs.c.id == bindparam("task_id"))
 _KEPT_ONCE_SET = (*_SENT_FIELDS, "revoked_at")  # a worker's rows keep these (write_driver.progress_upsert)
 
 
-def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keep: Sequence[str] = ()) -> None:
-    """Insert ``rows``; on an existing key overwrite their columns, except ``keep`` ones already set."""
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keep: Sequence[str] = (),
+    earliest: str | None = None,
+) -> None:
+    """Insert ``rows``; on an existing key overwrite their columns, except ``keep`` ones already set.
+
+    The ``earliest`` column keeps the earlier of the stored time and the new one.
+    """
     key = [column.name for column in table.primary_key.columns]
     columns = [name for name in rows[0] if name not in key]
     if conn.dialect.name not in ("sqlite", "postgresql"):
-        _update_or_insert(conn, table, rows, key, keep)
+        _update_or_insert(conn, table, rows, key, (*keep, *([earliest] if earliest else [])))
         return
     dialect = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}")  # both have ON CONFLICT
     stmt = dialect.insert(table)
@@ -39,6 +50,8 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keep:
         name: func.coalesce(table.c[name], stmt.excluded[name]) if name in keep else stmt.excluded[name]
         for name in columns
     }
+    if earliest in changes:
+        changes[earliest] = text(earlier_time(conn.dialect.name, f"{table.name}.{earliest}", f"excluded.{earliest}"))
     conn.execute(stmt.on_conflict_do_update(index_elements=key, set_=changes), list(rows))
 
 
@@ -60,7 +73,8 @@ class OrmHistory:
         """Record sent jobs in one statement; a job the worker already recorded keeps its state."""
         if rows:
             with db.engine.begin() as conn:
-                upsert(conn, jobs, rows, keep=(*_SENT_FIELDS, "state"))
+                sent_by_worker = tuple(name for name in _SENT_FIELDS if name != "sent_at")
+                upsert(conn, jobs, rows, keep=(*sent_by_worker, "state"), earliest="sent_at")
 
     def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
         """Record jobs started or finished in one statement (see write.HistoryWriter).

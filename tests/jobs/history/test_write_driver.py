@@ -66,6 +66,20 @@ def test_a_job_a_worker_recorded_first_keeps_what_the_worker_wrote(history_app: 
     assert (job["state"], job["name"], job["args"], job["queue"]) == ("STARTED", "divide", [1, 2], "q")
 
 
+@pytest.mark.parametrize("writer", ["orm", "driver"])
+def test_a_job_a_worker_recorded_first_gets_its_senders_time(history_app: Any, writer: str) -> None:
+    """The worker's record stands in a time for a job it has not seen sent; the sender's real, earlier time wins."""
+    started = progress_row(f"fast-{writer}", "STARTED", 0, {"name": "divide", "args": [1, 2], "worker": "w@h"})
+    OrmHistory().record_progress([started])
+    sender = OrmHistory() if writer == "orm" else driver(history_app)
+    sender.record_sent([sent_row(f"fast-{writer}", "divide", [1, 2], {}, "q", sent_at=SENT_AT)])
+    job = find_job(f"fast-{writer}")
+    assert job is not None and (job["sent_at"], job["state"]) == (SENT_AT.isoformat(), "STARTED")
+    later = sent_row(f"fast-{writer}", "divide", [1, 2], {}, "q", sent_at=datetime(2026, 6, 1, tzinfo=UTC))
+    sender.record_sent([later])  # a later record of the same send (its state settled) keeps the first time
+    assert find_job(f"fast-{writer}")["sent_at"] == SENT_AT.isoformat()  # type: ignore[index]
+
+
 def test_a_batch_is_recorded_whole(history_app: Any) -> None:
     ids = [f"job-{number}" for number in range(1500)]
     driver(history_app).record_sent([sent_row(task_id, "divide", [n], {}, None) for n, task_id in enumerate(ids)])
