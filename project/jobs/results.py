@@ -23,7 +23,7 @@ from project.errors import InvalidInput, JobFailed, NotFound, ServiceUnavailable
 from project.failures import connection_error_types, service_errors
 from project.jobs.history.read import FIELDS, find_job, is_known, list_history, never_sent
 from project.jobs.history.select import JobFilter
-from project.jobs.history.values import ERROR_LIMIT, FINISHED_STATES, LIVE_STATES, bounded_json, progress_row
+from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, backend_outcome, progress_row
 from project.jobs.history.write import current_writer, history_guard
 from project.jobs.registry import current_celery
 
@@ -127,15 +127,7 @@ def catch_up_history(pairs: Iterable[tuple[dict[str, Any] | None, dict[str, Any]
 
 def outcome_row(record: dict[str, Any], backend: dict[str, Any]) -> dict[str, Any]:
     """The history row of a finished job as the result backend (``job_state``) reports it."""
-    kind, _, message = (backend["error"] or "").partition(": ")
-    finished_at = backend["finished_at"]
-    fields = {
-        "finished_at": datetime.fromisoformat(finished_at) if finished_at else None,
-        "result": bounded_json(backend["result"]) if backend["state"] == "SUCCESS" else None,
-        "error_type": kind or None,
-        "error_message": message[:ERROR_LIMIT] or None,
-        "worker": backend["worker"],
-    }
+    fields = {**backend_outcome(backend), "worker": backend["worker"]}
     retries = max(record.get("retries") or 0, backend["retries"] or 0)
     return progress_row(record["id"], backend["state"], retries, fields)
 

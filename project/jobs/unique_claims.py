@@ -13,12 +13,12 @@ import logging
 import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from project.errors import Conflict, ServiceUnavailable, TimedOut
 from project.failures import database_errors
-from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, UNKNOWN, bounded_json, sent_row, utcnow
+from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, UNKNOWN, backend_outcome, sent_row, utcnow
 from project.jobs.history.write import HistoryWriter, history_guard
 from project.jobs.publisher import SentJob
 
@@ -108,16 +108,9 @@ def sent_fields(sent: SentJob) -> dict[str, Any]:
 
 
 def finished_fields(known: dict[str, Any]) -> dict[str, Any]:
-    """The history columns of a job the result backend knows finished (``results.job_state``)."""
-    finished_at = datetime.fromisoformat(known["finished_at"]) if known["finished_at"] else utcnow()
-    error_type, _, error_message = (known["error"] or "").partition(": ")
-    return {
-        "state": known["state"],
-        "finished_at": finished_at.astimezone(UTC),
-        "result": bounded_json(known["result"]) if known["state"] == "SUCCESS" else None,
-        "error_type": error_type or None,
-        "error_message": error_message or None,
-    }
+    """The history columns of a job the result backend knows finished, its state included."""
+    outcome = backend_outcome(known)
+    return {"state": known["state"], **outcome, "finished_at": outcome["finished_at"] or utcnow()}
 
 
 def unknown_holder(key: str, task_id: str) -> Conflict:

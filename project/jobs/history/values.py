@@ -124,6 +124,18 @@ def progress_row(task_id: str, state: str, retries: int, fields: dict[str, Any] 
     return row
 
 
+def backend_outcome(known: dict[str, Any]) -> dict[str, Any]:
+    """The history columns of a finished job as the result backend reports it (``results.job_state``)."""
+    error_type, _, error_message = (known["error"] or "").partition(": ")
+    finished_at = known["finished_at"]
+    return {
+        "finished_at": datetime.fromisoformat(finished_at).astimezone(UTC) if finished_at else None,
+        "result": bounded_json(known["result"]) if known["state"] == "SUCCESS" else None,
+        "error_type": error_type or None,
+        "error_message": error_message[:ERROR_LIMIT] or None,
+    }
+
+
 def merge_progress(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
     """One row for two events of the same job (a start and its outcome): the later one wins, the
     earlier one's fields that the later one does not set (the start's time, name, arguments) stay."""
