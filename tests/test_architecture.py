@@ -21,6 +21,7 @@ SERVICES = (
     "project.config",
     "project.errors",
     "project.failures",
+    "project.interrupts",  # holding Ctrl-C while a chunk is acted on and printed, as the services hold it
     "project.migrations",
     "project.urls",
     "project.jobs.health",

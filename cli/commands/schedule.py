@@ -12,23 +12,15 @@ from cli.params import Duration, JsonOrString, KeyValue, TaskArgsCommand
 from cli.render import note, output_option, render_record, render_records
 from cli.state import with_app
 
-COLUMNS = (
-    "name",
-    "task",
-    "args",
-    "kwargs",
-    "spec",
-    "timezone",
-    "description",
-    "queue",
-    "enabled",
-    "next_run_at",
-    "last_run_at",
-    "last_job_id",
-    "last_state",
-)  # project/schedules/service.py FIELDS
 TABLE_COLUMNS = ("name", "task", "args", "spec", "description", "next_run_at", "last_job_id", "last_state", "enabled")
 TRIGGER_COLUMNS = ("id", "schedule")
+
+
+def schedule_fields() -> tuple[str, ...]:
+    """A schedule's fields, as the service names them (imported when a command runs)."""
+    from project.schedules.service import FIELDS
+
+    return FIELDS
 
 
 @click.group()
@@ -91,7 +83,7 @@ def add(
         queue=queue,
         enabled=not disabled,
     )
-    render_record(added, COLUMNS, fmt)
+    render_record(added, schedule_fields(), fmt)
 
 
 @schedule.command(name="list")
@@ -101,7 +93,7 @@ def list_(fmt: str | None) -> None:
     """List the schedules: spec in words, next run, last run's job and state."""
     from project.schedules.service import list_schedules
 
-    render_records(list_schedules(), COLUMNS, fmt, table_columns=TABLE_COLUMNS)  # a table: times relative
+    render_records(list_schedules(), schedule_fields(), fmt, table_columns=TABLE_COLUMNS)  # a table: times relative
 
 
 @schedule.command()
@@ -112,7 +104,7 @@ def show(name: str, fmt: str | None) -> None:
     """Show the schedule NAME."""
     from project.schedules.service import show_schedule
 
-    render_record(show_schedule(name), COLUMNS, fmt)
+    render_record(show_schedule(name), schedule_fields(), fmt)
 
 
 @schedule.command(cls=TaskArgsCommand, context_settings={"ignore_unknown_options": True})
@@ -142,7 +134,7 @@ def update(
         changes["args"] = list(args)
     if kwargs:
         changes["kwargs"] = dict(kwargs)
-    render_record(update_schedule(name, changes), COLUMNS, fmt)
+    render_record(update_schedule(name, changes), schedule_fields(), fmt)
 
 
 @schedule.command()
@@ -153,7 +145,7 @@ def enable(name: str, fmt: str | None) -> None:
     """Enable the schedule NAME: its next run is the first one from now."""
     from project.schedules.service import set_enabled
 
-    render_record(set_enabled(name, True), COLUMNS, fmt)
+    render_record(set_enabled(name, True), schedule_fields(), fmt)
 
 
 @schedule.command()
@@ -164,7 +156,7 @@ def disable(name: str, fmt: str | None) -> None:
     """Disable the schedule NAME: the beat sends no more runs of it (within 5 s)."""
     from project.schedules.service import set_enabled
 
-    render_record(set_enabled(name, False), COLUMNS, fmt)
+    render_record(set_enabled(name, False), schedule_fields(), fmt)
 
 
 @schedule.command()
@@ -179,7 +171,7 @@ def delete(name: str, yes: bool, fmt: str | None) -> None:
     confirm_or_abort(f"Delete the schedule {name!r}?", yes)
     deleted = delete_schedule(name)
     note(f"Deleted the schedule {name!r}.")
-    render_record(deleted, COLUMNS, fmt)
+    render_record(deleted, schedule_fields(), fmt)
 
 
 @schedule.command()
