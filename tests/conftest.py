@@ -70,12 +70,30 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+THREAD_WORKER_STOP = 60  # seconds a thread worker may take to stop on a loaded machine (Celery's default: 10)
+
+
 @contextmanager
 def thread_worker(celery: Any) -> Iterator[Any]:
     """A real Celery worker consuming ``celery``'s default queue in a thread."""
-    from celery.contrib.testing.worker import start_worker
+    from celery.contrib.testing.worker import TestWorkController, start_worker
 
-    with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"):
+    class BoundedStart(TestWorkController):  # type: ignore[misc]
+        """Celery's waits for the worker's start without end: a worker thread that died hung the suite."""
+
+        def ensure_started(self) -> None:
+            if not self._on_started.wait(HANG):
+                raise RuntimeError(f"the worker thread did not start within {HANG}s")
+
+    with start_worker(
+        celery,
+        pool="threads",
+        concurrency=2,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        WorkController=BoundedStart,
+        shutdown_timeout=THREAD_WORKER_STOP,
+    ):
         yield celery
 
 

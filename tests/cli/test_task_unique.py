@@ -152,13 +152,19 @@ class ExecReplyLost(FaultyProxy):
     answer is lost)."""
 
     def _pump(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
+        sent = b""  # what this client sent since its last EXEC: a transaction may come in several reads
         with suppress(OSError):
             while data := source.recv(65536):
                 if self.silent.is_set():
                     continue
                 sink.sendall(data)
-                if not replies and b"\r\nLPUSH\r\n" in data and b"\r\nEXEC\r\n" in data:  # not a declare's LLENs
-                    self.silent.set()
+                if replies:
+                    continue
+                sent += data
+                if b"\r\nEXEC\r\n" in sent:
+                    if b"\r\nLPUSH\r\n" in sent:  # a push's transaction, not a declare's LLENs
+                        self.silent.set()
+                    sent = b""
 
 
 @pytest.mark.slow
