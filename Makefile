@@ -4,9 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APPCTL := $(VENV)/bin/appctl
 # Test processes: each test file stays in one process. Most tests wait on subprocesses, workers and
-# services rather than compute, so four processes on the 2-core machines we run on keep the suite
-# under ten minutes (three took about 11:30 on an idle machine once the operations features landed).
-TEST_WORKERS ?= 4
+# services rather than compute, so six processes on the 2-core machines we run on keep the suite
+# under ten minutes (four took 12:25 on an idle machine once the operations features landed).
+TEST_WORKERS ?= 6
 
 .PHONY: install run worker test bench lint clean
 
