@@ -14,13 +14,13 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
 from project.config import config, config_name_from_environ
 from project.datadir import prepare_data_directory
 from project.errors import ConfigError
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from project.extensions import db, migrate
 
 __all__ = ["create_app", "create_database_app", "create_publisher_app", "db", "migrate"]
@@ -136,6 +136,8 @@ def _create_core_app(config_name: str | None) -> Flask:
     if config_name not in config:
         names = ", ".join(sorted(config))
         raise ConfigError(f"unknown config {config_name!r}", hint=f"FLASK_CONFIG must be one of: {names}")
+    from flask import Flask
+
     app = Flask(__name__)
     app.config.from_mapping(config[config_name].from_environ(os.environ))
     prepare_data_directory(app.config)

@@ -134,6 +134,30 @@ def run_appctl(
     return subprocess.run([APPCTL, *args], env=env, input=input, capture_output=True, text=True, timeout=timeout)
 
 
+def invoke_appctl(*args: str, env: dict[str, str], input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run appctl in this process through Click's runner, with ``env`` as its whole environment.
+
+    The result reads like ``run_appctl``'s; an exception the CLI let escape is appended to stderr.
+    The root logger has no handlers meanwhile, as in a process of its own (pytest's would take the
+    warnings appctl prints to stderr).
+    """
+    import logging
+    import traceback
+
+    from cli import cli
+
+    unset: dict[str, str | None] = {name: None for name in os.environ if name not in env}
+    root_handlers, logging.root.handlers = logging.root.handlers, []
+    try:
+        result = CliRunner().invoke(cli, list(args), env={**env, **unset}, input=input, prog_name="appctl")
+    finally:
+        logging.root.handlers = root_handlers
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["appctl", *args], result.exit_code, result.stdout, stderr)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """A Redis URL on a random database number; tests keep apart by their own queue names."""

@@ -12,8 +12,8 @@ import click
 
 from cli.render import note, progress, render_records
 from cli.state import with_app
+from project.users.rows import FORMATS
 
-FORMATS = ("csv", "jsonl", "json")
 COLUMNS = ("id", "username", "email", "active")
 
 

@@ -8,8 +8,6 @@ from collections.abc import Iterable
 from types import NoneType
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app
-
 from project.bounds import MAX_NESTING
 from project.errors import LIST_TASKS, InvalidInput, NotFound
 
@@ -21,6 +19,8 @@ _PLAIN = (str, int)  # the values most arguments are: nothing to look into
 
 def current_celery() -> Celery:
     """The Celery app of the current Flask app."""
+    from flask import current_app  # here, so that checking a name (config, the CLI) needs no Flask
+
     celery: Celery = current_app.extensions["celery"]
     return celery
 

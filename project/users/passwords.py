@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 
-from werkzeug.security import check_password_hash, generate_password_hash
-
 from project.errors import InvalidInput
 
 PASSWORD_METHOD = "scrypt:32768:8:1"  # the one place the method is chosen (docs/commands.md, `user set-password`)
@@ -36,11 +34,15 @@ def hash_password(password: str, min_length: int) -> str:
         )
     if len(password) > MAX_LENGTH:
         raise InvalidInput(f"the password is {len(password)} characters long; the limit is {MAX_LENGTH}")
+    from werkzeug.security import generate_password_hash  # Werkzeug loads its server: only when hashing
+
     return generate_password_hash(password, method=PASSWORD_METHOD, salt_length=SALT_LENGTH)
 
 
 def password_matches(password_hash: str | None, password: str) -> bool:
     """True when ``password`` is the one ``password_hash`` was made from (never for no hash)."""
+    from werkzeug.security import check_password_hash
+
     return password_hash is not None and check_password_hash(password_hash, password)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from project.jobs.history.read import find_job
-from tests.conftest import APPCTL, SYSTEMS, migrated_system, run_appctl
+from tests.conftest import APPCTL, SYSTEMS, invoke_appctl, migrated_system
 from tests.jobs.waiting import job_in_state, wait_for
 from tests.processes import worker_process
 
@@ -33,7 +33,8 @@ class Run:
 
 
 def appctl(env: dict[str, str], *args: str) -> Any:
-    return run_appctl(*args, env=env)
+    """``appctl ARGS`` through Click's runner, the workers in processes of their own."""
+    return invoke_appctl(*args, env=env)
 
 
 def a_worker(env: dict[str, str], log: Path) -> Any:

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 
 from cli import cli
 from tests.cli.terminal import run_on_terminal
-from tests.conftest import fresh_pg_schema, isolate_environment, run_appctl
+from tests.conftest import fresh_pg_schema, invoke_appctl, isolate_environment
 from tests.jobs.waiting import wait_for
 from tests.processes import worker_command, worker_process
 
@@ -56,8 +56,8 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def appctl(env: dict[str, str], *args: str, stdin: str = "") -> Any:
-    """``appctl ARGS`` with stdin a pipe (not a terminal), holding ``stdin``."""
-    return run_appctl(*args, env=env, input=stdin)
+    """``appctl ARGS`` through Click's runner, stdin not a terminal and holding ``stdin``."""
+    return invoke_appctl(*args, env=env, input=stdin)
 
 
 def invoke(*args: str) -> Result:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from project.jobs.history.values import RESULT_LIMIT
-from tests.conftest import APPCTL, SYSTEMS, migrated_system, run_appctl
+from tests.conftest import APPCTL, SYSTEMS, invoke_appctl, migrated_system
 from tests.processes import WorkerProcess, worker_process
 
 
@@ -35,7 +35,8 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def appctl(env: dict[str, str], *args: str) -> Any:
-    return run_appctl(*args, env=env)
+    """``appctl ARGS`` through Click's runner, the workers in processes of their own."""
+    return invoke_appctl(*args, env=env)
 
 
 def send(system: System, *args: str) -> str:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import APPCTL, HANG, SYSTEMS, migrated_system, run_appctl
+from tests.conftest import APPCTL, HANG, SYSTEMS, invoke_appctl, migrated_system, run_appctl
 from tests.processes import FaultyProxy, worker_process
 
 RACERS = 4  # tests/jobs/test_unique.py races more, at a barrier
@@ -39,7 +39,7 @@ def fresh_args() -> list[str]:
 
 def jobs_with(env: dict[str, str], args: list[str]) -> list[dict[str, Any]]:
     """The history's jobs of divide with ``args``."""
-    listed = run_appctl("task", "history", "--name", "divide", "--limit", "0", "-o", "json", env=env)
+    listed = invoke_appctl("task", "history", "--name", "divide", "--limit", "0", "-o", "json", env=env)
     assert listed.returncode == 0, listed.stderr
     return [job for job in json.loads(listed.stdout) if job["args"] == [int(arg) for arg in args]]
 
@@ -50,12 +50,12 @@ def already_queued(task_id: str, state: str = "PENDING") -> str:
 
 def test_a_repeated_unique_send_prints_the_queued_job_and_sends_nothing(system: dict[str, str]) -> None:
     args = fresh_args()
-    first = run_appctl("task", "send", "divide", *args, "--unique", env=system)
+    first = invoke_appctl("task", "send", "divide", *args, "--unique", env=system)
     assert (first.returncode, first.stderr, len(first.stdout)) == (0, "", 37)
     task_id = first.stdout.strip()
-    again = run_appctl("task", "send", "project.users.tasks.divide", *args, "--unique", env=system)
+    again = invoke_appctl("task", "send", "project.users.tasks.divide", *args, "--unique", env=system)
     assert (again.returncode, again.stdout, again.stderr) == (0, first.stdout, already_queued(task_id))
-    keyed = run_appctl("task", "send", "divide", *args, "--unique-key", f"k-{args[0]}", env=system)
+    keyed = invoke_appctl("task", "send", "divide", *args, "--unique-key", f"k-{args[0]}", env=system)
     assert keyed.returncode == 0 and keyed.stdout != first.stdout  # another key: another job
     assert [job["id"] for job in jobs_with(system, args)] == [keyed.stdout.strip(), task_id]
 
@@ -80,7 +80,7 @@ def test_processes_racing_through_the_cli_send_one_job(system: dict[str, str]) -
 @pytest.mark.slow
 def test_with_a_worker_a_finished_job_frees_its_key(system: dict[str, str], tmp_path: Path) -> None:
     args, failing = fresh_args(), [str(uuid.uuid4().int % 10**9), "0"]
-    queued = run_appctl("task", "send", "divide", *args, "--unique", env=system).stdout.strip()
+    queued = invoke_appctl("task", "send", "divide", *args, "--unique", env=system).stdout.strip()
     send_and_wait = [APPCTL, "task", "send", "divide", *args, "--unique", "--wait", "--timeout", "120"]
     waiting = subprocess.Popen(send_and_wait, env=system, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert waiting.stderr is not None
@@ -90,12 +90,12 @@ def test_with_a_worker_a_finished_job_frees_its_key(system: dict[str, str], tmp_
     with worker_process(worker, system, tmp_path / "worker.log"):
         out, err = waiting.communicate(timeout=HANG)  # the job already queued ran: its result
         assert (waiting.returncode, out, err) == (0, f"{int(args[0]) / 4}\n", "")
-        again = run_appctl("task", "send", "divide", *args, "--unique", "--wait", "--timeout", "120", env=system)
+        again = invoke_appctl("task", "send", "divide", *args, "--unique", "--wait", "--timeout", "120", env=system)
         assert (again.returncode, again.stdout) == (0, f"{int(args[0]) / 4}\n")
         assert again.stderr.startswith("Sent ") and queued not in again.stderr  # the key was free: a new job
-        failed = run_appctl("task", "send", "divide", *failing, "--unique", "--wait", "--timeout", "120", env=system)
+        failed = invoke_appctl("task", "send", "divide", *failing, "--unique", "--wait", "--timeout", "120", env=system)
         assert failed.returncode == 1 and "ZeroDivisionError" in failed.stderr
-    retried = run_appctl("task", "send", "divide", *failing, "--unique", env=system)
+    retried = invoke_appctl("task", "send", "divide", *failing, "--unique", env=system)
     assert (retried.returncode, retried.stderr) == (0, "")  # a failed job frees its key too
     states = sorted(job["state"] for job in jobs_with(system, args))
     assert states == ["SUCCESS", "SUCCESS"]
@@ -106,7 +106,7 @@ def test_unique_with_from_file_is_a_usage_error(system: dict[str, str], tmp_path
     lines = tmp_path / "jobs.jsonl"
     lines.write_text("[1, 2]\n")
     for option in (["--unique"], ["--unique-key", "k"]):
-        refused = run_appctl("task", "send", "divide", "--from-file", str(lines), *option, env=system)
+        refused = invoke_appctl("task", "send", "divide", "--from-file", str(lines), *option, env=system)
         message = "Error: --unique and --unique-key send one job; they do not go with --from-file"
         assert (refused.returncode, refused.stdout) == (2, "")
         assert refused.stderr == f"{message} (see 'appctl task send --help')\n"
@@ -115,7 +115,7 @@ def test_unique_with_from_file_is_a_usage_error(system: dict[str, str], tmp_path
 def test_a_bad_unique_key_is_exit_65_and_sends_nothing(system: dict[str, str]) -> None:
     args = fresh_args()
     for bad in ("", "x" * 256):
-        refused = run_appctl("task", "send", "divide", *args, "--unique-key", bad, env=system)
+        refused = invoke_appctl("task", "send", "divide", *args, "--unique-key", bad, env=system)
         assert (refused.returncode, refused.stdout) == (65, "")
         assert refused.stderr.startswith("Error: unique key ") and refused.stderr.count("\n") == 1
     assert jobs_with(system, args) == []
@@ -134,15 +134,15 @@ def test_a_key_held_by_a_job_of_unknown_fate_is_exit_4_until_that_job_is_revoked
         row = sent_row(lost, "project.users.tasks.divide", [1, 2], {}, None, sent_at=long_ago, state=UNKNOWN)
         assert OrmHistory().claim({**row, "unique_key": key})
         db.engine.dispose()
-    refused = run_appctl("task", "send", "divide", "1", "2", "--unique-key", key, env=system)
+    refused = invoke_appctl("task", "send", "divide", "1", "2", "--unique-key", key, env=system)
     assert (refused.returncode, refused.stdout) == (4, "")
     assert refused.stderr == (
         f"Error: job {lost} holds the unique key '{key}', and whether the broker has it is unknown (its send "
         f"failed with the broker's answer lost, or was cut short) (hint: if it is not queued, revoke {lost} to "
         "free the key; a worker that runs it frees the key too)\n"
     )
-    assert run_appctl("task", "revoke", lost, env=system).returncode == 0
-    sent = run_appctl("task", "send", "divide", "1", "2", "--unique-key", key, env=system)
+    assert invoke_appctl("task", "revoke", lost, env=system).returncode == 0
+    sent = invoke_appctl("task", "send", "divide", "1", "2", "--unique-key", key, env=system)
     assert (sent.returncode, sent.stderr, len(sent.stdout)) == (0, "", 37)
 
 
@@ -157,14 +157,13 @@ class ExecReplyLost(FaultyProxy):
             while data := source.recv(65536):
                 if self.silent.is_set():
                     continue
+                if not replies:
+                    sent += data
+                    if b"\r\nEXEC\r\n" in sent:
+                        if b"\r\nLPUSH\r\n" in sent:  # a push's transaction, not a declare's LLENs
+                            self.silent.set()  # before Redis gets it: its reply must not slip through
+                        sent = b""
                 sink.sendall(data)
-                if replies:
-                    continue
-                sent += data
-                if b"\r\nEXEC\r\n" in sent:
-                    if b"\r\nLPUSH\r\n" in sent:  # a push's transaction, not a declare's LLENs
-                        self.silent.set()
-                    sent = b""
 
 
 @pytest.mark.slow
@@ -197,13 +196,13 @@ def test_a_send_whose_broker_answer_was_lost_keeps_the_key_until_its_job_ends(
 
 def test_run_now_passes_the_unique_key_to_its_copy(system: dict[str, str]) -> None:
     key = f"run-now-{uuid.uuid4()}"
-    sent = run_appctl("task", "send", "divide", "1", "3", "--unique-key", key, "--countdown", "600", env=system)
+    sent = invoke_appctl("task", "send", "divide", "1", "3", "--unique-key", key, "--countdown", "600", env=system)
     assert sent.returncode == 0, sent.stderr
     scheduled = sent.stdout.strip()
-    ran = run_appctl("task", "run-now", scheduled, env=system)
+    ran = invoke_appctl("task", "run-now", scheduled, env=system)
     assert (ran.returncode, ran.stderr) == (0, ""), ran.stderr
     copy = ran.stdout.strip()
-    again = run_appctl("task", "send", "divide", "1", "3", "--unique-key", key, env=system)
+    again = invoke_appctl("task", "send", "divide", "1", "3", "--unique-key", key, env=system)
     assert (again.returncode, again.stdout, again.stderr) == (0, f"{copy}\n", already_queued(copy))
     rows = {job["id"]: job for job in jobs_with(system, ["1", "3"]) if job["id"] in (scheduled, copy)}
     assert (rows[scheduled]["state"], rows[copy]["state"], rows[copy]["retry_of"]) == ("REVOKED", "PENDING", scheduled)
@@ -211,30 +210,30 @@ def test_run_now_passes_the_unique_key_to_its_copy(system: dict[str, str]) -> No
 
 def test_a_retry_of_a_finished_unique_job_takes_its_key(system: dict[str, str]) -> None:
     key = f"retried-{uuid.uuid4()}"
-    first = run_appctl("task", "send", "divide", "1", "3", "--unique-key", key, "--countdown", "600", env=system)
+    first = invoke_appctl("task", "send", "divide", "1", "3", "--unique-key", key, "--countdown", "600", env=system)
     original = first.stdout.strip()
-    assert run_appctl("task", "revoke", original, env=system).returncode == 0  # finished: the key is free
-    retried = run_appctl("task", "retry", original, env=system)
+    assert invoke_appctl("task", "revoke", original, env=system).returncode == 0  # finished: the key is free
+    retried = invoke_appctl("task", "retry", original, env=system)
     assert (retried.returncode, retried.stderr) == (0, ""), retried.stderr
     copy = retried.stdout.strip()
-    again = run_appctl("task", "send", "divide", "1", "3", "--unique-key", key, env=system)
+    again = invoke_appctl("task", "send", "divide", "1", "3", "--unique-key", key, env=system)
     assert (again.returncode, again.stdout, again.stderr) == (0, f"{copy}\n", already_queued(copy))
 
 
 def test_a_forced_retry_of_an_unfinished_unique_job_leaves_the_key_with_it(system: dict[str, str]) -> None:
     key = f"forced-{uuid.uuid4()}"
-    first = run_appctl("task", "send", "divide", "1", "3", "--unique-key", key, "--countdown", "600", env=system)
+    first = invoke_appctl("task", "send", "divide", "1", "3", "--unique-key", key, "--countdown", "600", env=system)
     original = first.stdout.strip()
-    retried = run_appctl("task", "retry", "--force", original, env=system)
+    retried = invoke_appctl("task", "retry", "--force", original, env=system)
     copy = retried.stdout.strip()
     assert retried.returncode == 0 and f"job {copy} was sent without the unique key" in retried.stderr
-    again = run_appctl("task", "send", "divide", "1", "3", "--unique-key", key, env=system)
+    again = invoke_appctl("task", "send", "divide", "1", "3", "--unique-key", key, env=system)
     assert (again.returncode, again.stdout, again.stderr) == (0, f"{original}\n", already_queued(original))
 
 
 def test_unique_and_unique_key_together_are_a_usage_error(system: dict[str, str]) -> None:
     args = fresh_args()
-    refused = run_appctl("task", "send", "divide", *args, "--unique", "--unique-key", "k", env=system)
+    refused = invoke_appctl("task", "send", "divide", *args, "--unique", "--unique-key", "k", env=system)
     assert (refused.returncode, refused.stdout) == (2, "")
     assert refused.stderr.startswith("Error: give --unique or --unique-key KEY, not both")
     assert jobs_with(system, args) == []
@@ -243,7 +242,7 @@ def test_unique_and_unique_key_together_are_a_usage_error(system: dict[str, str]
 def test_a_key_of_spaces_only_is_refused_for_what_it_is(system: dict[str, str]) -> None:
     args = fresh_args()
     for bad, why in ((" ", "not only spaces"), ("a\tb", "printable characters")):
-        refused = run_appctl("task", "send", "divide", *args, "--unique-key", bad, env=system)
+        refused = invoke_appctl("task", "send", "divide", *args, "--unique-key", bad, env=system)
         assert (refused.returncode, refused.stdout) == (65, "")
         assert why in refused.stderr and refused.stderr.count("\n") == 1
-    assert run_appctl("task", "send", "divide", *args, "--unique-key", " a ", env=system).returncode == 0
+    assert invoke_appctl("task", "send", "divide", *args, "--unique-key", " a ", env=system).returncode == 0

@@ -1,6 +1,7 @@
 """``user update``, ``set-password``, ``check-password``, ``activate`` and ``deactivate``, end to end.
 
-The installed appctl, on SQLite and on PostgreSQL; a refused input leaves the database as it was.
+Through Click's runner, on SQLite and on PostgreSQL; a refused input leaves the database as it was.
+The installed appctl's exit codes and streams are tested in test_exit_codes.py and test_password_secrecy.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_appctl
+from tests.conftest import invoke_appctl
 
 PASSWORD = "correct horse battery staple"
 
@@ -20,7 +21,7 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture
 def migrated_env(database_env: dict[str, str]) -> dict[str, str]:
     """``database_env`` (SQLite or PostgreSQL), migrated to head."""
-    upgraded = run_appctl("db", "upgrade", env=database_env)
+    upgraded = invoke_appctl("db", "upgrade", env=database_env)
     assert upgraded.returncode == 0, upgraded.stderr
     return database_env
 
@@ -32,7 +33,7 @@ def tag() -> str:
 
 
 def appctl(env: dict[str, str], *args: str, input: str | None = None) -> tuple[int, str, str]:
-    done = run_appctl(*args, env=env, input=input)
+    done = invoke_appctl(*args, env=env, input=input)
     return done.returncode, done.stdout, done.stderr
 
 
