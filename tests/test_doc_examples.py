@@ -134,7 +134,6 @@ def varying(line: str, command: str) -> str:
     return line
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_every_console_example_prints_what_the_manual_says(page: Path, env: dict[str, str], tmp_path: Path) -> None:
     workdir = tmp_path / "reader"

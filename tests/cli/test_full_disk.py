@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import run_appctl
 
+pytestmark = pytest.mark.slow  # a full file system per test: make test-all
+
 FULL = "Error: no space left on the device holding the "
 
 

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.cli.interrupting import INTERRUPTED, connections, has_open, interrupt, start, wait_until
 from tests.conftest import run_appctl
 from tests.processes import silent_server
+
+pytestmark = pytest.mark.slow  # Ctrl-C in the middle of real processes: make test-all
 
 
 def migrated(env: dict[str, str]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import APPCTL, run_appctl
+from tests.conftest import APPCTL, invoke_appctl, run_appctl
 
 PASSWORD = "s3cret-Horse-Battery-77"
 FORMATS = ("table", "json", "jsonl", "csv", "plain")
@@ -27,11 +27,12 @@ def sqlite_rows(database: Path, query: str) -> list[Any]:
 
 
 def test_the_password_and_its_hash_are_in_nothing_the_commands_print_or_write(env: dict[str, str]) -> None:
+    """Through Click's runner (what a command prints is the same in a process of its own)."""
     data = Path(env["APPCTL_DATA_DIR"])
     outputs: list[str] = []
 
     def run(*args: str, input: str | None = None, debug: bool = False) -> subprocess.CompletedProcess[str]:
-        done = run_appctl(*(("--debug",) if debug else ()), *args, env=env, input=input)
+        done = invoke_appctl(*(("--debug",) if debug else ()), *args, env=env, input=input)
         outputs.extend([done.stdout, done.stderr])
         return done
 

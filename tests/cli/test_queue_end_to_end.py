@@ -192,6 +192,7 @@ def _embedded_broker(env: dict[str, str]) -> str:
     return f"sqla+sqlite:///{env['APPCTL_DATA_DIR']}/broker.sqlite"
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_purge_leaves_history_and_queue_agreeing(system: dict[str, str]) -> None:
     """Every job is either purged (removed, REVOKED "purged") or still waiting and PENDING; none is both."""
     from tests.cli.interrupting import INTERRUPTED, interrupt, start, wait_until

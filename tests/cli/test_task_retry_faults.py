@@ -19,6 +19,8 @@ from tests.conftest import APPCTL, DATABASES, run_appctl
 from tests.processes import worker_process
 from tests.redis_server import RedisServer, private_redis
 
+pytestmark = pytest.mark.slow  # brokers paused and killed: make test-all
+
 
 @pytest.fixture(params=DATABASES)
 def broker(request: pytest.FixtureRequest, env: dict[str, str], tmp_path: Path) -> Iterator[RedisServer]:

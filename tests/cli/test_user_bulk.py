@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from tests.cli.terminal import run_with_terminal_stderr
-from tests.conftest import APPCTL, run_appctl
+from tests.conftest import APPCTL, invoke_appctl
 
 CSV = "username,email\nann,ann@example.com\nbob,bob@example.com\n"
 
@@ -90,21 +90,21 @@ def test_export(runner: CliRunner, app: Any, fmt: str, expected: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
 def test_export_then_import_elsewhere_round_trips(env: dict[str, str], tmp_path: Path, fmt: str) -> None:
-    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    assert invoke_appctl("db", "upgrade", env=env).returncode == 0
     users = "username,email\n" + "".join(f"user{i},user{i}@example.com\n" for i in range(50)) + "o'neil,o@example.org\n"
-    assert run_appctl("user", "import", "-", env=env, input=users).returncode == 0
-    exported = run_appctl("user", "export", "-o", fmt, env=env).stdout
+    assert invoke_appctl("user", "import", "-", env=env, input=users).returncode == 0
+    exported = invoke_appctl("user", "export", "-o", fmt, env=env).stdout
     other = {**env, "APPCTL_DATA_DIR": str(tmp_path / "other")}
-    assert run_appctl("db", "upgrade", env=other).returncode == 0
-    imported = run_appctl("user", "import", "-", env=other, input=exported)
+    assert invoke_appctl("db", "upgrade", env=other).returncode == 0
+    imported = invoke_appctl("user", "import", "-", env=other, input=exported)
     assert imported.returncode == 0, imported.stderr
-    assert run_appctl("user", "export", "-o", fmt, env=other).stdout == exported
+    assert invoke_appctl("user", "export", "-o", fmt, env=other).stdout == exported
 
 
 def test_a_reader_that_stops_early_ends_export_quietly(env: dict[str, str]) -> None:
-    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    assert invoke_appctl("db", "upgrade", env=env).returncode == 0
     many = "username,email\n" + "".join(f"u{i},u{i}@example.com\n" for i in range(20000))
-    assert run_appctl("user", "import", "-", env=env, input=many).returncode == 0
+    assert invoke_appctl("user", "import", "-", env=env, input=many).returncode == 0
     pipeline = f"'{APPCTL}' user export | head -1; exit ${{PIPESTATUS[0]}}"
     done = subprocess.run(["bash", "-c", pipeline], env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout == '{"id": 1, "username": "u0", "email": "u0@example.com", "active": true}\n'
@@ -112,7 +112,7 @@ def test_a_reader_that_stops_early_ends_export_quietly(env: dict[str, str]) -> N
 
 
 def test_progress_bars_only_on_a_terminal(env: dict[str, str]) -> None:
-    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    assert invoke_appctl("db", "upgrade", env=env).returncode == 0
     status, stdout, screen = run_with_terminal_stderr("user", "import", "-", env=env, stdin=CSV)
     assert (status, stdout) == (0, "")
     assert "Importing users" in screen and "2 inserted" in screen

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import fresh_pg_schema, run_appctl
+from tests.conftest import fresh_pg_schema, invoke_appctl
 
 DUPLICATES = [
     (1, "Bob", "bob@example.com"),
@@ -49,11 +49,11 @@ def stored_users(url: str) -> list[tuple[object, ...]]:
 
 
 def test_existing_duplicates_stop_the_upgrade_before_any_change(env: dict[str, str], database_url: str) -> None:
-    assert run_appctl("db", "upgrade", "0002", env=env).returncode == 0
+    assert invoke_appctl("db", "upgrade", "0002", env=env).returncode == 0
     rows = [{"id": n, "username": name, "email": email} for n, name, email in DUPLICATES]
     execute(database_url, "INSERT INTO users (id, username, email) VALUES (:id, :username, :email)", rows)
     for _ in range(2):  # and again: the first failure left nothing half-done behind
-        upgraded = run_appctl("db", "upgrade", env=env)
+        upgraded = invoke_appctl("db", "upgrade", env=env)
         assert (upgraded.returncode, upgraded.stdout) == (4, ""), upgraded.stderr
         assert upgraded.stderr == (
             "Error: 3 groups of existing users read as the same user, nothing was migrated:"
@@ -62,33 +62,33 @@ def test_existing_duplicates_stop_the_upgrade_before_any_change(env: dict[str, s
             " (hint: rename or delete all but one user of each group (appctl user delete ID),"
             " then run db upgrade again)\n"
         )
-        assert json.loads(run_appctl("db", "status", "-o", "json", env=env).stdout)["current"] == "0002"
+        assert json.loads(invoke_appctl("db", "status", "-o", "json", env=env).stdout)["current"] == "0002"
         assert stored_users(database_url) == [tuple(row) for row in DUPLICATES]
 
 
 def test_the_upgrade_keys_existing_users_and_goes_down_and_up_again(env: dict[str, str], database_url: str) -> None:
-    assert run_appctl("db", "upgrade", "0002", env=env).returncode == 0
+    assert invoke_appctl("db", "upgrade", "0002", env=env).returncode == 0
     rows = [
         {"id": 1, "username": "Jose\u0301", "email": "Jose\u0301@Example.com"},
         {"id": 2, "username": "bo", "email": "b@e.com"},
     ]
     execute(database_url, "INSERT INTO users (id, username, email) VALUES (:id, :username, :email)", rows)
-    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    assert invoke_appctl("db", "upgrade", env=env).returncode == 0
     keyed = execute(database_url, "SELECT username, email, username_key, email_key FROM users ORDER BY id")
     assert keyed == [
         ("Jos\u00e9", "Jos\u00e9@Example.com", "jos\u00e9", "jos\u00e9@example.com"),
         ("bo", "b@e.com", "bo", "b@e.com"),
     ]
-    refused = run_appctl("user", "add", "JOSE\u0301", "new@example.com", env=env)
+    refused = invoke_appctl("user", "add", "JOSE\u0301", "new@example.com", env=env)
     assert (refused.returncode, refused.stderr) == (
         4,
         "Error: username 'JOS\u00c9' is already taken (as 'Jos\u00e9')\n",
     )
-    downgraded = run_appctl("db", "downgrade", "0002", "--yes", env=env)
+    downgraded = invoke_appctl("db", "downgrade", "0002", "--yes", env=env)
     assert downgraded.returncode == 0, downgraded.stderr
     assert stored_users(database_url) == [(1, "Jos\u00e9", "Jos\u00e9@Example.com"), (2, "bo", "b@e.com")]
-    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    assert invoke_appctl("db", "upgrade", env=env).returncode == 0
     assert (
-        run_appctl("user", "show", "BO", "-o", "json", env=env).stdout
+        invoke_appctl("user", "show", "BO", "-o", "json", env=env).stdout
         == '{"id": 2, "username": "bo", "email": "b@e.com", "active": true}\n'
     )
