@@ -105,12 +105,18 @@ def send_job(
     return sent[0].id
 
 
+# Batches a bulk send may publish before the history has recorded the oldest of them: the history
+# thread records the batches waiting for it in one transaction (on SQLite a commit of 4,000 rows costs
+# little more than one of 1,000), and their ids are printed once recorded.
+RECORDING_AHEAD = 4
+
+
 def send_batches(task: Task, batches: Iterable[list[JobToSend]], options: SendOptions) -> Iterator[list[SentJob]]:
     """Send each batch of (checked) jobs as one; yield each once the broker has it and the history too.
 
     The job history records each batch with one insert once the broker has it, so a batch the
     broker refused leaves no history behind (project/jobs/history/write.py). The insert runs in a
-    thread while the next batch is published: a batch is yielded once recorded, so an id the caller
+    thread while the next batches are published: a batch is yielded once recorded, so an id the caller
     prints is one ``task status`` knows. Ctrl-C is held back from publishing a batch until it is
     handed to the history; the batch sent before an interruption or a failure is still recorded and
     yielded, so an interrupted run has sent, recorded and reported the same jobs.
@@ -123,7 +129,7 @@ def send_batches(task: Task, batches: Iterable[list[JobToSend]], options: SendOp
                 with interrupts_held():
                     sent = publisher.publish(jobs)
                     unreported.append((sent, recorder.record(sent)))
-                while len(unreported) > 1:  # the one before: recorded while this one was published
+                while len(unreported) > RECORDING_AHEAD:  # recorded while the later ones were published
                     with interrupts_held():
                         yield _once_recorded(unreported)
     except GeneratorExit:

@@ -58,7 +58,8 @@ HOW_MEASURED = """\
 - **Fan-out** sends 20,000 jobs from a file as one process, start-up included, against the
   chapter's `delay()` called in a loop in a process that already sent 200, with no job history
   (the chapter keeps none). The fan-out records every job in the history (one insert per batch, in
-  a thread while the next batch is published) and reads and checks the file once. On Redis, every
+  a thread while the next batches are published, batches waiting for it in one transaction) and
+  reads and checks the file once. On Redis, every
   message after the first is a copy of the one kombu built for the first job with its body, headers
   and ids replaced (`project/broker/redis_transactions.py`); the messages are still compared with
   `apply_async`'s on every broker. The row also shows the `delay()` loop with appctl's history on.

@@ -114,7 +114,7 @@ def sent_rows(jobs: Iterable[Any], state: str = "PENDING", schedule: str | None 
 
 
 class RecordingBehind:
-    """Records the batches of a bulk send in a thread of its own, in order, while the next batch is published.
+    """Records the batches of a bulk send in a thread of its own, in order, while the next ones are published.
 
     A batch's insert and commit (about a third of a fan-out's work on SQLite) then overlap the
     publishing of the next batch instead of adding to it; batches handed over while a commit waits
