@@ -52,15 +52,26 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return isolate_environment(monkeypatch, tmp_path / "data")
 
 
-@pytest.fixture
-def app(env: dict[str, str]) -> Iterator[Any]:
-    """The factory-built app on a migrated database, inside its app context."""
+def migrated_app(monkeypatch: pytest.MonkeyPatch, env: dict[str, str] | None = None, **settings: str) -> Any:
+    """The factory-built app with ``settings`` set in the environment (and in ``env``, for subprocesses), migrated."""
     from project import create_app
     from project.migrations import upgrade_database
 
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+        if env is not None:
+            env[name] = value
     flask_app = create_app("testing")
     with flask_app.app_context():
         upgrade_database()
+    return flask_app
+
+
+@pytest.fixture
+def app(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The factory-built app on a migrated database, inside its app context."""
+    flask_app = migrated_app(monkeypatch)
+    with flask_app.app_context():
         yield flask_app
 
 

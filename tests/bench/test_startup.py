@@ -81,7 +81,7 @@ def test_user_commands(report: Report, embedded_env: dict[str, str]) -> None:
     ratios = {name: ours[name] / theirs[name] for name in commands}
     worst = max(ratios.values())
     report.add(
-        21,
+        22,
         Row(
             "`appctl user list`, `user show`, `user add`, one-shot, embedded",
             ", ".join(f"{name} {ours[name] * 1000:.0f} ms ({times(ratios[name])})" for name in commands),

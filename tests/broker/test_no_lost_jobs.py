@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import migrated_app
 from tests.processes import kill_group, start_worker, worker_command, worker_process
 
 JOBS = 6
@@ -53,16 +54,7 @@ def kill_mid_jobs_then_restart(app: Any, env: dict[str, str], tmp_path: Path) ->
 
 
 def build_app(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, **settings: str) -> Any:
-    from project import create_app
-    from project.migrations import upgrade_database
-
-    for name, value in {**REDELIVERY, **settings}.items():
-        monkeypatch.setenv(name, value)
-        env[name] = value
-    app = create_app("testing")
-    with app.app_context():
-        upgrade_database()
-    return app
+    return migrated_app(monkeypatch, env, **REDELIVERY, **settings)
 
 
 @pytest.mark.slow

@@ -89,16 +89,11 @@ def test_services_that_never_answer_do_not_hold_it_up(env: dict[str, str], silen
 @pytest.fixture
 def amqp_worker(env: dict[str, str], amqp_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The app on RabbitMQ (results in the embedded database backend) with a real worker thread."""
-    from project import create_app
-    from project.migrations import upgrade_database
-    from tests.conftest import thread_worker
+    from tests.conftest import migrated_app, thread_worker
 
-    monkeypatch.setenv("CELERY_BROKER_URL", amqp_url)
-    flask_app = create_app("testing")
-    with flask_app.app_context():
-        upgrade_database()
-        with thread_worker(flask_app.extensions["celery"]) as celery:
-            yield celery
+    flask_app = migrated_app(monkeypatch, CELERY_BROKER_URL=amqp_url)
+    with flask_app.app_context(), thread_worker(flask_app.extensions["celery"]) as celery:
+        yield celery
 
 
 @pytest.mark.services

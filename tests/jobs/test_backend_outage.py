@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import APPCTL, run_appctl
+from tests.conftest import APPCTL, migrated_app, run_appctl
 from tests.jobs.waiting import wait_for
 from tests.processes import worker_process
 from tests.redis_server import RedisServer, private_redis
@@ -45,19 +45,12 @@ def history_states(app: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
 
 def finish_jobs_through(outage: Callable[[RedisServer], None], durable: bool, setup: dict[str, Any]) -> None:
     """Send JOBS divide jobs, run ``outage`` on the backend once one started, check every outcome."""
-    from project import create_app
     from project.jobs.send import send_job
-    from project.migrations import upgrade_database
 
     env, monkeypatch, tmp_path, broker_url = setup["env"], setup["monkeypatch"], setup["tmp_path"], setup["broker"]
     with private_redis(tmp_path, durable=durable) as backend:
         settings = {"CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": backend.url(), "APPCTL_DIVIDE_DELAY": "2"}
-        for name, value in settings.items():
-            monkeypatch.setenv(name, value)
-            env[name] = value
-        app = create_app("testing")
-        with app.app_context():
-            upgrade_database()
+        app = migrated_app(monkeypatch, env, **settings)
         command = [APPCTL, "worker", "-c", "2", "-P", "prefork", "-l", "info", "--without-mingle", "--without-gossip"]
         with worker_process(command, env, tmp_path / "worker.log", ready_timeout=120) as worker:
             with app.app_context():

@@ -12,7 +12,7 @@ import pytest
 from project.errors import InvalidInput
 from project.jobs.results import wait_for_results
 from project.jobs.send import send_from_lines
-from tests.conftest import thread_worker
+from tests.conftest import migrated_app, thread_worker
 
 
 def job_lines(count: int) -> bytes:
@@ -43,16 +43,9 @@ def test_bulk_jobs_run_on_the_embedded_broker(worker: Any) -> None:
 @pytest.fixture
 def redis_worker(env: dict[str, str], redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The app on Redis (broker and result backend) with a real worker thread."""
-    from project import create_app
-    from project.migrations import upgrade_database
-
-    monkeypatch.setenv("CELERY_BROKER_URL", redis_url)
-    monkeypatch.setenv("CELERY_RESULT_BACKEND", redis_url)
-    flask_app = create_app("testing")
-    with flask_app.app_context():
-        upgrade_database()
-        with thread_worker(flask_app.extensions["celery"]) as celery:
-            yield celery
+    flask_app = migrated_app(monkeypatch, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url)
+    with flask_app.app_context(), thread_worker(flask_app.extensions["celery"]) as celery:
+        yield celery
 
 
 @pytest.mark.services

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import APPCTL, run_appctl
+from tests.conftest import APPCTL, migrated_app, run_appctl
 from tests.processes import worker_process
 
 JOBS = 20
@@ -17,19 +17,6 @@ JOBS = 20
 
 def worker_command(name: str) -> list[str]:
     return [APPCTL, "worker", "-n", f"{name}@%h", "-c", "1", "-l", "info", "--without-mingle", "--without-gossip"]
-
-
-def build_app(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, **settings: str) -> Any:
-    from project import create_app
-    from project.migrations import upgrade_database
-
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
-        env[name] = value
-    app = create_app("testing")
-    with app.app_context():
-        upgrade_database()
-    return app
 
 
 def twenty_jobs_on_two_workers(app: Any, env: dict[str, str], tmp_path: Path) -> None:
@@ -53,7 +40,7 @@ def twenty_jobs_on_two_workers(app: Any, env: dict[str, str], tmp_path: Path) ->
 def test_two_workers_share_a_redis_queue(
     env: dict[str, str], redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = build_app(env, monkeypatch, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url)
+    app = migrated_app(monkeypatch, env, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url)
     twenty_jobs_on_two_workers(app, env, tmp_path)
 
 
@@ -61,7 +48,7 @@ def test_two_workers_share_a_redis_queue(
 def test_two_workers_share_the_embedded_queue(
     env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    twenty_jobs_on_two_workers(build_app(env, monkeypatch), env, tmp_path)
+    twenty_jobs_on_two_workers(migrated_app(monkeypatch, env), env, tmp_path)
 
 
 @pytest.fixture

@@ -60,29 +60,7 @@ class DriverHistory:
 
     def record_sent(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Record sent jobs (``values.sent_row``) in one transaction."""
-        times: dict[Any, Any] = {}  # a batch's few times (sent_at, eta, expires), each converted once
-
-        def stored_time(value: Any) -> Any:
-            if value not in times:
-                times[value] = self._value("sent_at", value)
-            return times[value]
-
-        values = [  # in SENT_COLUMNS' order
-            (
-                row["id"],
-                row["state"],
-                row["name"],
-                _json(row["args"]),
-                _json(row["kwargs"]),
-                row["queue"],
-                stored_time(row["sent_at"]),
-                stored_time(row["eta"]),
-                stored_time(row["expires"]),
-                row["retry_of"],
-            )
-            for row in rows
-        ]
-        self._execute(self._upsert(), values)
+        self._execute(sent_upsert(self.dialect), sent_values(self.dialect, rows))
 
     def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
         """Record jobs started or finished in one statement, by OrmHistory.record_progress's rules."""
@@ -177,20 +155,53 @@ class DriverHistory:
         mark = "?" if self.dialect == "sqlite" else "%s"
         return mark + "::json" if column in _JSON_COLUMNS and self.dialect != "sqlite" else mark
 
-    def _upsert(self) -> str:
-        """``INSERT … ON CONFLICT (id)`` that fills only the columns still empty (both dialects have it)."""
-        values = ", ".join(self._mark(name) for name in SENT_COLUMNS)
-        keep = ", ".join(
-            f"{name} = {earlier_time(self.dialect, 'jobs.sent_at', 'excluded.sent_at')}"
-            if name == "sent_at"  # the sender's time, earlier than the stand-in of a worker that got there first
-            else f"{name} = coalesce(jobs.{name}, excluded.{name})"
-            for name in SENT_COLUMNS[1:]
-        )
-        return f"INSERT INTO jobs ({', '.join(SENT_COLUMNS)}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {keep}"
-
     def _value(self, column: str, value: Any) -> Any:
         """``value`` as SQLAlchemy's column types would store it."""
         return _stored(self.dialect, column, value)
+
+
+def sent_upsert(dialect: str) -> str:
+    """``INSERT … ON CONFLICT (id)`` of sent jobs that fills only the columns still empty (both writers run it).
+
+    A job a worker recorded first keeps what it recorded, but ``sent_at``: the sender's time is earlier
+    than the stand-in the worker wrote.
+    """
+    mark = "?" if dialect == "sqlite" else "%s"
+    cast = "" if dialect == "sqlite" else "::json"
+    values = ", ".join(mark + cast if name in _JSON_COLUMNS else mark for name in SENT_COLUMNS)
+    keep = ", ".join(
+        f"{name} = {earlier_time(dialect, 'jobs.sent_at', 'excluded.sent_at')}"
+        if name == "sent_at"
+        else f"{name} = coalesce(jobs.{name}, excluded.{name})"
+        for name in SENT_COLUMNS[1:]
+    )
+    return f"INSERT INTO jobs ({', '.join(SENT_COLUMNS)}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {keep}"
+
+
+def sent_values(dialect: str, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rows of sent jobs in SENT_COLUMNS' order, as SQLAlchemy's types store them."""
+    times: dict[Any, Any] = {}  # a batch's few times (sent_at, eta, expires), each converted once
+
+    def stored_time(value: Any) -> Any:
+        if value not in times:
+            times[value] = _stored(dialect, "sent_at", value)
+        return times[value]
+
+    return [
+        (
+            row["id"],
+            row["state"],
+            row["name"],
+            _json(row["args"]),
+            _json(row["kwargs"]),
+            row["queue"],
+            stored_time(row["sent_at"]),
+            stored_time(row["eta"]),
+            stored_time(row["expires"]),
+            row["retry_of"],
+        )
+        for row in rows
+    ]
 
 
 def progress_upsert(dialect: str, behind_only: bool = False) -> str:
