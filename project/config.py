@@ -24,6 +24,7 @@ from project.users.passwords import DEFAULT_MIN_LENGTH
 
 DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds between a worker's heartbeat rows
 DEFAULT_BEAT_LEASE = 10.0  # seconds a beat holds the lease unless it renews it (docs/operations.md)
+DEFAULT_MIGRATION_LOCK_TIMEOUT = 600.0  # seconds `db upgrade`/`downgrade` waits for another one to end
 SERVICE_URL_SETTINGS = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
 
 
@@ -130,6 +131,9 @@ class BaseConfig:
         settings["APPCTL_HEARTBEAT_INTERVAL"] = max(interval, 0.1)
         settings["APPCTL_BEAT_LEASE"] = max(seconds_setting(environ, "APPCTL_BEAT_LEASE", DEFAULT_BEAT_LEASE), 1.0)
         settings["MIN_PASSWORD_LENGTH"] = count_setting(environ, "APPCTL_MIN_PASSWORD_LENGTH", DEFAULT_MIN_LENGTH)
+        settings["APPCTL_MIGRATION_LOCK_TIMEOUT"] = seconds_setting(
+            environ, "APPCTL_MIGRATION_LOCK_TIMEOUT", DEFAULT_MIGRATION_LOCK_TIMEOUT
+        )
         return settings
 
 

@@ -3,10 +3,15 @@
 Alembic reports every failure as one ``CommandError``; here each kind becomes the project's own
 error: a revision argument that names nothing is NotFound, one that names no possible target is
 InvalidInput, and a migrations folder that is missing or cannot be read is a ConfigError.
+
+Alembic takes no lock: two upgrades at once (deploy scripts on two hosts) both began at the same
+revision, and one failed half-way ("table already exists", a duplicate ``alembic_version`` row).
+A migration holds ``migration_lock`` instead, and reads where the database stands only once it has it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,10 +25,13 @@ from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
 from flask import current_app
 
-from project.errors import SHOW_REVISIONS, ConfigError, InvalidInput, NotFound
+from project.datadir import sqlite_path
+from project.errors import SHOW_REVISIONS, ConfigError, Conflict, InvalidInput, NotFound
 from project.extensions import db
 
 _REINSTALL = "the migrations ship inside appctl (package appctl_migrations); reinstall it"
+_LOCK_POLL = 0.2  # seconds between attempts to take the migration lock
+_LOCK_HINT = "APPCTL_MIGRATION_LOCK_TIMEOUT sets how long to wait for it"
 
 
 def alembic_config() -> Config:
@@ -94,14 +102,55 @@ def _revision_errors(revision: str) -> Iterator[None]:
         ) from None
 
 
+@contextmanager
+def migration_lock() -> Iterator[None]:
+    """Hold the database's migration lock; Conflict once APPCTL_MIGRATION_LOCK_TIMEOUT has passed without it.
+
+    PostgreSQL: a session advisory lock keyed by the schema migrated, on a connection of its own.
+    SQLite: an exclusive ``flock`` on ``<database file>.migrating``. Either is let go if the process dies.
+    """
+    deadline = time.monotonic() + current_app.config["APPCTL_MIGRATION_LOCK_TIMEOUT"]
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:
+            key = "SELECT hashtext('appctl-migrations ' || current_schema())"
+            while not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock(({key}))").scalar():
+                _wait_or_give_up(deadline)
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock(({key}))")
+        return
+    database = sqlite_path(current_app.config["DATABASE_URL"])
+    if db.engine.dialect.name != "sqlite" or database is None:
+        yield  # another database (MySQL, …) or SQLite in memory: no lock of ours
+        return
+    import fcntl
+
+    with open(f"{database}.migrating", "a") as lock_file:
+        while True:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                _wait_or_give_up(deadline)
+        yield
+
+
+def _wait_or_give_up(deadline: float) -> None:
+    if time.monotonic() >= deadline:
+        raise Conflict("another migration of this database is running and did not end in time", hint=_LOCK_HINT)
+    time.sleep(_LOCK_POLL)
+
+
 def _migrate(action: str, revision: str) -> dict[str, Any]:
     script = migration_scripts()
-    before = _known_revision(script, current_revision())
-    with _revision_errors(revision):
-        if "@" in revision:  # Alembic's downgrade takes an unknown BRANCH@… for "nowhere to go"
-            script.revision_map.get_revisions(revision.rpartition("@")[0])
-        getattr(command, action)(alembic_config(), revision)
-    return {"from": before, "to": current_revision()}
+    with migration_lock():
+        before = _known_revision(script, current_revision())
+        with _revision_errors(revision):
+            if "@" in revision:  # Alembic's downgrade takes an unknown BRANCH@… for "nowhere to go"
+                script.revision_map.get_revisions(revision.rpartition("@")[0])
+            getattr(command, action)(alembic_config(), revision)
+        return {"from": before, "to": current_revision()}
 
 
 def upgrade_database(revision: str = "head") -> dict[str, Any]:
