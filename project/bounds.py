@@ -34,7 +34,7 @@ def seconds_setting(environ: Mapping[str, str], name: str, default: float) -> fl
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = float(raw) if "_" not in raw else -1.0  # float() reads "1_0" as 10: a typo, not a number
     except ValueError:
         value = -1.0
     if not 0 <= value <= MAX_SECONDS:

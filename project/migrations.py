@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from flask import current_app
 from project.datadir import sqlite_path
 from project.errors import SHOW_REVISIONS, ConfigError, Conflict, InvalidInput, NotFound
 from project.extensions import db
+from project.interrupts import interrupts_held
 
 _REINSTALL = "the migrations ship inside appctl (package appctl_migrations); reinstall it"
 _LOCK_POLL = 0.2  # seconds between attempts to take the migration lock
@@ -112,7 +113,9 @@ def migration_lock() -> Iterator[None]:
     deadline = time.monotonic() + current_app.config["APPCTL_MIGRATION_LOCK_TIMEOUT"]
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect() as conn:
-            key = "SELECT hashtext('appctl-migrations ' || current_schema())"
+            # coalesce: with no schema to migrate (search_path names none that exists) the key is NULL
+            # and the lock never taken; the migration then fails and says why.
+            key = "SELECT hashtext('appctl-migrations ' || coalesce(current_schema(), ''))"
             while not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock(({key}))").scalar():
                 _wait_or_give_up(deadline)
             try:
@@ -144,7 +147,10 @@ def _wait_or_give_up(deadline: float) -> None:
 
 def _migrate(action: str, revision: str) -> dict[str, Any]:
     script = migration_scripts()
-    with migration_lock():
+    # SQLite changes its schema outside transactions (pysqlite commits before DDL), so a migration cut
+    # short by Ctrl-C left tables it could not get past; PostgreSQL rolls back, and may be interrupted.
+    interruptible = db.engine.dialect.name == "postgresql"
+    with migration_lock(), nullcontext() if interruptible else interrupts_held():
         before = _known_revision(script, current_revision())
         with _revision_errors(revision):
             if "@" in revision:  # Alembic's downgrade takes an unknown BRANCH@… for "nowhere to go"

@@ -96,6 +96,7 @@ def test_amqp_keeps_the_redelivery_options(tmp_path: Path) -> None:
         ("CELERY_VISIBILITY_TIMEOUT", "inf"),
         ("APPCTL_RESTORE_INTERVAL", "nan"),
         ("APPCTL_SQLITE_BUSY_TIMEOUT", "1e400"),
+        ("APPCTL_SQLITE_BUSY_TIMEOUT", "1_0"),
     ],
 )
 def test_a_bad_bound_is_a_config_error(name: str, value: str) -> None:

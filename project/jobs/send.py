@@ -26,7 +26,7 @@ from project.jobs.history.signals import recorded_by_caller
 from project.jobs.history.values import UNKNOWN
 from project.jobs.history.write import RecordingBehind, record_sent
 from project.jobs.job_file import job_batches
-from project.jobs.publisher import BatchPublisher, JobToSend, SentJob, UnconfirmedBatch
+from project.jobs.publisher import SEND_BATCH_SIZE, BatchPublisher, JobToSend, SentJob, UnconfirmedBatch
 from project.jobs.registry import ArgumentChecker, check_arguments, check_queue_name, current_celery, resolve_task
 
 
@@ -107,7 +107,8 @@ def send_job(
 
 # Batches a bulk send may publish before the history has recorded the oldest of them: the history
 # thread records the batches waiting for it in one transaction (on SQLite a commit of 4,000 rows costs
-# little more than one of 1,000), and their ids are printed once recorded.
+# little more than one of 1,000). A batch is yielded as soon as it is recorded, and a short batch
+# (the input paused, or ended) waits for every batch before it: ids never wait for more input.
 RECORDING_AHEAD = 4
 
 
@@ -129,7 +130,8 @@ def send_batches(task: Task, batches: Iterable[list[JobToSend]], options: SendOp
                 with interrupts_held():
                     sent = publisher.publish(jobs)
                     unreported.append((sent, recorder.record(sent)))
-                while len(unreported) > RECORDING_AHEAD:  # recorded while the later ones were published
+                caught_up = len(jobs) < SEND_BATCH_SIZE
+                while unreported and (caught_up or len(unreported) > RECORDING_AHEAD or unreported[0][1].is_set()):
                     with interrupts_held():
                         yield _once_recorded(unreported)
     except GeneratorExit:

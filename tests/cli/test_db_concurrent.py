@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import APPCTL, HANG, fresh_pg_schema, run_appctl
+from tests.conftest import APPCTL, HANG, fresh_pg_schema, run_appctl, service_url
 
 RUNS = 4
 
@@ -72,3 +72,39 @@ def test_an_upgrade_waits_for_the_lock_only_so_long_on_postgresql(env: dict[str,
         assert waited.stderr.startswith("Error: another migration of this database is running"), waited.stderr
         holder.execute("SELECT pg_advisory_unlock_all()")
         assert run_appctl("db", "upgrade", env=on_postgresql).returncode == 0
+
+
+@pytest.mark.services
+def test_a_schema_that_does_not_exist_is_said_at_once_not_waited_on(env: dict[str, str]) -> None:
+    """With no schema to migrate, PostgreSQL's current_schema() is NULL: the lock is still taken."""
+    missing = f"{service_url('TEST_DATABASE_URL').split('?')[0]}?options=-csearch_path%3Dappctl_no_such_schema"
+    refused = run_appctl("db", "upgrade", env={**env, "DATABASE_URL": missing, "APPCTL_MIGRATION_LOCK_TIMEOUT": "600"})
+    assert (refused.returncode, refused.stdout) == (69, ""), refused.stderr
+    assert refused.stderr.startswith("Error: the schema that ") and "does not exist" in refused.stderr
+
+
+def test_ctrl_c_in_the_middle_of_an_upgrade_on_sqlite_leaves_no_half_migrated_schema(env: dict[str, str]) -> None:
+    """SQLite's DDL is not rolled back: Ctrl-C waits for the migration, then ends the command (exit 130)."""
+    import signal
+    import sqlite3
+    import time
+
+    database = Path(env["APPCTL_DATA_DIR"]) / "app.sqlite"
+    upgrading = subprocess.Popen([APPCTL, "db", "upgrade"], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + HANG
+    while time.monotonic() < deadline and upgrading.poll() is None:  # until the first migration made a table
+        try:
+            with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=0.01) as peek:
+                if peek.execute("SELECT 1 FROM sqlite_master WHERE name = 'users'").fetchone():
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.005)
+    upgrading.send_signal(signal.SIGINT)
+    stderr = upgrading.communicate(timeout=HANG)[1]
+    assert upgrading.returncode in (0, 130), stderr
+    if upgrading.returncode == 130:
+        assert stderr.endswith("Error: interrupted\n"), stderr
+    again = run_appctl("db", "upgrade", env=env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(run_appctl("db", "status", "-o", "json", env=env).stdout)["at_head"] is True

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from tests.conftest import run_appctl
+from tests.conftest import APPCTL, HANG, run_appctl
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 GOOD = '[1, 2]\n{"args": [3], "kwargs": {"y": 4}}\n\n{"kwargs": {"x": 5, "y": 6}}\n'
@@ -89,6 +91,34 @@ def test_from_a_pipe_every_job_is_sent(app: Any, env: dict[str, str]) -> None:
     done = run_appctl("task", "send", "divide", "--from-file", "-", env=env, input=GOOD)
     assert (done.returncode, done.stderr) == (0, "")
     assert len(done.stdout.splitlines()) == 3 == queued(env)
+
+
+def lines_within(stream: IO[str], count: int, seconds: float) -> list[str]:
+    """Up to ``count`` lines of ``stream``, as many as come within ``seconds``."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(stream.readline() for _ in range(count)), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    return list(lines)
+
+
+def test_from_a_pipe_the_ids_of_what_arrived_are_printed_before_more_input(app: Any, env: dict[str, str]) -> None:
+    """A producer that writes a few lines and waits sees their ids before it writes more."""
+    command = [APPCTL, "task", "send", "divide", "--from-file", "-"]
+    sending = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert sending.stdin is not None and sending.stdout is not None
+    try:
+        for round_ in range(3):
+            sending.stdin.write(f"[{round_}, 1]\n[{round_}, 2]\n")
+            sending.stdin.flush()
+            ids = lines_within(sending.stdout, 2, 60)
+            assert len(ids) == 2 and all(UUID.match(i.strip()) for i in ids), (round_, ids)
+        sending.stdin.close()
+        assert sending.wait(HANG) == 0
+    finally:
+        sending.kill()
+        sending.wait(HANG)
+    assert queued(env) == 6
 
 
 @pytest.mark.parametrize("text", ["", "\n", "  \n\n\t\n"])
