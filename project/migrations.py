@@ -11,6 +11,7 @@ A migration holds ``migration_lock`` instead, and reads where the database stand
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -129,7 +130,8 @@ def migration_lock() -> Iterator[None]:
         return
     import fcntl
 
-    with open(f"{database}.migrating", "a") as lock_file:
+    # Private as every file of the data directory (project/datadir.py): read and written by its owner only.
+    with os.fdopen(os.open(f"{database}.migrating", os.O_RDWR | os.O_CREAT, 0o600), "r+") as lock_file:
         while True:
             try:
                 fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)

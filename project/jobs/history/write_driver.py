@@ -215,7 +215,11 @@ def progress_upsert(dialect: str, behind_only: bool = False) -> str:
     values = ", ".join(mark + cast if name in _JSON_COLUMNS else mark for name in PROGRESS_COLUMNS)
     changes = []
     for name in PROGRESS_COLUMNS[1:]:
-        if name in _KEPT_ONCE_SET:
+        if name == "sent_at":  # a sender reads its clock once the broker has the job: never after its start
+            changes.append(
+                f"sent_at = {earlier_time(dialect, 'coalesce(jobs.sent_at, excluded.sent_at)', 'excluded.started_at')}"
+            )
+        elif name in _KEPT_ONCE_SET:
             changes.append(f"{name} = coalesce(jobs.{name}, excluded.{name})")
         elif name in _KEPT_UNLESS_GIVEN:
             changes.append(f"{name} = coalesce(excluded.{name}, jobs.{name})")

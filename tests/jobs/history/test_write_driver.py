@@ -173,3 +173,12 @@ def test_a_start_does_not_undo_a_revoke_and_a_reader_does_not_undo_an_outcome(hi
         assert find_job(task_id)["state"] == "REVOKED"  # type: ignore[index]
         writer.record_progress([progress_row(task_id, "FAILURE", 0, {"error_type": "Late"})], behind_only=True)
         assert find_job(task_id)["state"] == "REVOKED"  # type: ignore[index]
+
+
+def test_a_job_is_never_shown_sent_after_it_started(history_app: Any) -> None:
+    """The sender reads its clock once the broker has the job, so a quick worker may start it earlier."""
+    driver(history_app).record_sent([sent_row("quick", "divide", [1, 2], {}, "q", sent_at=SENT_AT)])
+    started_at = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)  # 78.9 ms before the sender's time
+    OrmHistory().record_progress([progress_row("quick", "STARTED", 0, {"started_at": started_at})])
+    job = find_job("quick")
+    assert job is not None and (job["sent_at"], job["started_at"]) == (started_at.isoformat(),) * 2
