@@ -14,10 +14,6 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from project.config import config, config_name_from_environ
-from project.datadir import prepare_data_directory
-from project.errors import ConfigError
-
 if TYPE_CHECKING:
     from flask import Flask
 
@@ -132,6 +128,10 @@ def _import_models() -> None:
 
 def _create_core_app(config_name: str | None) -> Flask:
     """The Flask app with its configuration and data directory."""
+    from project.config import config, config_name_from_environ  # here: importing project stays light
+    from project.datadir import prepare_data_directory
+    from project.errors import ConfigError
+
     config_name = config_name or config_name_from_environ()
     if config_name not in config:
         names = ", ".join(sorted(config))
