@@ -11,14 +11,17 @@ Checked against kombu 5.7.0: ``Channel.create_publish_batch`` replaces kombu's p
 ``MessageCopies`` publishes the later messages of a bulk send without kombu's per-message glue
 (``Producer.publish`` → ``_publish`` → the batch → ``Channel.basic_publish`` → ``_put``, most of a
 job's cost): it copies the Redis message kombu built for the first job and replaces what differs
-(body, headers, ``correlation_id``, ``delivery_tag``), each made by kombu's own functions. It is used
+(body, headers, ``correlation_id``, ``delivery_tag``), each made by kombu's own functions but the
+delivery tag, a UUID as kombu's, drawn from a batch of ids (project/ids.py) instead of ``uuid()``. It is used
 only when kombu made that first message as one LPUSH (no exchange bindings, no queue expiry).
 tests/celery_internals/test_messages.py compares the messages with ``apply_async``'s.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii as encode_string  # how kombu's JSONEncoder writes a str
 from typing import Any
 
 from kombu.exceptions import BatchPublishError, OperationalError
@@ -26,6 +29,9 @@ from kombu.transport import redis as kombu_redis
 from kombu.utils.json import JSONEncoder
 from kombu.utils.json import loads as from_json
 from redis.exceptions import ResponseError
+
+from project.ids import id_supply
+from project.json_text import JsonWriter
 
 
 class TransactionalPublishBatch:
@@ -58,7 +64,7 @@ class TransactionalPublishBatch:
             except Exception as exc:
                 raise OperationalError(str(exc)) from exc  # nothing of the batch was sent
             try:
-                run_transaction(connection, commands)
+                run_transaction(connection, _joined_pushes(commands))
             finally:
                 pool.release(connection)
 
@@ -72,8 +78,8 @@ class TransactionalPublishBatch:
 
 
 # kombu's JSON serializer and its Redis transport write JSON with kombu.utils.json.dumps(value), which
-# is JSONEncoder().encode(value) with a new encoder each time: the one made here writes the same.
-_JSON = JSONEncoder()
+# is JSONEncoder().encode(value) with a new encoder each time: this writes the same with one encoder.
+_JSON = JsonWriter(JSONEncoder().default)
 
 
 class MessageCopies:
@@ -83,18 +89,91 @@ class MessageCopies:
         self.producer = producer
         self.key = key  # the list kombu pushed the first message to (the queue, at its priority)
         self.first = first
+        self.delivery_tags = id_supply()
+        self.template = _JsonTemplate(
+            dict(
+                first,
+                body=_hole("body"),
+                headers=dict(first["headers"], **{name: _hole(name) for name in JOB_HEADERS}),
+                properties=dict(
+                    first["properties"], correlation_id=_hole("correlation_id"), delivery_tag=_hole("delivery_tag")
+                ),
+            )
+        )
 
     def publish(self, body: Any, headers: dict[str, Any], correlation_id: str, **same: Any) -> None:
         """Put one later message in the producer's batch, as ``Producer.publish(body, **kwargs)`` would."""
-        session = _batch_session(self.producer, create=True)
-        channel = session.channel
-        encoded, _ = channel.encode_body(_JSON.encode(body), channel.body_encoding)  # _inplace_augment_message
         properties = dict(self.first["properties"], correlation_id=correlation_id)
-        properties["delivery_tag"] = channel._next_delivery_tag()
-        message = dict(self.first, body=encoded, headers=headers, properties=properties)
-        session.commands.append(("LPUSH", self.key, _JSON.encode(message)))  # Channel._put
+        properties["delivery_tag"] = next(self.delivery_tags)  # Channel._next_delivery_tag
+        message = dict(self.first, body=self._body(body), headers=headers, properties=properties)
+        self._push(_JSON(message))
+
+    def publish_job(self, task_id: str, body: Any, argsrepr: str, kwargsrepr: str) -> None:
+        """``publish`` of a message whose headers are the first's but JOB_HEADERS (``task_id`` for the
+        ids), written into the first message's JSON instead of encoding every header again."""
+        holes = {
+            "body": self._body(body),
+            "id": task_id,
+            "root_id": task_id,
+            "argsrepr": argsrepr,
+            "kwargsrepr": kwargsrepr,
+            "correlation_id": task_id,
+            "delivery_tag": next(self.delivery_tags),
+        }
+        self._push(self.template.fill(holes))
+
+    def _body(self, body: Any) -> str:
+        """The body as kombu's ``_inplace_augment_message`` encodes it for the channel."""
+        channel = self.producer.channel
+        encoded: str = channel.encode_body(_JSON(body), channel.body_encoding)[0]
+        return encoded
+
+    def _push(self, message: str) -> None:
+        """Channel._put: the message's LPUSH, in the batch."""
+        session = _batch_session(self.producer, create=True)
+        session.commands.append(("LPUSH", self.key, message))
         if len(session.commands) >= session.max_size:
             session.flush()
+
+
+# The headers a later job's message has of its own; Celery derives each from the job's id and arguments.
+JOB_HEADERS = ("id", "root_id", "argsrepr", "kwargsrepr")
+_HOLE = re.compile(r'"\\u0000appctl-hole-(\w+)\\u0000"')  # a hole as _JSON writes it: no Celery header holds a NUL
+
+
+def _hole(name: str) -> str:
+    return f"\x00appctl-hole-{name}\x00"
+
+
+class _JsonTemplate:
+    """The JSON of a message with holes: what ``_JSON.encode`` writes once each hole holds a string."""
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        parts = _HOLE.split(_JSON(message))
+        self.pieces, self.holes = parts[::2], parts[1::2]  # the text between holes; the holes' names, in order
+
+    def fill(self, strings: Mapping[str, str]) -> str:
+        """The JSON with each hole holding its string."""
+        parts = [self.pieces[0]]
+        for name, piece in zip(self.holes, self.pieces[1:], strict=True):
+            parts.append(encode_string(strings[name]))
+            parts.append(piece)
+        return "".join(parts)
+
+
+def _joined_pushes(commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``commands`` with each run of LPUSHes to one list joined into one LPUSH of all their values,
+    which Redis applies as it would apply them one by one: one command to parse and answer, not 1,000."""
+    joined: list[tuple[Any, ...]] = []
+    for command in commands:
+        last = joined[-1] if joined else None
+        if command[0] == "LPUSH" and last is not None and last[0] == "LPUSH" and last[1] == command[1]:
+            last[2].extend(command[2:])
+        elif command[0] == "LPUSH":
+            joined.append(("LPUSH", command[1], list(command[2:])))
+        else:
+            joined.append(command)
+    return [("LPUSH", command[1], *command[2]) if command[0] == "LPUSH" else command for command in joined]
 
 
 def _batch_session(producer: Any, create: bool) -> Any:

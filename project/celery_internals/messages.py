@@ -17,9 +17,9 @@ Celery 5.7.0 and kombu 5.7.0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from celery import Task, signals
 from celery.utils.saferepr import saferepr
@@ -96,11 +96,33 @@ def publishes_in_batches(channel: Any) -> bool:
     )
 
 
+_PUBLISH_SIGNALS = (signals.before_task_publish, signals.after_task_publish)
+
+
+def _acting(signal: Any, sender: str, silent: Collection[Callable[..., Any]]) -> bool:
+    """Whether ``signal`` from ``sender`` reaches a receiver not in ``silent`` (Celery 5.7.0's
+    private ``Signal._live_receivers``, which ``Signal.send`` calls)."""
+    return any(receiver not in silent for receiver in signal._live_receivers(sender))
+
+
+class MessageCopier(Protocol):
+    """Publishes later messages of a run as copies of its first (project/broker/redis_transactions.py)."""
+
+    def publish(self, body: Any, headers: dict[str, Any], correlation_id: str, **same: Any) -> None:
+        """As ``Producer.publish(body, **kwargs)`` would."""
+
+    def publish_job(self, task_id: str, body: Any, argsrepr: str, kwargsrepr: str) -> None:
+        """A message whose headers are the first's but for the job's ids and argument reprs (no
+        receiver of the publish signals acts, so no one sees or changes its headers)."""
+
+
 class TaskMessages:
     """Publishes jobs of one task with one set of options, each message as ``apply_async`` would."""
 
-    def __init__(self, task: Task, options: dict[str, Any]) -> None:
+    def __init__(self, task: Task, options: dict[str, Any], silent: Collection[Callable[..., Any]] = ()) -> None:
         self.task = task
+        self.silent = silent  # receivers of the publish signals that do nothing during this run
+        self.heard = True  # whether a receiver acts on the publish signals (known once the first job is sent)
         self.app = task.app
         self.options = delivery_options(task, options)
         self.argsrepr_maxsize = self.app.amqp.argsrepr_maxsize
@@ -108,9 +130,9 @@ class TaskMessages:
         self.maxlevels = self.app.conf.task_repr_maxlevels
         self.template: Any = None
         self.publish_kwargs: dict[str, Any] = {}
-        # Publishes a later job's message in place of ``producer.publish``: set by the caller when the
+        # Publishes later jobs' messages in place of ``producer.publish``: set by the caller when the
         # broker can copy the first message (project/broker/redis_transactions.py, MessageCopies).
-        self.publish_copy: Callable[..., None] | None = None
+        self.copies: MessageCopier | None = None
         self._schedule: tuple[Any, tuple[datetime | None, datetime | None]] = (None, (None, None))
         # Routers, shadow names and sent events may depend on each job: then Celery builds every message.
         self.celery_builds_each = bool(
@@ -143,6 +165,10 @@ class TaskMessages:
         """Publish one job over ``producer``: built by Celery, or a copy of the first job's message."""
         if self.template is None or self.celery_builds_each:
             self.send_with_celery(producer, task_id, args, kwargs)
+        elif self.copies is not None and not self.heard:  # no headers to show a receiver: write the message
+            argsrepr = job_repr(args, self.argsrepr_maxsize, self.maxlevels)
+            kwargsrepr = job_repr(kwargs, self.kwargsrepr_maxsize, self.maxlevels)
+            self.copies.publish_job(task_id, (args, kwargs, self.template.body[2]), argsrepr, kwargsrepr)
         else:
             self.send_copy(producer, task_id, args, kwargs)
 
@@ -160,7 +186,7 @@ class TaskMessages:
                 properties={"correlation_id": task_id, "reply_to": options.get("reply_to")},
                 retry_policy=options.get("retry_policy"),
             )
-        (self.publish_copy or producer.publish)(body, **options)
+        (self.copies.publish if self.copies is not None else producer.publish)(body, **options)
         if signals.after_task_publish.receivers:
             signals.after_task_publish.send(
                 sender=self.task.name,
@@ -188,6 +214,7 @@ class TaskMessages:
         recorder = _RecordingProducer(producer)
         amqp.send_task_message(recorder, name, message, **route)
         self.template, self.publish_kwargs = message, recorder.publish_kwargs
+        self.heard = any(_acting(signal, name, self.silent) for signal in _PUBLISH_SIGNALS)
 
     def _send_task_options(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -11,21 +11,23 @@ publishes each message at once, the messages handed to the connection before it 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from celery import Task
 from kombu.exceptions import BatchPublishError
-from kombu.utils.uuid import uuid
 
-from project.celery_internals.messages import TaskMessages, publishes_in_batches
+from project.celery_internals.messages import MessageCopier, TaskMessages, publishes_in_batches
+from project.ids import new_ids
 
 SEND_BATCH_SIZE = 1000  # jobs per broker round trip in a bulk send
 
 
-@dataclass(frozen=True)
+# JobToSend and SentJob are not frozen: a bulk send makes one of each per job, and a frozen
+# dataclass's __init__ costs four times what a plain one's does.
+@dataclass(slots=True)
 class JobToSend:
     """One job to send: positional and keyword arguments, the input line it came from, its id if chosen."""
 
@@ -35,7 +37,7 @@ class JobToSend:
     id: str | None = None  # None: a new one (a unique send chooses it, to record the job before sending it)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SentJob:
     """A job the broker has accepted: what the job history records."""
 
@@ -60,14 +62,18 @@ class UnconfirmedBatch(Exception):
 class BatchPublisher:
     """Publishes jobs of one task, with one set of options, over ``producer``."""
 
-    def __init__(self, task: Task, producer: Any, options: dict[str, Any]) -> None:
-        self.messages = TaskMessages(task, options)
+    def __init__(
+        self, task: Task, producer: Any, options: dict[str, Any], silent: Collection[Callable[..., Any]] = ()
+    ) -> None:
+        """``silent``: receivers of Celery's publish signals known to do nothing while this publisher works."""
+        self.messages = TaskMessages(task, options, silent)
         self.producer = producer
         self.name = task.name
 
     def publish(self, jobs: Sequence[JobToSend]) -> list[SentJob]:
         """Publish ``jobs`` as one batch; when this returns the broker has them all."""
-        ids = [job.id or uuid() for job in jobs]
+        fresh = iter(new_ids(sum(job.id is None for job in jobs)))
+        ids = [job.id or next(fresh) for job in jobs]
         handed = 0  # messages passed to the producer
         try:
             with self.producer.batch(max_size=2 * len(jobs) + 2):  # flushed once, when the block ends
@@ -76,7 +82,7 @@ class BatchPublisher:
                     self.messages.send(self.producer, task_id, job.args, job.kwargs)
                     handed += 1
                     if first and self.messages.copies_differ_by_job_only:
-                        self.messages.publish_copy = self._copier()
+                        self.messages.copies = self._copier()
         except BatchPublishError as exc:  # the answer to the whole batch was lost
             raise UnconfirmedBatch(self._sent(ids, jobs), [job.line for job in jobs]) from exc
         except Exception as exc:
@@ -86,12 +92,11 @@ class BatchPublisher:
             raise
         return self._sent(ids, jobs)
 
-    def _copier(self) -> Any:
+    def _copier(self) -> MessageCopier | None:
         """What publishes later messages as copies of the first, where the broker's channel offers one
         (Redis: project/broker/redis_transactions.py); None: each goes through ``Producer.publish``."""
         message_copies = getattr(self.producer.channel, "message_copies", None)
-        copies = message_copies(self.producer, self.messages.publish_kwargs) if message_copies else None
-        return copies.publish if copies is not None else None
+        return message_copies(self.producer, self.messages.publish_kwargs) if message_copies else None
 
     def _sent(self, ids: list[str], jobs: Sequence[JobToSend]) -> list[SentJob]:
         queue, (eta, expires) = self.messages.queue, self.messages.schedule()

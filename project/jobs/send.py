@@ -22,7 +22,7 @@ from kombu.exceptions import BatchPublishError
 from project.errors import FateUnknown, InvalidInput, ServiceUnavailable
 from project.failures import publish_errors, service_errors, unavailable
 from project.interrupts import interrupts_held
-from project.jobs.history.signals import recorded_by_caller
+from project.jobs.history.signals import SILENCED_BY_CALLER, recorded_by_caller
 from project.jobs.history.values import UNKNOWN
 from project.jobs.history.write import RecordingBehind, record_sent
 from project.jobs.job_file import job_batches
@@ -52,7 +52,7 @@ def publishing(task: Task, options: SendOptions) -> Iterator[BatchPublisher]:
     url = current_app.config["CELERY_BROKER_URL"]
     try:
         with service_errors("broker", url), current_celery().producer_or_acquire() as producer, recorded_by_caller():
-            yield BatchPublisher(task, producer, asdict(options))
+            yield BatchPublisher(task, producer, asdict(options), silent=SILENCED_BY_CALLER)
     except UnconfirmedBatch as exc:
         record_sent(exc.jobs, state=UNKNOWN)
         cause = exc.__cause__ or exc

@@ -105,6 +105,7 @@ JOBS = [
     JobToSend(("it's", "a\\b"), {}),
     JobToSend(([1, {"a": [2, [3]]}], None)),
     JobToSend(("x" * 2000, 1.5)),
+    JobToSend(('caf\u00e9 \u2028 "q"', "\x00appctl-hole-id\x00")),  # escapes, and a NUL as in a template's holes
 ]
 OPTIONS = [
     {},
@@ -134,3 +135,28 @@ def test_bulk_messages_equal_apply_async(broker_app: Any, env: dict[str, str], o
     for message in by_batch:
         assert message["headers"]["root_id"] == message["properties"]["correlation_id"] == message["headers"]["id"]
     assert {job.queue for job in sent} == {queue}
+
+
+def add_a_header(headers: dict[str, Any], **_: Any) -> None:
+    """A before_task_publish receiver of the kind Celery's docs show: it adds a header to every message."""
+    headers["x-tenant"] = "blue"
+
+
+def test_a_receiver_of_the_publish_signal_sees_and_changes_every_bulk_message(
+    broker_app: Any, env: dict[str, str]
+) -> None:
+    from celery import signals
+
+    task = resolve_task("divide")
+    signals.before_task_publish.connect(add_a_header, weak=False)
+    try:
+        for job in JOBS:
+            task.apply_async(job.args, job.kwargs)
+        with publishing(task, SendOptions()) as publisher:
+            publisher.publish(JOBS)
+    finally:
+        signals.before_task_publish.disconnect(add_a_header)
+    messages = queued(broker_app, env["APPCTL_QUEUE"])
+    by_celery, by_batch = messages[: len(JOBS)], messages[len(JOBS) :]
+    assert [without_ids(m) for m in by_batch] == [without_ids(m) for m in by_celery]
+    assert {m["headers"].get("x-tenant") for m in messages} == {"blue"}

@@ -60,6 +60,9 @@ def on_published(sender: str, body: Any, headers: dict[str, Any], routing_key: s
         record_sent_rows([row])
 
 
+SILENCED_BY_CALLER = (on_published,)  # the publish signals' receivers that do nothing within recorded_by_caller()
+
+
 def _worker_app(task: Any) -> Flask | None:
     request = getattr(task, "request", None)
     if getattr(request, "is_eager", False):

@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from project.json_text import json_text
+
 RESULT_LIMIT = 8192  # bytes of JSON kept per value; the result backend keeps the whole result
 PREVIEW_LENGTH = 500
 ERROR_LIMIT = 2000
@@ -25,10 +27,10 @@ def utcnow() -> datetime:
 def bounded_json(value: Any, limit: int = RESULT_LIMIT) -> Any:
     """``value`` when its JSON fits in ``limit`` bytes, else ``{truncated, bytes, preview}``."""
     try:
-        escaped = json.dumps(value)  # the default encoder: about three times faster than another
+        escaped = json_text(value)
     except (TypeError, ValueError):
         value = repr(value)
-        escaped = json.dumps(value)
+        escaped = json_text(value)
     if len(escaped) <= limit:  # \u escapes are never shorter than the UTF-8 they stand for
         return value
     text = json.dumps(value, ensure_ascii=False)

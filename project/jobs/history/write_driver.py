@@ -11,7 +11,6 @@ A worker's rows (``record_progress``) take the upsert ``progress_upsert`` builds
 from __future__ import annotations
 
 import importlib.util
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 
 from project.jobs.history.sql import earlier_time
 from project.jobs.history.values import LIVE_STATES, PROGRESS_COLUMNS
+from project.json_text import json_text
 from project.urls import parse_url
 
 SENT_COLUMNS = ("id", "state", "name", "args", "kwargs", "queue", "sent_at", "eta", "expires", "retry_of")
@@ -243,7 +243,7 @@ def _stored(dialect: str, column: str, value: Any) -> Any:
     if value is None:
         return None
     if column in _JSON_COLUMNS:
-        return json.dumps(value)
+        return json_text(value)
     if isinstance(value, datetime):
         utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         return utc.replace(tzinfo=None).strftime(_SQLITE_DATETIME) if dialect == "sqlite" else utc
@@ -252,4 +252,4 @@ def _stored(dialect: str, column: str, value: Any) -> Any:
 
 def _json(value: Any) -> str | None:
     """A JSON column's value as SQLAlchemy's JSON type stores it (None: SQL NULL, ``none_as_null``)."""
-    return None if value is None else json.dumps(value)
+    return None if value is None else json_text(value)
