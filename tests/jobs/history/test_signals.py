@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -50,7 +51,9 @@ def counted_job_inserts() -> Iterator[list[int]]:
     inserts: list[int] = []
 
     def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if statement.startswith("INSERT INTO jobs"):
+        if statement.startswith("INSERT INTO jobs") and "json_each" in statement:  # SQLite: the rows in one JSON array
+            inserts.append(len(json.loads((parameters[0] if executemany else parameters)[0])))
+        elif statement.startswith("INSERT INTO jobs"):
             inserts.append(len(parameters) if executemany else 1)
 
     event.listen(db.engine, "before_cursor_execute", count)

@@ -182,3 +182,18 @@ def test_a_job_is_never_shown_sent_after_it_started(history_app: Any) -> None:
     OrmHistory().record_progress([progress_row("quick", "STARTED", 0, {"started_at": started_at})])
     job = find_job("quick")
     assert job is not None and (job["sent_at"], job["started_at"]) == (started_at.isoformat(),) * 2
+
+
+def test_on_sqlite_a_batch_as_one_json_array_stores_what_a_row_at_a_time_stores(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    awkward = [*ARGS, "nul \x00 tab \t line \u2028 emoji \U0001f600 lone \ud800", 10**30, 1e-300, [], {}]
+    rows = [
+        sent_row(f"{how}-{n}", "divide", value, {"k": value}, None, sent_at=SENT_AT, eta=SENT_AT, retry_of="r")
+        for how in ("json", "rows")
+        for n, value in enumerate([awkward, None, "text"])
+    ]
+    driver(app).record_sent(rows[:3])  # SQLite 3.38 and later: one JSON parameter
+    monkeypatch.setattr("project.jobs.history.write_driver._SQLITE_JSON", False)
+    driver(app).record_sent(rows[3:])  # executemany, a row at a time
+    assert [stored(f"json-{n}") for n in range(3)] == [stored(f"rows-{n}") for n in range(3)]
