@@ -64,7 +64,7 @@ class TransactionalPublishBatch:
             except Exception as exc:
                 raise OperationalError(str(exc)) from exc  # nothing of the batch was sent
             try:
-                run_transaction(connection, _joined_pushes(commands))
+                run_transaction(connection, joined_pushes(commands))
             finally:
                 pool.release(connection)
 
@@ -161,7 +161,7 @@ class _JsonTemplate:
         return "".join(parts)
 
 
-def _joined_pushes(commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+def joined_pushes(commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """``commands`` with each run of LPUSHes to one list joined into one LPUSH of all their values,
     which Redis applies as it would apply them one by one: one command to parse and answer, not 1,000."""
     joined: list[tuple[Any, ...]] = []
