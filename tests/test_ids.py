@@ -26,3 +26,19 @@ def test_a_supply_never_repeats_an_id() -> None:
     drawn = list(itertools.islice(id_supply(batch=100), 1000))
     assert len(set(drawn)) == 1000
     assert new_ids(0) == []
+
+
+def test_the_jobs_appctl_sends_get_version_7_ids(env: dict[str, str]) -> None:
+    from tests.conftest import invoke_appctl
+
+    assert invoke_appctl("db", "upgrade", env=env).returncode == 0
+    sends = (
+        ("task", "send", "divide", "1", "2"),
+        ("task", "send", "divide", "1", "3", "--unique"),
+        ("task", "send", "divide", "--from-file", "-"),
+    )
+    printed = [invoke_appctl(*send, env=env, input="[1, 4]\n[1, 5]\n") for send in sends]
+    assert [done.returncode for done in printed] == [0, 0, 0]
+    ids = [line for done in printed for line in done.stdout.split()]
+    assert len(ids) == 4
+    assert {uuid.UUID(task_id).version for task_id in ids} == {7}

@@ -21,6 +21,7 @@ from kombu.exceptions import BatchPublishError
 
 from project.errors import FateUnknown, InvalidInput, ServiceUnavailable
 from project.failures import publish_errors, service_errors, unavailable
+from project.ids import new_ids
 from project.interrupts import interrupts_held
 from project.jobs.history.signals import SILENCED_BY_CALLER, recorded_by_caller
 from project.jobs.history.values import UNKNOWN
@@ -98,7 +99,8 @@ def send_job(
         config = current_app.config
         with publish_errors(config["CELERY_BROKER_URL"], config["CELERY_RESULT_BACKEND"]):
             given = {key: value for key, value in asdict(options).items() if value is not None}
-            return str(task.apply_async(job.args, job.kwargs, **given).id)
+            [task_id] = new_ids(1)
+            return str(task.apply_async(job.args, job.kwargs, task_id=task_id, **given).id)
     with publishing(task, options) as publisher, interrupts_held():
         sent = publisher.publish([job])
         record_sent(sent, schedule=schedule)

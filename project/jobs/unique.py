@@ -21,10 +21,10 @@ from typing import Any
 
 from celery import Task
 from flask import current_app
-from kombu.utils.uuid import uuid
 
 from project.errors import FateUnknown, InvalidInput
 from project.failures import publish_errors
+from project.ids import new_ids
 from project.interrupts import interrupts_held
 from project.jobs.history.values import UNKNOWN, sent_row
 from project.jobs.history.write import HISTORY
@@ -75,7 +75,8 @@ def send_unique_job(
     Conflict when the holder's fate is unknown (see the module's notes); the rest as ``send_job``.
     """
     task = resolve_task(name)
-    job = JobToSend(tuple(args), dict(kwargs or {}), id=uuid())
+    [task_id] = new_ids(1)
+    job = JobToSend(tuple(args), dict(kwargs or {}), id=task_id)
     check_arguments(task, list(job.args), job.kwargs)
     options = SendOptions(countdown=countdown, eta=eta, expires=expires, queue=queue)
     key = check_unique_key(key) if key is not None else unique_key_for(task.name, job.args, job.kwargs)
