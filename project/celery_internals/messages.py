@@ -7,12 +7,15 @@ later job is a copy of that message in which only what Celery derives from the j
 arguments is replaced: the ``id``, ``root_id``, ``argsrepr`` and ``kwargsrepr`` headers, the
 ``correlation_id`` property and the body. tests/celery_internals/test_messages.py compares the
 result with ``apply_async``'s own messages on every broker. Relative times (``countdown``,
-``expires`` in seconds) count from the start of the run.
+``expires`` in seconds) count from the start of the run. The publish signals are sent for every
+job as ``send_task_message`` sends them, unless no receiver but the caller's ``silent`` ones (the
+history's, while the caller records) would act: then a later job's message is written into the
+first one's JSON (MessageCopier.publish_job), with no headers built for a receiver.
 
 Replaces, for bulk sends, Celery 5.7.0's ``Task.apply_async`` → ``Celery.send_task`` →
 ``AMQP.send_task_message`` (the options split, the router, the ``before_task_publish`` and
-``after_task_publish`` signals), and reads the private ``Task._get_exec_options``. Checked against
-Celery 5.7.0 and kombu 5.7.0.
+``after_task_publish`` signals), and reads the private ``Task._get_exec_options`` and
+``Signal._live_receivers``. Checked against Celery 5.7.0 and kombu 5.7.0.
 """
 
 from __future__ import annotations
