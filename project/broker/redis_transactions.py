@@ -146,7 +146,7 @@ def _hole(name: str) -> str:
 
 
 class _JsonTemplate:
-    """The JSON of a message with holes: what ``_JSON.encode`` writes once each hole holds a string."""
+    """The JSON of a message with holes: what ``_JSON`` writes once each hole holds a string."""
 
     def __init__(self, message: dict[str, Any]) -> None:
         parts = _HOLE.split(_JSON(message))

@@ -187,7 +187,8 @@ def sent_upsert(dialect: str) -> str:
 
 
 def sent_values(dialect: str, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-    """The rows of sent jobs in SENT_COLUMNS' order, as SQLAlchemy's types store them."""
+    """The parameters of ``sent_upsert``: the rows of sent jobs in SENT_COLUMNS' order, as SQLAlchemy's
+    types store them; on SQLite with JSON functions, one parameter holding them all as a JSON array."""
     times: dict[Any, Any] = {}  # a batch's few times (sent_at, eta, expires), each converted once
 
     def stored_time(value: Any) -> Any:
