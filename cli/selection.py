@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from project.jobs.history.select import JobFilter
 
 F = TypeVar("F", bound=Callable[..., Any])
+# A bulk action: given a selection's chunks of history rows, it acts on each in turn and yields its
+# records, holding Ctrl-C back until the consumer has printed them (``acted``).
+BulkAction = Callable[[Iterator[list[Record]]], Iterator[Iterable[Record]]]
 SELECTED_COLUMNS = ("id", "name", "state", "queue", "sent_at", "error")  # project.jobs.history.read.BRIEF_FIELDS
 FILTER_OPTIONS = {  # JobFilter field: (option, help)
     "states": ("--state", "Only jobs in this state (repeatable), e.g. FAILURE."),
@@ -66,15 +69,17 @@ def acts_on_ids(task_ids: tuple[str, ...], job_filter: JobFilter, dry_run: bool)
 
 def act_on_selection(
     job_filter: JobFilter,
-    act: Callable[[list[str]], Iterable[Record]],
+    act: BulkAction,
     columns: tuple[str, ...],
     fmt: str | None,
     verb: tuple[str, str],
     yes: bool = False,
     dry_run: bool = False,
     table_columns: tuple[str, ...] | None = None,
+    read: tuple[str, ...] = ("id",),
 ) -> None:
-    """Run a bulk action on the jobs ``job_filter`` selects, ``act`` taking a chunk of ids at a time.
+    """Run a bulk action on the jobs ``job_filter`` selects: ``act`` takes the selection's chunks of
+    history rows (of the columns ``read``) and yields each chunk's records once it has acted on it.
 
     Says on stderr how many jobs are selected, then (unless ``dry_run``, which only lists them)
     asks on a terminal or needs ``yes``, and prints ``act``'s record of each job as it goes.
@@ -94,40 +99,38 @@ def act_on_selection(
     if selection.count:
         confirm_or_abort(f"{verb[0]} {selection.count} job(s)?", yes)
     done = [0]
-    records = acted(selection_ids(selected_jobs(selection)), act, done)
+    records = printed_batches(act(selection.chunks(read)), done)
     render_records(records, columns, fmt, table_columns=table_columns)
     for _ in records:  # a table shows the first rows only: the rest are acted on all the same
         pass
     note(f"{verb[1]} {done[0]} job(s).")
 
 
-def selection_ids(chunks: Iterable[list[Record]]) -> Iterator[list[str]]:
-    """The ids of each chunk of job records."""
-    for chunk in chunks:
-        yield [job["id"] for job in chunk]
+def on_ids(act: Callable[[list[str]], Iterable[Record]]) -> BulkAction:
+    """``act`` on the ids of each chunk of rows in turn (``acted``), as a bulk action."""
+    return lambda chunks: acted(([row["id"] for row in chunk] for chunk in chunks), act)
 
 
-def acted(
-    id_chunks: Iterable[list[str]], act: Callable[[list[str]], Iterable[Record]], done: list[int] | None = None
-) -> Iterator[Record]:
-    """``act``'s records, a chunk of ids at a time, each chunk acted on and printed with Ctrl-C held.
+def acted(id_chunks: Iterable[list[str]], act: Callable[[list[str]], Iterable[Record]]) -> Iterator[Iterable[Record]]:
+    """``act``'s records of each chunk of ids, acted on and handed out with Ctrl-C held.
 
-    The consumer prints each record as it is yielded: a Ctrl-C is raised only once the chunk's last
-    record was printed (and stdout flushed), so stdout always names every job acted on.
+    The consumer prints each batch of records as it is yielded (``printed_batches``): a Ctrl-C is
+    raised only once the chunk's last record was printed and stdout flushed, so stdout always names
+    every job acted on.
     """
     from project.interrupts import interrupts_held
 
     for task_ids in id_chunks:
         with interrupts_held():
-            for record in act(task_ids):
-                if done is not None:
-                    done[0] += 1
-                yield record
-            sys.stdout.flush()
+            yield act(task_ids)
 
 
-def printed_batches(batches: Iterable[list[Record]]) -> Iterator[Record]:
-    """The records of each batch, stdout flushed after each: what a script reads is what was done."""
+def printed_batches(batches: Iterable[Iterable[Record]], done: list[int] | None = None) -> Iterator[Record]:
+    """The records of each batch, stdout flushed after each: what a script reads is what was done.
+    ``done[0]`` counts the records handed out."""
     for batch in batches:
-        yield from batch
+        for record in batch:
+            if done is not None:
+                done[0] += 1
+            yield record
         sys.stdout.flush()

@@ -35,6 +35,7 @@ SERVICES = (
     "project.jobs.queues",
     "project.jobs.results",
     "project.jobs.retry",
+    "project.jobs.run_now",
     "project.jobs.revoke",
     "project.jobs.send",
     "project.jobs.unique",

@@ -13,7 +13,16 @@ from cli.confirm import yes_option
 from cli.params import Duration, Seconds, count_option, timeout_option
 from cli.render import ids_option, note, output_option, render_records
 from cli.render_live import render_changes, render_live
-from cli.selection import SELECTED_COLUMNS, act_on_selection, acted, acts_on_ids, dry_run_option, job_filter_options
+from cli.selection import (
+    SELECTED_COLUMNS,
+    act_on_selection,
+    acted,
+    acts_on_ids,
+    dry_run_option,
+    job_filter_options,
+    on_ids,
+    printed_batches,
+)
 from cli.state import with_app
 
 if TYPE_CHECKING:
@@ -106,9 +115,9 @@ def revoke(
 
     act = functools.partial(revoke_jobs, terminate=terminate)
     if acts_on_ids(task_ids, job_filter, dry_run):
-        render_records(acted([list(task_ids)], act), REVOKE_COLUMNS, fmt)  # printed before a Ctrl-C ends it
+        render_records(printed_batches(acted([list(task_ids)], act)), REVOKE_COLUMNS, fmt)  # printed before a Ctrl-C
     else:
-        act_on_selection(revocable(job_filter), act, REVOKE_COLUMNS, fmt, ("Revoke", "Revoked"), yes, dry_run)
+        act_on_selection(revocable(job_filter), on_ids(act), REVOKE_COLUMNS, fmt, ("Revoke", "Revoked"), yes, dry_run)
 
 
 @click.command()
@@ -130,6 +139,6 @@ def prune(job_filter: JobFilter, older_than: timedelta | None, dry_run: bool, ye
     cutoff = datetime.now(UTC) - older_than if older_than is not None else None
     selected = job_filter.sent_before(cutoff) if cutoff is not None else job_filter
     act = functools.partial(delete_jobs, selected)
-    act_on_selection(selected, act, SELECTED_COLUMNS, fmt, ("Delete", "Deleted"), yes, dry_run)
+    act_on_selection(selected, on_ids(act), SELECTED_COLUMNS, fmt, ("Delete", "Deleted"), yes, dry_run)
     if cutoff is not None and not dry_run:
         forget_workers_gone_before(cutoff)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING
 
 import click
@@ -31,7 +30,7 @@ RETRY_TABLE_COLUMNS = ("id", "retry_of", "name", "queue", "eta")
 @yes_option
 @output_option
 @ids_option
-@with_app
+@with_app(orm=lambda params: False)  # reads and writes the history through the driver: no SQLAlchemy
 def retry(
     task_ids: tuple[str, ...],
     job_filter: JobFilter,
@@ -42,20 +41,21 @@ def retry(
     fmt: str | None,
 ) -> None:
     """Send jobs again, given by ID or by filter, with their task, arguments and queue; print the new ids."""
-    from project.jobs.retry import refuse_unfinished_selection, retry_batches
+    from project.jobs.retry import RETRY_COLUMNS, refuse_unfinished_selection, retry_batches, retry_selected
 
-    batches = functools.partial(retry_batches, force=force, keep_schedule=keep_schedule)
     if acts_on_ids(task_ids, job_filter, dry_run):
-        render_copies(printed_batches(batches(list(task_ids))), fmt)  # each batch printed once the broker has it
+        batches = retry_batches(list(task_ids), force=force, keep_schedule=keep_schedule)
+        render_copies(printed_batches(batches), fmt)  # each batch printed once the broker has it
         return
     if not force:
         refuse_unfinished_selection(job_filter)
+
+    def act(chunks: Iterator[list[Record]]) -> Iterator[list[Record]]:
+        return retry_selected(chunks, keep_schedule)
+
     columns = copy_columns(fmt)
-
-    def act(chunk: list[str]) -> Iterator[Record]:
-        return (copy for batch in batches(chunk) for copy in batch)
-
-    act_on_selection(job_filter, act, columns, fmt, ("Retry", "Retried"), yes, dry_run, RETRY_TABLE_COLUMNS)
+    verb = ("Retry", "Retried")
+    act_on_selection(job_filter, act, columns, fmt, verb, yes, dry_run, RETRY_TABLE_COLUMNS, read=RETRY_COLUMNS)
 
 
 @click.command(name="run-now")
@@ -64,7 +64,7 @@ def retry(
 @with_app
 def run_now(task_id: str, fmt: str | None) -> None:
     """Run a scheduled job now: revoke it and send a copy that does not wait; print the new id."""
-    from project.jobs.retry import run_now as run_job_now
+    from project.jobs.run_now import run_now as run_job_now
 
     render_copies([run_job_now(task_id)], fmt)
 

@@ -8,12 +8,12 @@ and the history hears of what the broker accepted through the app's one writer (
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from threading import Event
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from celery import Task
 from flask import current_app
@@ -25,7 +25,7 @@ from project.ids import new_ids
 from project.interrupts import interrupts_held
 from project.jobs.history.signals import SILENCED_BY_CALLER, recorded_by_caller
 from project.jobs.history.values import UNKNOWN
-from project.jobs.history.write import RecordingBehind, record_sent
+from project.jobs.history.write import RecordingBehind, record_sent, record_sent_rows, sent_rows
 from project.jobs.job_file import job_batches
 from project.jobs.publisher import SEND_BATCH_SIZE, BatchPublisher, JobToSend, SentJob, UnconfirmedBatch
 from project.jobs.registry import ArgumentChecker, check_arguments, check_queue_name, current_celery, resolve_task
@@ -109,33 +109,52 @@ def send_job(
 
 # Batches a bulk send may publish before the history has recorded the oldest of them: the history
 # thread records the batches waiting for it in one transaction (on SQLite a commit of 4,000 rows costs
-# little more than one of 1,000). A batch is yielded as soon as it is recorded, and a short batch
-# (the input paused, or ended) waits for every batch before it: ids never wait for more input.
+# little more than one of 1,000). A batch is yielded as soon as it is recorded.
 RECORDING_AHEAD = 4
+B = TypeVar("B")  # a batch to publish
+T = TypeVar("T")  # what publishing it reports
 
 
 def send_batches(task: Task, batches: Iterable[list[JobToSend]], options: SendOptions) -> Iterator[list[SentJob]]:
-    """Send each batch of (checked) jobs as one; yield each once the broker has it and the history too.
+    """Send each batch of (checked) jobs as one; yield each once the broker has it and the history too
+    (``published_and_recorded``); a short batch (the input paused, or ended) is yielded without waiting
+    for more input."""
+    with publishing(task, options) as publisher:
 
-    The job history records each batch with one insert once the broker has it, so a batch the
-    broker refused leaves no history behind (project/jobs/history/write.py). The insert runs in a
-    thread while the next batches are published: a batch is yielded once recorded, so an id the caller
-    prints is one ``task status`` knows. Ctrl-C is held back from publishing a batch until it is
-    handed to the history; the batch sent before an interruption or a failure is still recorded and
-    yielded, so an interrupted run has sent, recorded and reported the same jobs.
+        def publish(jobs: list[JobToSend]) -> tuple[list[SentJob], list[dict[str, Any]]]:
+            sent = publisher.publish(jobs)
+            return sent, sent_rows(sent)
+
+        yield from published_and_recorded(batches, publish, caught_up=lambda jobs: len(jobs) < SEND_BATCH_SIZE)
+
+
+def published_and_recorded(
+    batches: Iterable[B],
+    publish: Callable[[B], tuple[T, list[dict[str, Any]]]],
+    write: Callable[[list[dict[str, Any]]], None] = record_sent_rows,
+    caught_up: Callable[[B], bool] = lambda batch: False,
+) -> Iterator[T]:
+    """``publish`` each batch (what it reports, and the history rows to ``write``); yield each report,
+    in order, once its rows are recorded.
+
+    The rows are written in a thread (RecordingBehind) while the next batches are published, so a
+    batch the broker refused leaves no history behind, and a report the caller prints names jobs
+    ``task status`` knows. Ctrl-C is held back from publishing a batch until it is handed to the
+    history; the batches sent before an interruption or a failure are still recorded and yielded, so
+    an interrupted run has sent, recorded and reported the same jobs. ``caught_up(batch)``: yield
+    every batch sent so far without waiting for the next one.
     """
-    recorder = RecordingBehind()
-    unreported: deque[tuple[list[SentJob], Event]] = deque()  # sent and handed to the history, not yet yielded
+    recorder = RecordingBehind(write)
+    unreported: deque[tuple[T, Event]] = deque()  # sent and handed to the history, not yet yielded
     try:
-        with publishing(task, options) as publisher:
-            for jobs in batches:
+        for batch in batches:
+            with interrupts_held():
+                report, rows = publish(batch)
+                unreported.append((report, recorder.record(rows)))
+            flush = caught_up(batch)
+            while unreported and (flush or len(unreported) > RECORDING_AHEAD or unreported[0][1].is_set()):
                 with interrupts_held():
-                    sent = publisher.publish(jobs)
-                    unreported.append((sent, recorder.record(sent)))
-                caught_up = len(jobs) < SEND_BATCH_SIZE
-                while unreported and (caught_up or len(unreported) > RECORDING_AHEAD or unreported[0][1].is_set()):
-                    with interrupts_held():
-                        yield _once_recorded(unreported)
+                    yield _once_recorded(unreported)
     except GeneratorExit:
         raise
     except BaseException:
@@ -150,12 +169,12 @@ def send_batches(task: Task, batches: Iterable[list[JobToSend]], options: SendOp
         recorder.close()
 
 
-def _once_recorded(unreported: deque[tuple[list[SentJob], Event]]) -> list[SentJob]:
-    """The oldest batch of ``unreported``, taken off once the history has it."""
-    sent, recorded = unreported[0]
+def _once_recorded(unreported: deque[tuple[T, Event]]) -> T:
+    """The oldest report of ``unreported``, taken off once the history has its batch."""
+    report, recorded = unreported[0]
     recorded.wait()  # bounded by the database's timeouts
     unreported.popleft()
-    return sent
+    return report
 
 
 KEPT_CHECKED_JOBS = 50_000  # a file of up to this many jobs is read and checked once, and kept in memory

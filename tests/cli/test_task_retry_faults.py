@@ -80,7 +80,8 @@ def test_a_retry_whose_link_the_history_cannot_write_still_prints_the_job_it_sen
     env: dict[str, str], tmp_path: Path
 ) -> None:
     """The broker has the copy when the history refuses the link (a trigger stands in for a full disk):
-    a warning, the new id and exit 0, never exit 69 "cannot reach the broker" for a job that was sent."""
+    a warning, the new id and exit 0, never exit 69 "cannot reach the broker" for a job that was sent.
+    The copy's row and the link are one transaction: the history keeps both links or neither."""
     import sqlite3
 
     assert run_appctl("db", "upgrade", env=env).returncode == 0
@@ -103,4 +104,4 @@ def test_a_retry_whose_link_the_history_cannot_write_still_prints_the_job_it_sen
         waited = run_appctl("result", "wait", new, "--timeout", "120", env=env)
     failure = f"Error: task {new} failure: ZeroDivisionError: division by zero"
     assert (waited.returncode, waited.stderr.strip()) == (1, failure)
-    assert (job(env, new)["retry_of"], job(env, failed)["retried_by"]) == (failed, None)
+    assert (job(env, new)["retry_of"], job(env, failed)["retried_by"]) == (None, None)  # the worker's row

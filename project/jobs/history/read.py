@@ -7,16 +7,17 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import ColumnElement, Connection, RowMapping, select
+from typing import TYPE_CHECKING, Any
 
 from project.errors import NotFound
-from project.extensions import STREAM_BATCH, db
 from project.failures import reason
-from project.jobs.history.models import heartbeats, jobs
 from project.jobs.history.select import JobFilter, Selection, job_chunks, job_conditions
 from project.jobs.history.values import LIVE_STATES, utcnow
+from project.jobs.history.write import current_writer
+from project.jobs.history.write_driver import TIME_COLUMNS, read_row
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Connection, RowMapping
 
 logger = logging.getLogger("appctl.history")
 
@@ -41,8 +42,7 @@ FIELDS = (
     "retried_by",
     "schedule",
 )
-TIME_FIELDS = ("sent_at", "started_at", "finished_at", "revoked_at", "eta", "expires")
-ALL_COLUMNS = tuple(jobs.c.keys())
+TIME_FIELDS = TIME_COLUMNS
 BRIEF_FIELDS = ("id", "name", "state", "queue", "sent_at", "error")  # a job in a bulk action's output
 BRIEF_COLUMNS = ("id", "name", "state", "queue", "sent_at", "error_type", "error_message")
 
@@ -78,13 +78,18 @@ def list_history(
         selection = replace(selection, schedule=schedule)
     if scheduled:
         return _scheduled(selection, limit)
-    chunks = job_chunks(selection, ALL_COLUMNS, newest_first=True, limit=limit)
+    chunks = job_chunks(selection, None, newest_first=True, limit=limit)
     first = next(chunks, [])
     return (job_record(row) for chunk in itertools.chain([first], chunks) for row in chunk)
 
 
 def _scheduled(selection: JobFilter, limit: int | None) -> Iterator[dict[str, Any]]:
     """The jobs not yet due, soonest first, streamed (the query runs before this returns)."""
+    from sqlalchemy import select
+
+    from project.extensions import STREAM_BATCH, db
+    from project.jobs.history.models import jobs
+
     query = select(jobs).where(*not_yet_due(), *job_conditions(selection)).order_by(jobs.c.eta, jobs.c.id)
     conn = db.engine.connect()
     try:
@@ -103,14 +108,16 @@ def _records(conn: Connection, rows: Iterator[RowMapping]) -> Iterator[dict[str,
 
 def not_yet_due() -> tuple[ColumnElement[bool], ...]:
     """Conditions on ``jobs`` of a job waiting for its eta: the eta ahead of now, the job not finished."""
+    from project.jobs.history.models import jobs
+
     return jobs.c.eta > utcnow(), jobs.c.state.in_(LIVE_STATES)
 
 
 def find_job(task_id: str) -> dict[str, Any] | None:
     """The history record of ``task_id``, or None."""
-    with db.engine.connect() as conn:
-        row = conn.execute(select(jobs).where(jobs.c.id == task_id)).mappings().first()
-    return job_record(row) if row is not None else None
+    history = current_writer()
+    rows = history.query("SELECT * FROM jobs WHERE id = :id", {"id": task_id})
+    return job_record(read_row(history.dialect, rows[0])) if rows else None
 
 
 def is_known(task_id: str) -> bool:
@@ -132,6 +139,11 @@ def never_sent(*task_ids: str) -> NotFound:
 
 def active_workers() -> list[dict[str, Any]]:
     """Workers whose heartbeat has not expired: name, pid, queues, active job ids, times."""
+    from sqlalchemy import select
+
+    from project.extensions import db
+    from project.jobs.history.models import heartbeats
+
     query = select(heartbeats).where(heartbeats.c.expires_at > utcnow()).order_by(heartbeats.c.hostname)
     with db.engine.connect() as conn:
         rows = conn.execute(query).mappings().all()

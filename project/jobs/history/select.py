@@ -11,12 +11,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, cast, false, func, or_, select
-
 from project.errors import InvalidInput
-from project.extensions import db
-from project.jobs.history.models import jobs
 from project.jobs.history.values import ERROR_LIMIT, RESULT_LIMIT, STATES, utcnow
+from project.jobs.history.write import current_writer
+from project.jobs.history.write_driver import read_row, stored_time
 
 SELECT_CHUNK = 1000  # jobs per chunk: one query, and one batch of a bulk action
 NAME_MAX = 255  # the length of jobs.name, jobs.queue, jobs.retry_of
@@ -64,54 +62,86 @@ class JobFilter:
         return replace(self, until=moment if self.until is None else min(self.until, moment))
 
 
-def job_conditions(selection: JobFilter) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of ``selection``: the one query builder of every reader and bulk action."""
-    c = jobs.c
-    conditions: list[ColumnElement[bool]] = []
+def filter_sql(selection: JobFilter, dialect: str) -> tuple[list[str], dict[str, Any]]:
+    """The WHERE conditions of ``selection`` as SQL text with ``:name`` parameters, and their values
+    (times as ``dialect`` stores them): the one query builder of every reader and bulk action."""
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
     if selection.states:
-        conditions.append(c.state.in_(selection.states))
+        marks = []
+        for index, state in enumerate(selection.states):
+            params[f"state_{index}"] = state
+            marks.append(f":state_{index}")
+        conditions.append(f"state IN ({', '.join(marks)})")
     if selection.name is not None:
-        conditions.append(_name_is(selection.name))
+        conditions.append(_name_is(selection.name, params))
     for column, value in (
-        (c.queue, selection.queue),
-        (c.retry_of, selection.retry_of),
-        (c.schedule, selection.schedule),
+        ("queue", selection.queue),
+        ("retry_of", selection.retry_of),
+        ("schedule", selection.schedule),
     ):
         if value is not None:
-            conditions.append(column == value if len(value) <= NAME_MAX else false())
-    if selection.since is not None:
-        conditions.append(c.sent_at >= selection.since)
-    if selection.until is not None:
-        conditions.append(c.sent_at < selection.until)
+            params[column] = value
+            conditions.append(f"{column} = :{column}" if len(value) <= NAME_MAX else _FALSE)
+    for name, operator, moment in (("since", ">=", selection.since), ("until", "<", selection.until)):
+        if moment is not None:
+            params[name] = stored_time(dialect, moment)
+            conditions.append(f"sent_at {operator} :{name}")
     if selection.error is not None:
-        conditions.append(_contains(_error_text(), selection.error, ERROR_TEXT_MAX))
+        error_text = "coalesce(error_type, '') || ': ' || coalesce(error_message, '')"  # as job_record shows it
+        conditions.append(_contains(error_text, selection.error, ERROR_TEXT_MAX, "error", params))
     if selection.args is not None:
+        texts = ("CAST(args AS TEXT)", "CAST(kwargs AS TEXT)")
         needles = _json_forms(selection.args)
-        texts = (cast(c.args, Text), cast(c.kwargs, Text))
-        conditions.append(or_(*(_contains(text, needle, RESULT_LIMIT) for text in texts for needle in needles)))
-    return conditions
+        found = [
+            _contains(text, needle, RESULT_LIMIT, f"args_{index}", params)
+            for index, needle in enumerate(needles)
+            for text in texts
+        ]
+        conditions.append(f"({' OR '.join(found)})")
+    return conditions, params
 
 
-def _name_is(name: str) -> ColumnElement[bool]:
+_FALSE = "1 = 0"
+_LIKE_ESCAPE = "/"
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` matched literally by LIKE ... ESCAPE '/'."""
+    return "".join(_LIKE_ESCAPE + ch if ch in "%_/" else ch for ch in text)
+
+
+def _name_is(name: str, params: dict[str, Any]) -> str:
+    """The full task name, or its last dotted part."""
     if len(name) > NAME_MAX:  # no task name is that long; SQLite would refuse the LIKE pattern
-        return false()
-    return or_(jobs.c.name == name, jobs.c.name.endswith("." + name, autoescape=True))
+        return _FALSE
+    params["name"], params["name_suffix"] = name, "%." + _like_escaped(name)
+    return f"(name = :name OR name LIKE :name_suffix ESCAPE '{_LIKE_ESCAPE}')"
 
 
-def _error_text() -> ColumnElement[str]:
-    """``Type: message``, as ``job_record`` shows the error."""
-    return func.coalesce(jobs.c.error_type, "") + ": " + func.coalesce(jobs.c.error_message, "")
-
-
-def _contains(text: ColumnElement[Any], needle: str, longest: int) -> ColumnElement[bool]:
-    """``needle`` in ``text``, any case, on SQLite and PostgreSQL alike; nothing longer than ``longest`` is stored."""
-    return text.icontains(needle, autoescape=True) if len(needle) <= longest else false()
+def _contains(text: str, needle: str, longest: int, param: str, params: dict[str, Any]) -> str:
+    """``needle`` in ``text``, any case (SQL's lower() on both sides), on SQLite and PostgreSQL alike;
+    nothing longer than ``longest`` is stored."""
+    if len(needle) > longest:
+        return _FALSE
+    params[param] = "%" + _like_escaped(needle) + "%"
+    return f"lower({text}) LIKE lower(:{param}) ESCAPE '{_LIKE_ESCAPE}'"
 
 
 def _json_forms(text: str) -> tuple[str, ...]:
     """``text`` and, when they differ, the form json.dumps stores it in (non-ASCII and controls as \\uXXXX)."""
     escaped = "".join(ch if " " <= ch < "\x7f" else f"\\u{ord(ch):04x}" for ch in text)
     return (text,) if escaped == text else (text, escaped)
+
+
+def job_conditions(selection: JobFilter) -> list[Any]:
+    """``filter_sql`` of ``selection`` as SQLAlchemy clauses, for the queries built with the ORM's tables."""
+    from sqlalchemy import text
+
+    from project.extensions import db
+
+    conditions, params = filter_sql(selection, db.engine.dialect.name)
+    return [text(" AND ".join(conditions)).bindparams(**params)] if conditions else []
 
 
 @dataclass(frozen=True)
@@ -138,48 +168,52 @@ def select_jobs(job_filter: JobFilter) -> Selection:
 
 def count_jobs(job_filter: JobFilter) -> int:
     """How many jobs ``job_filter`` selects."""
-    query = select(func.count()).select_from(jobs).where(*job_conditions(job_filter))
-    with db.engine.connect() as conn:
-        return int(conn.scalar(query) or 0)
+    history = current_writer()
+    conditions, params = filter_sql(job_filter, history.dialect)
+    [row] = history.query(f"SELECT count(*) AS count FROM jobs{_where(conditions)}", params)
+    return int(row["count"])
 
 
 def job_chunks(
     job_filter: JobFilter,
-    columns: Sequence[str] = ("id",),
+    columns: Sequence[str] | None = ("id",),
     size: int = SELECT_CHUNK,
     newest_first: bool = False,
     limit: int | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
-    """The jobs ``job_filter`` selects (at most ``limit``), in chunks of ``size`` rows of ``columns``.
+    """The jobs ``job_filter`` selects (at most ``limit``), in chunks of ``size`` rows of ``columns``
+    (None: every column), as the ORM reads them.
 
     Keyset pagination on ``(sent_at, id)``: each chunk is one query that starts after the last row
     of the one before, so rows deleted or changed meanwhile neither repeat nor shift the others.
     """
-    wanted = [jobs.c[name] for name in dict.fromkeys(("sent_at", "id", *columns))]
+    history = current_writer()
+    conditions, params = filter_sql(job_filter, history.dialect)
     # Every writer sets sent_at (a job first heard of from a worker gets the time it was heard of),
     # and a keyset cannot step past NULL.
-    query = select(*wanted).where(jobs.c.sent_at.is_not(None), *job_conditions(job_filter))
-    order = (jobs.c.sent_at.desc(), jobs.c.id.desc()) if newest_first else (jobs.c.sent_at, jobs.c.id)
-    last: tuple[datetime, str] | None = None
+    conditions.insert(0, "sent_at IS NOT NULL")
+    wanted = "*" if columns is None else ", ".join(dict.fromkeys(("sent_at", "id", *columns)))
+    order = "sent_at DESC, id DESC" if newest_first else "sent_at, id"
+    after = _AFTER_NEWER if newest_first else _AFTER_OLDER
     remaining = limit
     while remaining is None or remaining > 0:
         batch = size if remaining is None else min(size, remaining)
-        page = _after(query, last, newest_first).order_by(*order).limit(batch)
-        with db.engine.connect() as conn:
-            rows = [dict(row) for row in conn.execute(page).mappings()]
+        sql = f"SELECT {wanted} FROM jobs{_where(conditions)} ORDER BY {order} LIMIT {batch}"
+        rows = history.query(sql, params)
         if rows:
-            yield rows
+            yield [read_row(history.dialect, row) for row in rows]
         if len(rows) < batch:
             return
-        last = (rows[-1]["sent_at"], rows[-1]["id"])
+        if after not in conditions:  # the keyset, from the second chunk on
+            conditions.append(after)
+        params.update(last_sent_at=rows[-1]["sent_at"], last_id=rows[-1]["id"])  # as stored: no conversion
         remaining = None if remaining is None else remaining - len(rows)
 
 
-def _after(query: Select[Any], last: tuple[datetime, str] | None, newest_first: bool) -> Select[Any]:
-    """``query`` limited to the rows after ``last`` in the order; written so the sent_at index serves it."""
-    if last is None:
-        return query
-    sent_at, task_id = last
-    if newest_first:
-        return query.where(jobs.c.sent_at <= sent_at, or_(jobs.c.sent_at < sent_at, jobs.c.id < task_id))
-    return query.where(jobs.c.sent_at >= sent_at, or_(jobs.c.sent_at > sent_at, jobs.c.id > task_id))
+# The rows after the last one read, in each order; written so the sent_at index serves them.
+_AFTER_OLDER = "sent_at >= :last_sent_at AND (sent_at > :last_sent_at OR id > :last_id)"
+_AFTER_NEWER = "sent_at <= :last_sent_at AND (sent_at < :last_sent_at OR id < :last_id)"
+
+
+def _where(conditions: Sequence[str]) -> str:
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""

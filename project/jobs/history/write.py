@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -34,8 +34,18 @@ class HistoryWriter(Protocol):
     first, and only while no unfinished job holds its ``unique_key`` (index ix_jobs_unique_key_live).
     """
 
+    dialect: str  # the database: sqlite, postgresql
+
+    def query(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of a SELECT written with ``:name`` parameters, as the driver returns them (``read_row``
+        turns one into what the ORM reads); one short transaction."""
+        ...
+
     def record_sent(self, rows: Sequence[dict[str, Any]]) -> None:
         """Jobs sent (``values.sent_row``); a job a worker recorded first keeps what it recorded."""
+
+    def record_retries(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Copies sent (sent rows with ``retry_of``), each original marked retried by its copy: one transaction."""
 
     def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
         """Jobs started or finished (``values.progress_row``, one row per job). A start does not
@@ -50,6 +60,10 @@ class HistoryWriter(Protocol):
 
     def holder(self, unique_key: str) -> dict[str, Any] | None:
         """``{id, state, sent_at}`` of the unfinished job holding ``unique_key``, or None."""
+        ...
+
+    def give_key(self, task_id: str, unique_key: str) -> bool:
+        """Set the job's ``unique_key`` unless an unfinished job holds it; False when one does."""
         ...
 
     def settle(self, task_id: str, states: Sequence[str], changes: dict[str, Any]) -> bool:
@@ -79,6 +93,14 @@ def record_sent_rows(rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         with history_guard("sending", [row["id"] for row in rows]):
             current_writer().record_sent(rows)
+
+
+def record_retries(rows: Sequence[dict[str, Any]]) -> None:
+    """Record copies sent and link them to their originals (``HistoryWriter.record_retries``); a failure is
+    a warning naming the originals: the broker has the copies."""
+    if rows:
+        with history_guard("retry", [row["retry_of"] for row in rows]):
+            current_writer().record_retries(rows)
 
 
 def current_writer() -> HistoryWriter:
@@ -124,16 +146,17 @@ class RecordingBehind:
     timeouts.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, write: Callable[[list[dict[str, Any]]], None] = record_sent_rows) -> None:
+        self.write = write  # records rows handed over, warning instead of raising (``record_sent_rows``)
         self.app = current_app._get_current_object()  # type: ignore[attr-defined]
         self.batches: queue.SimpleQueue[tuple[list[dict[str, Any]], threading.Event] | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._record, name="appctl-history", daemon=True)
         self.thread.start()
 
-    def record(self, jobs: Iterable[Any]) -> threading.Event:
-        """Hand over jobs the broker has accepted (each with id, name, args, kwargs, queue, eta, expires)."""
+    def record(self, rows: list[dict[str, Any]]) -> threading.Event:
+        """Hand over the history rows of jobs the broker has accepted (``sent_rows``)."""
         recorded = threading.Event()
-        self.batches.put((sent_rows(jobs), recorded))
+        self.batches.put((rows, recorded))
         return recorded
 
     def close(self) -> None:
@@ -153,7 +176,7 @@ class RecordingBehind:
                 closing = waiting[-1] is None
                 batches = [batch for batch in waiting if batch is not None]
                 try:
-                    record_sent_rows([row for rows, _ in batches for row in rows])
+                    self.write([row for rows, _ in batches for row in rows])
                 finally:
                     for _, recorded in batches:
                         recorded.set()

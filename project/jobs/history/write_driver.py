@@ -11,6 +11,8 @@ A worker's rows (``record_progress``) take the upsert ``progress_upsert`` builds
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
@@ -25,6 +27,8 @@ from project.urls import parse_url
 SENT_COLUMNS = ("id", "state", "name", "args", "kwargs", "queue", "sent_at", "eta", "expires", "retry_of")
 CLAIM_COLUMNS = (*SENT_COLUMNS, "unique_key")  # a unique send's row (project/jobs/unique.py)
 _JSON_COLUMNS = ("args", "kwargs", "result")
+TIME_COLUMNS = ("sent_at", "started_at", "finished_at", "revoked_at", "eta", "expires")
+_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")  # a ``:name`` parameter (not a ``::type`` cast), for psycopg
 # SQLite 3.38 and later have JSON functions built in: a batch of sent jobs is then one parameter, and
 # the insert runs in SQLite without taking Python's lock once per row (sqlite3's executemany does).
 _SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38)
@@ -66,6 +70,14 @@ class DriverHistory:
         """Record sent jobs (``values.sent_row``) in one transaction."""
         self._execute(sent_upsert(self.dialect), sent_values(self.dialect, rows))
 
+    def record_retries(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Record copies sent (rows with ``retry_of``) and mark their originals retried by them: one transaction."""
+        if rows:
+            self._execute_all(
+                (sent_upsert(self.dialect), sent_values(self.dialect, rows)),
+                (retry_link(self.dialect), retry_link_values(self.dialect, rows)),
+            )
+
     def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
         """Record jobs started or finished in one statement, by OrmHistory.record_progress's rules."""
         if rows:
@@ -97,6 +109,15 @@ class DriverHistory:
             sent_at = datetime.strptime(sent_at, _SQLITE_DATETIME).replace(tzinfo=UTC)
         return {"id": task_id, "state": state, "sent_at": sent_at}
 
+    def give_key(self, task_id: str, unique_key: str) -> bool:
+        """Set the job's ``unique_key`` unless an unfinished job holds it (the partial unique index refuses)."""
+        mark = self._mark("id")
+        try:
+            self._execute(f"UPDATE jobs SET unique_key = {mark} WHERE id = {mark}", [(unique_key, task_id)])
+        except self._integrity_error():
+            return False
+        return True
+
     def settle(self, task_id: str, states: Sequence[str], changes: Mapping[str, Any]) -> bool:
         """Apply ``changes`` to the job if it is in one of ``states``."""
         assignments = ", ".join(f"{name} = {self._mark(name)}" for name in changes)
@@ -110,6 +131,22 @@ class DriverHistory:
         mark = self._mark("id")
         self._execute(f"DELETE FROM jobs WHERE id = {mark} AND state = {mark}", [(task_id, state)])
 
+    def query(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The rows of a SELECT written with ``:name`` parameters, by column name, as the driver returns them."""
+        if self.dialect == "postgresql":
+            sql = _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
+        connection = self._connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql, params)
+            names = [column[0] for column in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            connection.commit()
+        except BaseException:
+            self.close()
+            raise
+        return rows
+
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None) or self._connect()
         self._local.connection = connection
@@ -117,11 +154,17 @@ class DriverHistory:
 
     def _execute(self, sql: str, values: Sequence[Sequence[Any]]) -> int:
         """Run ``sql`` once per tuple of ``values`` in one transaction; the rows it changed."""
+        return self._execute_all((sql, values))
+
+    def _execute_all(self, *statements: tuple[str, Sequence[Sequence[Any]]]) -> int:
+        """Run each ``(sql, values)``, once per tuple of values, in one transaction; the rows the last changed."""
         connection = self._connection()
         try:
             cursor = connection.cursor()
-            cursor.executemany(sql, values)
-            changed = cursor.rowcount
+            changed = 0
+            for sql, values in statements:
+                cursor.executemany(sql, values)
+                changed = cursor.rowcount
             connection.commit()
         except BaseException:
             self.close()  # a connection that failed is not used again
@@ -153,6 +196,14 @@ class DriverHistory:
         import psycopg
 
         return psycopg.connect(self.target, **self.connect_args)
+
+    def _integrity_error(self) -> type[Exception]:
+        """The driver's error for a constraint the database refused."""
+        if self.dialect == "sqlite":
+            return sqlite3.IntegrityError
+        import psycopg
+
+        return psycopg.IntegrityError
 
     def _mark(self, column: str) -> str:
         """The parameter placeholder for a value of ``column`` (JSON ones cast on PostgreSQL)."""
@@ -214,6 +265,27 @@ def sent_values(dialect: str, rows: Sequence[Mapping[str, Any]]) -> list[tuple[A
     return [(json_text(values),)] if dialect == "sqlite" and _SQLITE_JSON else values
 
 
+def retry_link(dialect: str) -> str:
+    """``UPDATE`` marking each original job retried by its copy (``retried_by``), for a batch (both writers run it)."""
+    if dialect == "postgresql":
+        pairs = "unnest(%s::text[], %s::text[]) AS link(old, new)"
+        return f"UPDATE jobs SET retried_by = link.new FROM {pairs} WHERE jobs.id = link.old"
+    if _SQLITE_JSON:  # one parameter for the batch, as in sent_upsert
+        old, new = "json_extract(value, '$[0]')", "json_extract(value, '$[1]')"
+        pairs = f"(SELECT {old} AS old, {new} AS new FROM json_each(?)) AS link"
+        return f"UPDATE jobs SET retried_by = link.new FROM {pairs} WHERE jobs.id = link.old"
+    return "UPDATE jobs SET retried_by = ? WHERE id = ?"
+
+
+def retry_link_values(dialect: str, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """The parameters of ``retry_link`` for copies sent (rows with ``id`` and ``retry_of``)."""
+    if dialect == "postgresql":
+        return [([row["retry_of"] for row in rows], [row["id"] for row in rows])]
+    if _SQLITE_JSON:
+        return [(json_text([[row["retry_of"], row["id"]] for row in rows]),)]
+    return [(row["id"], row["retry_of"]) for row in rows]
+
+
 def progress_upsert(dialect: str, behind_only: bool = False) -> str:
     """The upsert of ``record_progress`` (see write.HistoryWriter), for the driver's paramstyle.
 
@@ -258,6 +330,28 @@ def _stored(dialect: str, column: str, value: Any) -> Any:
         utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         return utc.replace(tzinfo=None).strftime(_SQLITE_DATETIME) if dialect == "sqlite" else utc
     return value
+
+
+def stored_time(dialect: str, value: datetime) -> Any:
+    """A time as SQLAlchemy's DateTime stores it: naive UTC text on SQLite, an aware time elsewhere."""
+    return _stored(dialect, "sent_at", value)
+
+
+def read_row(dialect: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row of ``jobs`` as the driver returned it, as the ORM reads it: JSON parsed, times aware in UTC,
+    ``terminate`` a bool (SQLite keeps JSON and times as text, and booleans as integers)."""
+    read = dict(row)
+    for name, value in read.items():
+        if value is None:
+            continue
+        if name in _JSON_COLUMNS and dialect == "sqlite" and isinstance(value, str):  # a number is stored as one
+            read[name] = json.loads(value)
+        elif name in TIME_COLUMNS:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+            read[name] = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        elif name == "terminate":
+            read[name] = bool(value)
+    return read
 
 
 def _json(value: Any) -> str | None:

@@ -12,17 +12,27 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from project.extensions import db
 from project.jobs.history.models import jobs
 from project.jobs.history.sql import earlier_time
 from project.jobs.history.values import LIVE_STATES, PROGRESS_COLUMNS, complete_progress
-from project.jobs.history.write_driver import SENT_COLUMNS, column_values, progress_upsert, sent_upsert, sent_values
+from project.jobs.history.write_driver import (
+    SENT_COLUMNS,
+    column_values,
+    progress_upsert,
+    retry_link,
+    retry_link_values,
+    sent_upsert,
+    sent_values,
+)
 
 # Set by whoever records a job first and never overwritten, but sent_at: a job the app did not
 # publish itself (another producer) gets it from the worker's first record, and the sender's own
 # (earlier) time replaces that when the worker got there first.
 _SENT_FIELDS = ("name", "args", "kwargs", "queue", "sent_at")
+_SENT_BY_WORKER = tuple(name for name in _SENT_FIELDS if name != "sent_at")  # kept as a worker recorded them
 # Built once: a worker asks it before every job it runs.
 _REVOKED_AT = select(jobs.c.revoked_at).where(jobs.c.id == bindparam("task_id"))
 _KEPT_ONCE_SET = (*_SENT_FIELDS, "revoked_at")  # a worker's rows keep these (write_driver.progress_upsert)
@@ -70,6 +80,16 @@ def _update_or_insert(
 class OrmHistory:
     """The history writer of an app with the ORM (project/jobs/history/write.py)."""
 
+    @property
+    def dialect(self) -> str:
+        """The database's SQLAlchemy dialect name: sqlite, postgresql."""
+        return str(db.engine.dialect.name)
+
+    def query(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of a SELECT written with ``:name`` parameters, by column name, as the driver returns them."""
+        with db.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(text(sql), params).mappings()]
+
     def record_sent(self, rows: Sequence[dict[str, Any]]) -> None:
         """Record sent jobs in one statement; a job the worker already recorded keeps its state.
 
@@ -84,8 +104,22 @@ class OrmHistory:
                 conn.exec_driver_sql(sent_upsert(dialect), sent_values(dialect, rows))
             return
         with db.engine.begin() as conn:
-            sent_by_worker = tuple(name for name in _SENT_FIELDS if name != "sent_at")
-            upsert(conn, jobs, rows, keep=(*sent_by_worker, "state"), earliest="sent_at")
+            upsert(conn, jobs, rows, keep=(*_SENT_BY_WORKER, "state"), earliest="sent_at")
+
+    def record_retries(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Record copies sent (sent rows with ``retry_of``) and mark their originals retried by them, in one
+        transaction: the driver writer's statements, run on this engine."""
+        if not rows:
+            return
+        dialect = db.engine.dialect.name
+        with db.engine.begin() as conn:
+            if dialect in ("sqlite", "postgresql"):
+                conn.exec_driver_sql(sent_upsert(dialect), sent_values(dialect, rows))
+                conn.exec_driver_sql(retry_link(dialect), retry_link_values(dialect, rows))
+                return
+            upsert(conn, jobs, list(rows), keep=(*_SENT_BY_WORKER, "state"), earliest="sent_at")
+            link = update(jobs).where(jobs.c.id == bindparam("old")).values(retried_by=bindparam("new"))
+            conn.execute(link, [{"old": row["retry_of"], "new": row["id"]} for row in rows])
 
     def record_progress(self, rows: Sequence[dict[str, Any]], behind_only: bool = False) -> None:
         """Record jobs started or finished in one statement (see write.HistoryWriter).
@@ -124,6 +158,15 @@ class OrmHistory:
         with db.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
         return dict(row) if row is not None else None
+
+    def give_key(self, task_id: str, unique_key: str) -> bool:
+        """Set the job's ``unique_key`` unless an unfinished job holds it (the partial unique index refuses)."""
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(update(jobs).where(jobs.c.id == task_id).values(unique_key=unique_key))
+        except IntegrityError:
+            return False
+        return True
 
     def settle(self, task_id: str, states: Sequence[str], changes: dict[str, Any]) -> bool:
         """Apply ``changes`` to the job if it is in one of ``states``."""
