@@ -93,6 +93,34 @@ def test_task_send_to_redis_loads_no_sqlalchemy(migrated: dict[str, str], redis_
     assert "kombu.transport.redis" in modules
 
 
+@pytest.mark.parametrize("by", ["filter", "id"])
+def test_task_retry_to_redis_loads_no_sqlalchemy(migrated: dict[str, str], redis_url: str, by: str) -> None:
+    """A retry reads and writes the history through the database driver, as a send does."""
+    import sqlite3
+
+    import redis
+
+    env = {**migrated, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url}
+    failed = "0f1e2d3c-0000-4000-8000-000000000001"
+    with sqlite3.connect(Path(env["APPCTL_DATA_DIR"]) / "app.sqlite") as database:
+        database.execute(
+            "INSERT INTO jobs (id, state, name, args, kwargs, queue, sent_at, retries) "
+            "VALUES (?, 'FAILURE', 'project.users.tasks.divide', '[1, 0]', '{}', ?, '2026-01-01 00:00:00.000000', 0)",
+            (failed, env["APPCTL_QUEUE"]),
+        )
+    args = ["task", "retry", "--state", "FAILURE", "--yes"] if by == "filter" else ["task", "retry", failed]
+    try:
+        modules = modules_after(args, env)
+        assert redis.Redis.from_url(redis_url).llen(env["APPCTL_QUEUE"]) == 1  # the copy was sent
+    finally:
+        redis.Redis.from_url(redis_url).delete(env["APPCTL_QUEUE"])
+    assert loaded(modules, ("sqlalchemy", "flask_sqlalchemy", *MIGRATION_MODULES, *WORKER_MODULES)) == []
+    with sqlite3.connect(Path(env["APPCTL_DATA_DIR"]) / "app.sqlite") as database:
+        [(copy,)] = database.execute("SELECT retried_by FROM jobs WHERE id = ?", (failed,)).fetchall()
+        [(linked,)] = database.execute("SELECT retry_of FROM jobs WHERE id = ?", (copy,)).fetchall()
+    assert linked == failed
+
+
 def test_db_commands_load_flask_migrate(migrated: dict[str, str]) -> None:
     assert "flask_migrate" in modules_after(["db", "status"], migrated)
 

@@ -197,3 +197,43 @@ def test_on_sqlite_a_batch_as_one_json_array_stores_what_a_row_at_a_time_stores(
     monkeypatch.setattr("project.jobs.history.write_driver._SQLITE_JSON", False)
     driver(app).record_sent(rows[3:])  # executemany, a row at a time
     assert [stored(f"json-{n}") for n in range(3)] == [stored(f"rows-{n}") for n in range(3)]
+
+
+AWKWARD_RESULTS = [0.5, 10**6, "text", [], {}, None, {"nested": ["ü", 1e-7]}]
+
+
+@pytest.mark.parametrize("reader", ["orm", "driver"])
+def test_both_writers_read_a_row_as_the_orm_reads_it(history_app: Any, reader: str) -> None:
+    """``query`` + ``read_row`` give what SQLAlchemy's typed columns give: JSON parsed (a number SQLite
+    stored as a number too), times aware in UTC, ``terminate`` a bool."""
+    from sqlalchemy import select, update
+
+    from project.jobs.history.models import jobs
+    from project.jobs.history.write_driver import read_row
+
+    history = OrmHistory() if reader == "orm" else driver(history_app)
+    for index, result in enumerate(AWKWARD_RESULTS):
+        task_id = f"read-{index}"
+        history.record_sent([sent_row(task_id, "t", ARGS, {"k": "v"}, "q", sent_at=SENT_AT)])
+        history.record_progress([progress_row(task_id, "SUCCESS", 0, {"finished_at": SENT_AT, "result": result})])
+        with db.engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == task_id).values(terminate=True, revoked_at=SENT_AT))
+        [raw] = history.query("SELECT * FROM jobs WHERE id = :id", {"id": task_id})
+        with db.engine.connect() as conn:
+            typed = dict(conn.execute(select(jobs).where(jobs.c.id == task_id)).mappings().one())
+        assert read_row(history.dialect, raw) == typed
+        assert typed["result"] == result and typed["terminate"] is True and typed["sent_at"] == SENT_AT
+
+
+@pytest.mark.parametrize("writer", ["orm", "driver"])
+def test_copies_and_their_links_are_recorded_together_or_not_at_all(history_app: Any, writer: str) -> None:
+    history = OrmHistory() if writer == "orm" else driver(history_app)
+    history.record_sent([sent_row(f"old-{n}", "t", [n], {}, "q", sent_at=SENT_AT) for n in range(3)])
+    copies = [sent_row(f"new-{n}", "t", [n], {}, "q", retry_of=f"old-{n}") for n in range(3)]
+    history.record_retries(copies)
+    assert [(find_job(f"old-{n}") or {})["retried_by"] for n in range(3)] == ["new-0", "new-1", "new-2"]
+    assert [(find_job(f"new-{n}") or {})["retry_of"] for n in range(3)] == ["old-0", "old-1", "old-2"]
+    broken = [sent_row("new-x", "t", [1], {}, "q", retry_of="old-0"), {**copies[0], "state": None}]
+    with pytest.raises(Exception, match="(?i)null|constraint"):  # the second copy has no state: refused
+        history.record_retries(broken)
+    assert find_job("new-x") is None and (find_job("old-0") or {})["retried_by"] == "new-0"
