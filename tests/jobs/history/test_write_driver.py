@@ -234,6 +234,6 @@ def test_copies_and_their_links_are_recorded_together_or_not_at_all(history_app:
     assert [(find_job(f"old-{n}") or {})["retried_by"] for n in range(3)] == ["new-0", "new-1", "new-2"]
     assert [(find_job(f"new-{n}") or {})["retry_of"] for n in range(3)] == ["old-0", "old-1", "old-2"]
     broken = [sent_row("new-x", "t", [1], {}, "q", retry_of="old-0"), {**copies[0], "state": None}]
-    with pytest.raises(Exception, match="(?i)null|constraint"):  # the second copy has no state: refused
+    with pytest.raises(Exception, match=r"(?i)null|constraint"):  # the second copy has no state: refused
         history.record_retries(broken)
     assert find_job("new-x") is None and (find_job("old-0") or {})["retried_by"] == "new-0"
