@@ -42,7 +42,6 @@ FIELDS = (
     "retried_by",
     "schedule",
 )
-TIME_FIELDS = TIME_COLUMNS
 BRIEF_FIELDS = ("id", "name", "state", "queue", "sent_at", "error")  # a job in a bulk action's output
 BRIEF_COLUMNS = ("id", "name", "state", "queue", "sent_at", "error_type", "error_message")
 
@@ -54,7 +53,7 @@ def _iso(value: datetime | None) -> str | None:
 def job_record(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A history row as plain data (times as ISO 8601 UTC, the error as ``Type: message``)."""
     record = {name: row[name] for name in FIELDS if name in row}
-    for name in TIME_FIELDS:
+    for name in TIME_COLUMNS:
         if name in row:
             record[name] = _iso(row[name])
     if "error_type" in row:
