@@ -25,8 +25,9 @@ worker: install
 
 # `make test` (what CI runs) leaves out the tests marked slow: services paused and killed, full disks,
 # Ctrl-C in the middle, process races; `make test-all` runs them too (about 15 minutes on 2 cores).
+# The slowest tests are listed at the end, so a test that grows slow is seen where it grows.
 test: install
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" --durations=15
 
 test-all: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
