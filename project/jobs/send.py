@@ -155,16 +155,15 @@ def published_and_recorded(
             while unreported and (flush or len(unreported) > RECORDING_AHEAD or unreported[0][1].is_set()):
                 with interrupts_held():
                     yield _once_recorded(unreported)
+        while unreported:  # every batch is sent: the last ones, once recorded
+            with interrupts_held():
+                yield _once_recorded(unreported)
     except GeneratorExit:
         raise
-    except BaseException:
+    except BaseException:  # a Ctrl-C held back while a batch was handed out ends up here too
         while unreported:  # what was sent before the failure or the interruption
             yield _once_recorded(unreported)
         raise
-    else:
-        while unreported:
-            with interrupts_held():
-                yield _once_recorded(unreported)
     finally:
         recorder.close()
 

@@ -213,3 +213,42 @@ def test_task_retry_prints_every_copy_sent_on_redis_and_postgresql(
     queued = [json.loads(raw)["headers"]["id"] for raw in client.lrange(env["APPCTL_QUEUE"], 0, -1)]
     client.delete(env["APPCTL_QUEUE"])
     assert sorted(queued) == sorted(originals + copies)
+
+
+@pytest.mark.parametrize("command", ["retry", "send --from-file"])
+def test_a_ctrl_c_once_every_batch_is_sent_still_prints_every_job_sent(
+    env: dict[str, str], tmp_path: Path, command: str
+) -> None:
+    """Another writer holds the history's lock until every batch is sent, so the Ctrl-C comes while the
+    last batches wait to be recorded: each is printed once recorded, then exit 130."""
+    import signal
+
+    env = {**migrated(env), "APPCTL_SQLITE_BUSY_TIMEOUT": "60"}
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("[1, 2]\n" * 3000)
+    args, expected = ["task", "send", "divide", "--from-file", str(jobs)], 3000
+    if command == "retry":
+        sent = run_appctl(*args, env=env)
+        assert sent.returncode == 0, sent.stderr
+        args, expected = ["task", "retry", "--force", *sent.stdout.split()], 6000
+    data = Path(env["APPCTL_DATA_DIR"])
+
+    def queued() -> int:
+        try:
+            with sqlite3.connect(data / "broker.sqlite") as broker:
+                return int(broker.execute("SELECT count(*) FROM kombu_message").fetchone()[0])
+        except sqlite3.OperationalError:  # no table before the first message
+            return 0
+
+    lock = sqlite3.connect(data / "app.sqlite", isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # the history cannot record until this ends
+    try:
+        process = start(*args, env=env)
+        wait_until(lambda: queued() == expected, process, "every batch was sent")
+        process.send_signal(signal.SIGINT)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    out, err = process.communicate(timeout=120)
+    assert (process.returncode, err.decode()) == (130, INTERRUPTED)
+    assert len(out.split()) == 3000
