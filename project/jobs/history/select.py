@@ -6,6 +6,7 @@ of any size costs one chunk of memory and holds no read transaction open while i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -88,8 +89,7 @@ def filter_sql(selection: JobFilter, dialect: str) -> tuple[list[str], dict[str,
             params[name] = stored_time(dialect, moment)
             conditions.append(f"sent_at {operator} :{name}")
     if selection.error is not None:
-        error_text = "coalesce(error_type, '') || ': ' || coalesce(error_message, '')"  # as job_record shows it
-        conditions.append(_contains(error_text, selection.error, ERROR_TEXT_MAX, "error", params))
+        conditions.append(_contains(_ERROR_TEXT, selection.error, ERROR_TEXT_MAX, "error", params))
     if selection.args is not None:
         texts = ("CAST(args AS TEXT)", "CAST(kwargs AS TEXT)")
         needles = _json_forms(selection.args)
@@ -104,6 +104,10 @@ def filter_sql(selection: JobFilter, dialect: str) -> tuple[list[str], dict[str,
 
 _FALSE = "1 = 0"
 _LIKE_ESCAPE = "/"
+# The error as job_record shows it: "Type: message", or the one part a job has; NULL (matching
+# nothing) for a job without an error.
+_ERROR_TYPE, _ERROR_MESSAGE = "nullif(error_type, '')", "nullif(error_message, '')"
+_ERROR_TEXT = f"coalesce({_ERROR_TYPE} || ': ' || {_ERROR_MESSAGE}, {_ERROR_TYPE}, {_ERROR_MESSAGE})"
 
 
 def _like_escaped(text: str) -> str:
@@ -115,8 +119,9 @@ def _name_is(name: str, params: dict[str, Any]) -> str:
     """The full task name, or its last dotted part."""
     if len(name) > NAME_MAX:  # no task name is that long; SQLite would refuse the LIKE pattern
         return _FALSE
-    params["name"], params["name_suffix"] = name, "%." + _like_escaped(name)
-    return f"(name = :name OR name LIKE :name_suffix ESCAPE '{_LIKE_ESCAPE}')"
+    # Compared by substr, not LIKE: SQLite's LIKE ignores case, PostgreSQL's does not.
+    params.update(name=name, dotted_name="." + name, dotted_length=len(name) + 1)
+    return "(name = :name OR substr(name, length(name) - :dotted_length + 1) = :dotted_name)"
 
 
 def _contains(text: str, needle: str, longest: int, param: str, params: dict[str, Any]) -> str:
@@ -129,9 +134,11 @@ def _contains(text: str, needle: str, longest: int, param: str, params: dict[str
 
 
 def _json_forms(text: str) -> tuple[str, ...]:
-    """``text`` and, when they differ, the form json.dumps stores it in (non-ASCII and controls as \\uXXXX)."""
-    escaped = "".join(ch if " " <= ch < "\x7f" else f"\\u{ord(ch):04x}" for ch in text)
-    return (text,) if escaped == text else (text, escaped)
+    """``text``, and the forms json.dumps stores it in (quotes and backslashes escaped, the rest of
+    ASCII as it is, everything else as \\uXXXX, surrogate pairs past the BMP), as typed, in lower
+    case and in upper case: SQL's lower() cannot fold an escaped letter."""
+    forms = [text] + [json.dumps(variant)[1:-1] for variant in (text, text.lower(), text.upper())]
+    return tuple(dict.fromkeys(forms))
 
 
 def job_conditions(selection: JobFilter) -> list[Any]:

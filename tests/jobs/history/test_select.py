@@ -51,7 +51,7 @@ def varied(history_app: Any) -> None:
     add("ok", 0)
     add("zero", 1, state="FAILURE", args=[1, 0], error_type="ZeroDivisionError", error_message="division by zero")
     add("report", 2, name="project.reports.tasks.nightly", args=[], kwargs={"user_id": 42, "city": "Zürich"})
-    add("parked", 3, state="PENDING", queue="parked", args=["50%_off"])
+    add("parked", 3, state="PENDING", queue="parked", args=["50%_off", '😀 \\ "quoted"'])
     add("again", 4, state="FAILURE", retry_of="zero", args=[1, 0], error_type="ZeroDivisionError")
     add("other", 5, state="REVOKED", name="other.divide_all", error_type="TaskRevokedError", error_message="revoked")
 
@@ -71,6 +71,8 @@ def selected(**fields: Any) -> list[str]:
         ({"name": "tasks.nightly"}, ["report"]),
         ({"name": "project.reports.tasks.nightly"}, ["report"]),
         ({"name": "ivide"}, []),
+        ({"name": "DIVIDE"}, []),  # names are exact, on SQLite too (whose LIKE ignores case)
+        ({"name": "TASKS.NIGHTLY"}, []),
         ({"queue": "parked"}, ["parked"]),
         ({"queue": "park"}, []),
         ({"since": T0 + timedelta(minutes=2)}, ["report", "parked", "again", "other"]),
@@ -79,9 +81,14 @@ def selected(**fields: Any) -> list[str]:
         ({"error": "zerodivision"}, ["zero", "again"]),  # any case, the type too
         ({"error": "Error: division"}, ["zero"]),  # across "Type: message", as the history shows it
         ({"error": "revoked"}, ["other"]),
+        ({"error": ": "}, ["zero", "other"]),  # a job without an error, or with its type alone, has no ": "
+        ({"error": " "}, ["zero", "other"]),
         ({"args": "[1, 0]"}, ["zero", "again"]),
         ({"args": '"user_id": 42'}, ["report"]),  # kwargs too
         ({"args": "zürich"}, ["report"]),  # stored as \u00fc: matched all the same, any case
+        ({"args": "ZÜRICH"}, ["report"]),  # \u00dc: an escaped letter in the other case
+        ({"args": "😀"}, ["parked"]),  # stored as a surrogate pair, \ud83d\ude00
+        ({"args": '\\ "quoted"'}, ["parked"]),  # a backslash and quotes, as the value holds them
         ({"args": "50%_"}, ["parked"]),  # % and _ are literal
         ({"args": "%"}, ["parked"]),
         ({"retry_of": "zero"}, ["again"]),
