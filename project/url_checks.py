@@ -7,6 +7,7 @@ called "notaurl".
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 from project.errors import ConfigError
@@ -30,13 +31,18 @@ def _invalid(setting: str, url: str, why: str, examples: str) -> ConfigError:
 # Characters a password must not hold unencoded: each reader cuts the URL at another one of them.
 # SQLAlchemy ends the password at the first "@", libpq (the job history) at "/"; urllib, which
 # kombu, redis-py and Celery read broker URLs and Redis backend URLs with, at "/", "?" or "#".
-_DATABASE_CUTS = "@/"
+# A "%" that starts no %XX escape: SQLAlchemy keeps it as it is, libpq refuses the URL.
+_DATABASE_CUTS = "@/%"
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _URLLIB_CUTS = "/?#"
 
 
 def _check_password(setting: str, url: str, cuts: str) -> None:
     """Raise ConfigError, never showing the password, when drivers would read it differently."""
-    unencoded = sorted(set(url_password(url) or "") & set(cuts))
+    password = url_password(url) or ""
+    unencoded = sorted(set(password) & set(cuts) - {"%"})
+    if "%" in cuts and _LONE_PERCENT.search(password):
+        unencoded.append("%")
     if unencoded:
         codes = ", ".join(f"{char} as %{ord(char):02X}" for char in unencoded)
         raise ConfigError(

@@ -58,3 +58,10 @@ def test_the_schemes_checked_without_kombu_or_celery_are_theirs() -> None:
 
     assert set(KNOWN_TRANSPORTS) <= set(TRANSPORT_ALIASES)
     assert set(KNOWN_BACKENDS) <= set(BACKEND_ALIASES)
+
+
+@pytest.mark.parametrize("password", ["Ky7%40Qx9", "Ky7%25Qx9", "p%2Fw%3F%23"])
+def test_a_percent_encoded_database_password_is_accepted(password: str) -> None:
+    from project.url_checks import check_database_url
+
+    check_database_url(f"postgresql://postgres:{password}@127.0.0.1/db")  # no ConfigError

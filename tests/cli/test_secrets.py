@@ -117,6 +117,7 @@ def test_no_piece_of_a_password_is_printed(
     [
         ("DATABASE_URL", "postgresql://postgres:{password}@127.0.0.1/db", "Ky7@Qx9"),
         ("DATABASE_URL", "postgresql://postgres:{password}@127.0.0.1/db", "Ky7/Qx9"),
+        ("DATABASE_URL", "postgresql://postgres:{password}@127.0.0.1/db", "Ky7%Qx9"),  # no %XX: libpq refuses it
         ("CELERY_BROKER_URL", "redis://:{password}@127.0.0.1:6379/0", "Ky7#Qx9"),
         ("CELERY_BROKER_URL", "sqla+postgresql://postgres:{password}@127.0.0.1/db", "Ky7@Qx9"),
         ("CELERY_RESULT_BACKEND", "redis://:{password}@127.0.0.1:6379/0", "Ky7/Qx9?Zm4"),
