@@ -17,7 +17,7 @@ from project.bounds import (
     seconds_setting,
 )
 from project.errors import ConfigError, InvalidInput
-from project.jobs.registry import check_queue_name
+from project.jobs.names import check_queue_name
 from project.url_checks import check_service_urls
 from project.urls import sqlalchemy_database_url
 from project.users.passwords import DEFAULT_MIN_LENGTH

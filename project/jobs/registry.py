@@ -132,9 +132,3 @@ class ArgumentChecker:
         if verdict is not None:
             raise InvalidInput(verdict)
         check_json_values(args, kwargs)
-
-
-def check_queue_name(queue: str | None) -> None:
-    """Raise InvalidInput for a queue name no worker could be listening on (empty, spaces, controls)."""
-    if queue is not None and (not queue or any(c.isspace() or not c.isprintable() for c in queue)):
-        raise InvalidInput(f"queue name {queue!r} must be non-empty, without spaces or control characters")

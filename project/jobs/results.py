@@ -19,26 +19,20 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult
 from flask import current_app
 
-from project.errors import InvalidInput, JobFailed, NotFound, ServiceUnavailable, TimedOut
+from project.errors import JobFailed, NotFound, ServiceUnavailable, TimedOut
 from project.failures import connection_error_types, service_errors
 from project.jobs.history.read import FIELDS, find_job, is_known, list_history, never_sent
 from project.jobs.history.select import JobFilter
 from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, backend_outcome, progress_row
 from project.jobs.history.write import current_writer, history_guard
+from project.jobs.names import check_task_id
 from project.jobs.registry import current_celery
 
 POLL_INTERVAL = 0.02
 MAX_POLL_INTERVAL = 0.25
-MAX_ID_LENGTH = 255
 NOTICE_CHECK = 1.0  # seconds between direct reads of a job while waiting for its notification
 MAX_LOOKUPS = 1000  # result backend reads per history listing; unfinished rows further down show as recorded
 logger = logging.getLogger("appctl.history")
-
-
-def check_task_id(task_id: str) -> None:
-    """Raise InvalidInput unless ``task_id`` could be a task id (printable, no spaces)."""
-    if not task_id or len(task_id) > MAX_ID_LENGTH or any(c.isspace() or not c.isprintable() for c in task_id):
-        raise InvalidInput(f"{task_id!r} is not a task id")
 
 
 def job_state(task_id: str) -> dict[str, Any]:

@@ -20,9 +20,10 @@ from project.jobs.history.select import JobFilter, count_jobs
 from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, is_truncated, sent_row
 from project.jobs.history.write import current_writer, record_retries
 from project.jobs.history.write_driver import read_row
+from project.jobs.names import check_task_id
 from project.jobs.publisher import SEND_BATCH_SIZE, JobToSend, SentJob
 from project.jobs.registry import ArgumentChecker, resolve_task
-from project.jobs.results import check_task_id, job_state
+from project.jobs.results import job_state
 from project.jobs.send import SendOptions, published_and_recorded, publishing
 
 logger = logging.getLogger("appctl.retry")

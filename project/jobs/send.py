@@ -27,8 +27,9 @@ from project.jobs.history.signals import SILENCED_BY_CALLER, recorded_by_caller
 from project.jobs.history.values import UNKNOWN
 from project.jobs.history.write import RecordingBehind, record_sent, record_sent_rows, sent_rows
 from project.jobs.job_file import job_batches
+from project.jobs.names import check_queue_name
 from project.jobs.publisher import SEND_BATCH_SIZE, BatchPublisher, JobToSend, SentJob, UnconfirmedBatch
-from project.jobs.registry import ArgumentChecker, check_arguments, check_queue_name, current_celery, resolve_task
+from project.jobs.registry import ArgumentChecker, check_arguments, current_celery, resolve_task
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from typing import Any
 
 from project.errors import TimedOut
 from project.jobs.history.values import FINISHED_STATES
-from project.jobs.results import check_task_id, job_status, job_statuses
+from project.jobs.names import check_task_id
+from project.jobs.results import job_status, job_statuses
 
 WATCH_INTERVAL = 0.25  # seconds between two reads of the jobs still running
 

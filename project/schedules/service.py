@@ -12,7 +12,8 @@ from project.errors import LIST_SCHEDULES, Conflict, InvalidInput, NotFound
 from project.extensions import db
 from project.jobs.history.models import jobs
 from project.jobs.history.values import utcnow
-from project.jobs.registry import check_arguments, check_queue_name, resolve_task
+from project.jobs.names import check_queue_name
+from project.jobs.registry import check_arguments, resolve_task
 from project.jobs.send import send_job
 from project.schedules.models import schedules
 from project.schedules.timing import (

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from project.errors import InvalidInput, JobFailed, NotFound, TimedOut
-from project.jobs.results import check_task_id, job_state, require_success, wait_for_results
+from project.jobs.names import check_task_id
+from project.jobs.results import job_state, require_success, wait_for_results
 from project.jobs.send import send_job
 
 

@@ -104,6 +104,14 @@ def test_each_field_selects_what_it_says(varied: None, fields: dict[str, Any], i
     assert listed == ids[::-1]  # the listing: the same jobs, newest first
 
 
+@pytest.mark.parametrize(
+    "fields", [{"retry_of": "not an id"}, {"retry_of": ""}, {"retry_of": "x" * 256}, {"queue": ""}, {"queue": " "}]
+)
+def test_an_id_or_queue_the_same_option_refuses_elsewhere_is_invalid_input(fields: dict[str, Any]) -> None:
+    with pytest.raises(InvalidInput):
+        JobFilter(**fields)
+
+
 def test_an_unknown_state_is_invalid_input() -> None:
     with pytest.raises(InvalidInput, match="unknown state 'DONE'"):
         JobFilter(states=("done",))
