@@ -244,14 +244,3 @@ def database_env(request: pytest.FixtureRequest, env: dict[str, str], monkeypatc
         monkeypatch.setenv("DATABASE_URL", url)
         env["DATABASE_URL"] = url
     return env
-
-
-# Test files that take minutes in one process (the manual's examples, run page by page). Under
-# `--dist loadfile` a file is handed out in collection order, so these, collected late, started last
-# and ended the run alone; handed out first, they run while the other processes share the rest.
-LONGEST_FIRST = ("tests/test_doc_examples.py",)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest test files first; the others keep their order."""
-    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))
