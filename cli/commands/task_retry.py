@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import click
@@ -12,7 +13,7 @@ from cli.selection import act_on_selection, acts_on_ids, dry_run_option, job_fil
 from cli.state import with_app
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable
 
     from project.jobs.history.select import JobFilter
 
@@ -49,10 +50,7 @@ def retry(
         return
     if not force:
         refuse_unfinished_selection(job_filter)
-
-    def act(chunks: Iterator[list[Record]]) -> Iterator[list[Record]]:
-        return retry_selected(chunks, keep_schedule)
-
+    act = functools.partial(retry_selected, keep_schedule=keep_schedule)
     columns = copy_columns(fmt)
     verb = ("Retry", "Retried")
     act_on_selection(job_filter, act, columns, fmt, verb, yes, dry_run, RETRY_TABLE_COLUMNS, read=RETRY_COLUMNS)
