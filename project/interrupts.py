@@ -1,4 +1,4 @@
-"""Holding Ctrl-C back while a step that must not be cut in two runs (a batch sent and recorded)."""
+"""Holding Ctrl-C (or SIGTERM) back while a step that must not be cut in two runs (a batch sent and recorded)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,20 @@ def interrupts_held() -> Iterator[None]:
     Only where Python's own SIGINT handler is in place (the main thread; SIGINT not ignored);
     elsewhere the block runs as it is.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
         return
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    with signals_held(signal.SIGINT):  # the user asked to stop: that outranks any other ending
+        yield
+
+
+@contextmanager
+def signals_held(*signums: int) -> Iterator[None]:
+    """Hold ``signums`` back inside the block; the first that came meanwhile goes to its own handler at the end.
+
+    In the main thread only (Python runs signal handlers there); elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
@@ -27,10 +37,12 @@ def interrupts_held() -> Iterator[None]:
     def hold(signum: int, _frame: Any) -> None:
         caught.append(signum)
 
-    signal.signal(signal.SIGINT, hold)
+    held = [signum for signum in signums if signal.getsignal(signum) is not None]  # None: a handler set in C
+    previous = {signum: signal.signal(signum, hold) for signum in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if caught:
-            raise KeyboardInterrupt  # the user asked to stop: that outranks any other ending
+            signal.raise_signal(caught[0])  # its handler runs now, as if it had just come

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import uuid
 from typing import Any
@@ -22,6 +23,7 @@ from project.celery_internals.worker_command import run_celery_command
 from project.errors import UPGRADE_DATABASE, ConfigError
 from project.extensions import db
 from project.failures import reason
+from project.interrupts import signals_held
 from project.jobs.history.values import utcnow
 from project.jobs.registry import current_celery
 from project.schedules.dispatch import send_due_runs
@@ -48,14 +50,20 @@ class DatabaseScheduler(Scheduler):
         """No entries in code or in a shelve file: the schedule table is the schedule."""
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        """Hold the lease and send what is due; the seconds to sleep before the next tick."""
-        try:
-            with self.flask_app.app_context():
-                return self._tick()
-        except Exception as exc:  # the database away for a moment: try again next tick
-            logger.warning("beat: %s", reason(exc))
-            self._lead(False)
-            return POLL_SECONDS
+        """Hold the lease and send what is due; the seconds to sleep before the next tick.
+
+        SIGTERM and Ctrl-C wait for the tick to end: Celery's handler raises SystemExit wherever the
+        beat is, and one raised inside a lease statement left its transaction open on PostgreSQL, so
+        giving the lease up on the way out waited on that transaction for ever.
+        """
+        with signals_held(signal.SIGINT, signal.SIGTERM):
+            try:
+                with self.flask_app.app_context():
+                    return self._tick()
+            except Exception as exc:  # the database away for a moment: try again next tick
+                logger.warning("beat: %s", reason(exc))
+                self._lead(False)
+                return POLL_SECONDS
 
     def _tick(self) -> float:
         now = utcnow()

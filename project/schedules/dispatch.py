@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from project.extensions import db
 from project.failures import reason
-from project.schedules.lease import holds_lease
+from project.schedules.lease import bound_lock_waits, holds_lease
 from project.schedules.models import schedules
 from project.schedules.service import next_run, send_run
 
@@ -43,6 +43,7 @@ def claim_run(row: Any, holder: str, now: datetime) -> bool:
         .values(next_run_at=following_run(row, now))
     )
     with db.engine.begin() as conn:
+        bound_lock_waits(conn)
         return bool(conn.execute(claim).rowcount)
 
 
