@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from project.errors import InvalidInput
 
@@ -29,7 +29,17 @@ def check_cron(spec: str) -> str:
     fields = spec.split()
     if len(fields) != CRON_FIELDS or not croniter.is_valid(" ".join(fields)):
         raise InvalidInput(f"{spec!r} is not a cron expression of five fields (minute hour day month weekday)")
-    return " ".join(fields)
+    normal = " ".join(fields)
+    _next_wall(croniter(normal, datetime(2000, 1, 1)), spec)  # '0 0 30 2 *' is well formed, yet never runs
+    return normal
+
+
+def _next_wall(walls: croniter, spec: str) -> datetime:
+    """The next wall time of ``walls``; InvalidInput when there is none (croniter gives up after years)."""
+    try:
+        return walls.get_next(datetime)
+    except CroniterBadDateError:
+        raise InvalidInput(f"{spec!r} never runs: no date matches its day and month fields") from None
 
 
 def check_every(seconds: float) -> float:
@@ -69,7 +79,7 @@ def next_cron_run(spec: str, tz: ZoneInfo, after: datetime) -> datetime:
     wall = after.astimezone(tz).replace(tzinfo=None, second=0, microsecond=0)
     walls = croniter(spec, wall - timedelta(minutes=1))
     for _ in range(MAX_STEPS):
-        moment = fire_moment(walls.get_next(datetime), tz)
+        moment = fire_moment(_next_wall(walls, spec), tz)
         if moment > after:
             return moment
     raise InvalidInput(f"{spec!r} never runs after {after.isoformat()}")

@@ -96,6 +96,9 @@ def test_update_enable_disable_delete(runner: CliRunner, app: Any) -> None:
         (["add", "x", "divide", "1", "2", "--every", "1s", "--cron", "* * * * *"], 65, "not both"),
         (["add", "x", "divide", "1", "2", "--cron", "0 3 * *"], 65, "is not a cron expression of five fields"),
         (["add", "x", "divide", "1", "2", "--cron", "0 3 * * *", "--timezone", "Mars/Base"], 65, "IANA time zone"),
+        (["add", "x", "divide", "1", "2", "--cron", "0 0 30 2 *"], 65, "'0 0 30 2 *' never runs"),  # no 30 February
+        (["add", "x", "divide", "1", "2", "--cron", "0 0 30,31 2 *"], 65, "never runs"),
+        (["update", "taken", "--cron", "0 0 31 4 *"], 65, "'0 0 31 4 *' never runs"),
         (["add", "x", "divide", "1", "2", "--every", "0.5s"], 65, "at least 1 second"),
         (["add", "x", "divide", "1", "2", "--every", "soon"], 2, "is not a duration"),
         (["add", "has space", "divide", "1", "2", "--every", "1s"], 65, "without spaces"),
