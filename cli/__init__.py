@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli.exit_codes import as_click_error, interrupted, one_line_usage
+from cli.exit_codes import AppctlClickError, ExitStatus, as_click_error, interrupted, one_line_usage
 from cli.interrupts import let_late_interrupts_kill, quiet_cleanup_on_interrupt
 from cli.lazy import LazyGroup
 from cli.render import set_no_color
@@ -18,6 +18,7 @@ from cli.stderr_log import log_warnings_to_stderr
 
 __version__ = "0.1.0"
 SIGPIPE_STATUS = 141  # 128 + SIGPIPE
+NO_ANSWER = "no answer (end of input at the prompt); nothing was changed"
 
 COMMANDS = {
     "db": "cli.commands.db:db",
@@ -57,11 +58,11 @@ class AppctlGroup(LazyGroup):
             raise one_line_usage(exc) from None
         except KeyboardInterrupt:
             raise interrupted() from None
-        except click.exceptions.Abort as exc:
-            if isinstance(exc.__context__, KeyboardInterrupt):  # Ctrl-C at a prompt: click.confirm aborts
-                click.echo(err=True)  # end the prompt's line
+        except click.exceptions.Abort as exc:  # a prompt got Ctrl-C, or end of input (Ctrl-D)
+            click.echo(err=True)  # end the prompt's line
+            if isinstance(exc.__context__, KeyboardInterrupt):
                 raise interrupted() from None
-            raise
+            raise AppctlClickError(NO_ANSWER, ExitStatus.FAILURE) from None
         except (click.ClickException, click.exceptions.Exit):
             raise
         except BrokenPipeError:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cli.exit_codes import cut_long_quotes
 from project.bounds import Bounds, broker_transport_options
-from tests.cli.terminal import run_on_terminal
-from tests.conftest import run_appctl
+from tests.cli.terminal import OnTerminal, run_on_terminal
+from tests.conftest import HANG, run_appctl
 
 
 def migrated(env: dict[str, str]) -> dict[str, str]:
@@ -54,6 +56,23 @@ def test_no_at_a_prompt_is_one_error_line_and_exit_1(env: dict[str, str]) -> Non
         assert run.returncode == 1
         assert run.stderr == "Delete user alice? [y/N]: \nError: not confirmed; nothing was changed\n"
         assert "Aborted" not in run.screen
+    assert run_appctl("user", "show", "alice", env=env).returncode == 0
+
+
+def test_end_of_input_at_a_prompt_is_one_error_line_and_exit_1(env: dict[str, str]) -> None:
+    """Ctrl-D at any prompt: Click printed "Aborted!"; it is one Error line, as a "no" is."""
+    migrated(env)
+    assert run_appctl("user", "add", "alice", "alice@example.com", env=env).returncode == 0
+    asked = run_on_terminal("user", "delete", "alice", env=env, typed="\x04")
+    password = OnTerminal("user", "set-password", "alice", env=env)
+    deadline = time.monotonic() + HANG
+    while password.process.poll() is None and time.monotonic() < deadline:
+        os.write(password.main_fd, b"\x04")  # again until it reads one: a password prompt flushes what came before
+        time.sleep(0.5)
+    for run in (asked, password.finish()):
+        assert run.returncode == 1, run
+        assert run.stderr.endswith("\nError: no answer (end of input at the prompt); nothing was changed\n"), run
+        assert run.stderr.count("Error") == 1 and "Aborted" not in run.stderr + run.screen
     assert run_appctl("user", "show", "alice", env=env).returncode == 0
 
 
