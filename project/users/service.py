@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from project.errors import LIST_USERS, InvalidInput, NotFound, UserExists
 from project.extensions import STREAM_BATCH, db
 from project.users.models import EMAIL_MAX, USERNAME_MAX, User
-from project.users.names import comparison_key, invisible_part, normal_form
+from project.users.names import KEY_MAX_FACTOR, comparison_key, invisible_part, normal_form
 
 SORT_KEYS = ("id", "username", "email")
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
@@ -151,10 +151,11 @@ def list_users(
         query = query.add_columns(User.password_hash)
     if active is not None:
         query = query.where(User.active.is_(active))
-    if search and len(search) > max(USERNAME_MAX, EMAIL_MAX):  # in no user; SQLite would refuse the pattern
+    needle = comparison_key(search) if search else ""
+    if len(needle) > max(USERNAME_MAX, EMAIL_MAX) * KEY_MAX_FACTOR:  # in no user's key
         query = query.where(false())
-    elif search:
-        matches = User.username.icontains(search, autoescape=True) | User.email.icontains(search, autoescape=True)
+    elif needle:  # read as names are compared (NFC, case-folded: "STRASSE" finds Straße), alike on every database
+        matches = User.username_key.contains(needle, autoescape=True) | User.email_key.contains(needle, autoescape=True)
         query = query.where(matches)
     query = query.order_by(column.desc() if sort.startswith("-") else column, User.id).offset(offset).limit(limit)
     result = db.session.execute(query.execution_options(yield_per=STREAM_BATCH))

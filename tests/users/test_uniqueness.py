@@ -67,6 +67,28 @@ def add(runner: CliRunner, username: str, email: str) -> dict[str, Any]:
     return dict(json.loads(stdout))
 
 
+@pytest.mark.parametrize(
+    ("search", "found"),
+    [
+        ("JOSÉ", "jos\u00e9"),
+        ("É", "jos\u00e9"),
+        ("jose\u0301", "jos\u00e9"),  # typed decomposed
+        ("STRASSE", "Stra\u00dfe"),  # full case folding: ß is ss
+        ("straße", "Stra\u00dfe"),
+        ("ALICE@EX", "alice"),
+    ],
+)
+def test_search_reads_names_as_they_are_compared_on_every_database(
+    runner: CliRunner, database: str, tag: str, search: str, found: str
+) -> None:
+    """``user list --search`` in any case, Unicode included: SQLite's LIKE folded ASCII only, PostgreSQL's none."""
+    for name in ("jose\u0301", "Stra\u00dfe", "alice"):
+        add(runner, f"{name}{tag}", f"{tag}{name.lower().encode('ascii', 'ignore').decode()}@example.com")
+    code, stdout, stderr = invoke(runner, "user", "list", "--search", search, "-o", "json")
+    assert (code, stderr) == (0, "")
+    assert [user["username"] for user in json.loads(stdout) if user["username"].endswith(tag)] == [f"{found}{tag}"]
+
+
 @pytest.mark.parametrize("variant", ["bob", "BOB", "bOb"])
 def test_usernames_are_unique_in_any_case(runner: CliRunner, database: str, tag: str, variant: str) -> None:
     add(runner, f"Bob{tag}", f"bob{tag}@example.com")
