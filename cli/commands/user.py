@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cli.commands.user_accounts import activate, check_password, deactivate, set_password, update
-from cli.commands.user_bulk import export, import_
 from cli.confirm import confirm_or_abort, yes_option
+from cli.lazy import LazyGroup
 from cli.params import count_option
 from cli.render import ids_option, note, output_option, render_record, render_records
 from cli.state import with_app
@@ -15,13 +14,21 @@ COLUMNS = ("id", "username", "email", "active")
 SORT_CHOICES = tuple(prefix + key for key in ("id", "username", "email") for prefix in ("", "-"))  # service.SORT_KEYS
 
 
-@click.group()
+# Imported when they run: `user add`, `list` and `show` load neither passwords nor CSV handling.
+ACCOUNT_COMMANDS = {
+    "update": "cli.commands.user_accounts:update",
+    "set-password": "cli.commands.user_accounts:set_password",
+    "check-password": "cli.commands.user_accounts:check_password",
+    "activate": "cli.commands.user_accounts:activate",
+    "deactivate": "cli.commands.user_accounts:deactivate",
+    "import": "cli.commands.user_bulk:import_",
+    "export": "cli.commands.user_bulk:export",
+}
+
+
+@click.group(cls=LazyGroup, lazy_subcommands=ACCOUNT_COMMANDS)
 def user() -> None:
     """Manage users."""
-
-
-for command in (update, set_password, check_password, activate, deactivate, import_, export):
-    user.add_command(command)
 
 
 @user.command()
