@@ -6,6 +6,10 @@ APPCTL := $(VENV)/bin/appctl
 # Test processes: each test file stays in one process. Most tests wait on subprocesses, workers and
 # services rather than compute, so six processes suit the 2-core machines we run on.
 TEST_WORKERS ?= 6
+# Bytecode is cached even where the environment sets PYTHONDONTWRITEBYTECODE (this machine does): else
+# every appctl process a test starts compiles appctl's modules again, and every test process rewrites
+# and compiles every test module again, which an installed appctl (pip compiles a wheel) never does.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install run worker test test-all bench lint clean
 
