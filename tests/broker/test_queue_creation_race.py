@@ -50,6 +50,7 @@ def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield "sqla+" + sqlalchemy_database_url(url)
 
 
+@pytest.mark.slow  # a process race (or Ctrl-C in the middle): `make test-all`
 def test_processes_declaring_the_same_queues_at_once_all_succeed(tmp_path: Path, broker_url: str) -> None:
     url, go = broker_url, tmp_path / "go"
     script = DECLARE.format(queues=QUEUES)

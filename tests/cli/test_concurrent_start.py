@@ -5,11 +5,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import APPCTL, HANG, run_appctl
 
 PROCESSES = 6
 
 
+@pytest.mark.slow  # a process race (or Ctrl-C in the middle): `make test-all`
 def test_sends_started_together_on_a_fresh_data_directory_all_succeed(env: dict[str, str], tmp_path: Path) -> None:
     fresh = {**env, "APPCTL_DATA_DIR": str(tmp_path / "fresh" / "data")}
     processes = [

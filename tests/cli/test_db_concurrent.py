@@ -32,10 +32,12 @@ def assert_migrated_once(env: dict[str, str], outcomes: list[tuple[int, str]]) -
     assert added.returncode == 0, added.stderr
 
 
+@pytest.mark.slow  # a process race (or Ctrl-C in the middle): `make test-all`
 def test_upgrades_at_once_on_sqlite(env: dict[str, str]) -> None:
     assert_migrated_once(env, upgrade_at_once(env))
 
 
+@pytest.mark.slow  # a process race (or Ctrl-C in the middle): `make test-all`
 @pytest.mark.services
 def test_upgrades_at_once_on_postgresql(env: dict[str, str]) -> None:
     with fresh_pg_schema() as url:
@@ -83,6 +85,7 @@ def test_a_schema_that_does_not_exist_is_said_at_once_not_waited_on(env: dict[st
     assert refused.stderr.startswith("Error: the schema that ") and "does not exist" in refused.stderr
 
 
+@pytest.mark.slow  # a process race (or Ctrl-C in the middle): `make test-all`
 def test_ctrl_c_in_the_middle_of_an_upgrade_on_sqlite_leaves_no_half_migrated_schema(env: dict[str, str]) -> None:
     """SQLite's DDL is not rolled back: Ctrl-C waits for the migration, then ends the command (exit 130)."""
     import signal

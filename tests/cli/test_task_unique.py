@@ -60,6 +60,7 @@ def test_a_repeated_unique_send_prints_the_queued_job_and_sends_nothing(system: 
     assert [job["id"] for job in jobs_with(system, args)] == [keyed.stdout.strip(), task_id]
 
 
+@pytest.mark.slow  # a process race (or Ctrl-C in the middle): `make test-all`
 def test_processes_racing_through_the_cli_send_one_job(system: dict[str, str]) -> None:
     args, key = fresh_args(), f"race-{uuid.uuid4().hex}"
     command = [APPCTL, "task", "send", "divide", *args, "--unique-key", key]

@@ -121,6 +121,7 @@ def send_at_the_barrier(environ: dict[str, str], barrier: Any, results: Any, orm
             results.put({"error": repr(exc)})
 
 
+@pytest.mark.slow  # a process race (or Ctrl-C in the middle): `make test-all`
 def test_processes_racing_with_one_key_send_one_job(unique_app: Any, system: dict[str, str]) -> None:
     spawn = multiprocessing.get_context("spawn")
     barrier, results = spawn.Barrier(RACERS), spawn.Queue()

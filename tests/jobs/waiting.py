@@ -10,15 +10,21 @@ T = TypeVar("T")
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 120, what: str = "condition") -> T:
-    """Call ``probe`` until it returns something truthy (returned) or ``timeout`` seconds pass (fail)."""
+    """Call ``probe`` until it returns something truthy (returned) or ``timeout`` seconds pass (fail).
+
+    The pause between calls doubles from 50 ms up to one second: many probes run an ``appctl``
+    process, and a long wait would otherwise start one after another on a machine already loaded.
+    """
     deadline = time.monotonic() + timeout
+    pause = 0.05
     while True:
         value = probe()
         if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(pause)
+        pause = min(1.0, pause * 2)
 
 
 def job_in_state(task_id: str, *states: str) -> Callable[[], dict[str, Any] | None]:
