@@ -42,13 +42,13 @@ def seconds_setting(environ: Mapping[str, str], name: str, default: float) -> fl
     return value
 
 
-def count_setting(environ: Mapping[str, str], name: str, default: int) -> int:
-    """Read a whole number from 0 to MAX_COUNT from ``environ[name]``, or ``default``."""
+def count_setting(environ: Mapping[str, str], name: str, default: int, maximum: int = MAX_COUNT) -> int:
+    """Read a whole number from 0 to ``maximum`` from ``environ[name]``, or ``default``."""
     raw = environ.get(name)
     if not raw:
         return default
-    if not (raw.strip().isascii() and raw.strip().isdigit()) or len(raw.strip()) > 10 or int(raw) > MAX_COUNT:
-        raise ConfigError(f"{name} must be a whole number from 0 to {MAX_COUNT}, not {raw!r}")
+    if not (raw.strip().isascii() and raw.strip().isdigit()) or len(raw.strip()) > 10 or int(raw) > maximum:
+        raise ConfigError(f"{name} must be a whole number from 0 to {maximum}, not {raw!r}")
     return int(raw)
 
 

@@ -21,6 +21,7 @@ from project.jobs.names import check_queue_name
 from project.url_checks import check_service_urls
 from project.urls import sqlalchemy_database_url
 from project.users.passwords import DEFAULT_MIN_LENGTH
+from project.users.passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 
 DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds between a worker's heartbeat rows
 DEFAULT_BEAT_LEASE = 10.0  # seconds a beat holds the lease unless it renews it (docs/operations.md)
@@ -130,7 +131,10 @@ class BaseConfig:
         interval = seconds_setting(environ, "APPCTL_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL)
         settings["APPCTL_HEARTBEAT_INTERVAL"] = max(interval, 0.1)
         settings["APPCTL_BEAT_LEASE"] = max(seconds_setting(environ, "APPCTL_BEAT_LEASE", DEFAULT_BEAT_LEASE), 1.0)
-        settings["MIN_PASSWORD_LENGTH"] = count_setting(environ, "APPCTL_MIN_PASSWORD_LENGTH", DEFAULT_MIN_LENGTH)
+        # At most the longest password accepted: a larger minimum would refuse every password.
+        settings["MIN_PASSWORD_LENGTH"] = count_setting(
+            environ, "APPCTL_MIN_PASSWORD_LENGTH", DEFAULT_MIN_LENGTH, maximum=MAX_PASSWORD_LENGTH
+        )
         settings["APPCTL_MIGRATION_LOCK_TIMEOUT"] = seconds_setting(
             environ, "APPCTL_MIGRATION_LOCK_TIMEOUT", DEFAULT_MIGRATION_LOCK_TIMEOUT
         )

@@ -132,8 +132,13 @@ def test_set_and_check_a_password(migrated_env: dict[str, str], tag: str) -> Non
     code, _, err = appctl(env, "user", "set-password", name, "--password-stdin", input=PASSWORD)
     assert (code, err) == (
         78,
-        "Error: APPCTL_MIN_PASSWORD_LENGTH must be a whole number from 0 to 2147483647, not 'twelve'\n",
+        "Error: APPCTL_MIN_PASSWORD_LENGTH must be a whole number from 0 to 1024, not 'twelve'\n",
     )
+    env["APPCTL_MIN_PASSWORD_LENGTH"] = "1025"  # over the longest password accepted: none would do
+    code, _, err = appctl(env, "user", "set-password", name, "--password-stdin", input=PASSWORD)
+    assert (code, err) == (78, "Error: APPCTL_MIN_PASSWORD_LENGTH must be a whole number from 0 to 1024, not '1025'\n")
+    env["APPCTL_MIN_PASSWORD_LENGTH"] = "4"
+    assert appctl(env, *check, input="four\n")[0] == 0  # unchanged
 
 
 def test_the_stored_hash_is_werkzeug_s_scrypt_with_pinned_parameters(migrated_env: dict[str, str], tag: str) -> None:
