@@ -240,6 +240,7 @@ def sent_upsert(dialect: str) -> str:
 def sent_values(dialect: str, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     """The parameters of ``sent_upsert``: the rows of sent jobs in SENT_COLUMNS' order, as SQLAlchemy's
     types store them; on SQLite with JSON functions, one parameter holding them all as a JSON array."""
+    rows = in_lock_order(dialect, rows)
     times: dict[Any, Any] = {}  # a batch's few times (sent_at, eta, expires), each converted once
 
     def stored_time(value: Any) -> Any:
@@ -318,7 +319,16 @@ def progress_upsert(dialect: str, behind_only: bool = False) -> str:
 
 def column_values(dialect: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     """The rows' ``columns`` (None where a row has none) for the driver, as SQLAlchemy's types store them."""
-    return [tuple(_stored(dialect, name, row.get(name)) for name in columns) for row in rows]
+    return [tuple(_stored(dialect, name, row.get(name)) for name in columns) for row in in_lock_order(dialect, rows)]
+
+
+def in_lock_order(dialect: str, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+    """On a database that locks rows (PostgreSQL), ``rows`` by id (a stable sort: one job's rows keep their order).
+
+    Two batches that write the same jobs then lock them in the same order and never deadlock; a
+    retry's copies and the worker's first rows of them did, and the retry's links were lost.
+    """
+    return rows if dialect == "sqlite" else sorted(rows, key=lambda row: row["id"])
 
 
 def _stored(dialect: str, column: str, value: Any) -> Any:
