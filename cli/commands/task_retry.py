@@ -42,12 +42,19 @@ def retry(
     fmt: str | None,
 ) -> None:
     """Send jobs again, given by ID or by filter, with their task, arguments and queue; print the new ids."""
-    from project.jobs.retry import RETRY_COLUMNS, refuse_unfinished_selection, retry_batches, retry_selected
+    from project.jobs.retry import (
+        RETRY_COLUMNS,
+        refuse_unfinished_selection,
+        retry_batches,
+        retry_selected,
+        retry_selection,
+    )
 
     if acts_on_ids(task_ids, job_filter, dry_run):
         batches = retry_batches(list(task_ids), force=force, keep_schedule=keep_schedule)
         render_copies(printed_batches(batches), fmt)  # each batch printed once the broker has it
         return
+    job_filter = retry_selection(job_filter)
     if not force:
         refuse_unfinished_selection(job_filter)
     act = functools.partial(retry_selected, keep_schedule=keep_schedule)

@@ -78,6 +78,12 @@ def retry_selected(
     return _copies_sent(checked(), checkers, keep_schedule, keep_schedule, take_keys=True)
 
 
+def retry_selection(job_filter: JobFilter) -> JobFilter:
+    """What a retry by filter sends again: the jobs selected that no retry has sent yet. A job retried
+    before is left to its copy (selected in its turn if it failed), so running the retry again sends nothing twice."""
+    return replace(job_filter, not_retried=True)
+
+
 def refuse_unfinished_selection(job_filter: JobFilter) -> None:
     """Conflict when ``job_filter`` selects jobs not finished yet: retried by a filter, they would run twice."""
     live = tuple(state for state in (job_filter.states or LIVE_STATES) if state in LIVE_STATES)

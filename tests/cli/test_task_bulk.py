@@ -237,6 +237,15 @@ def test_retry_by_filter_sends_the_failures_again(system: System) -> None:
     for copy in copies:
         assert ids(env, "--retry-of", copy["retry_of"]) == {copy["id"]}
 
+    # Run again (as from cron): the jobs already retried are left to their copies, which failed in turn.
+    again = invoke("task", "retry", "--since", since, "--state", "FAILURE", "--dry-run", "-q")
+    assert (again.exit_code, sorted(again.stdout.split())) == (0, sorted(new))
+    retried = invoke("task", "retry", "--since", since, "--state", "FAILURE", "--yes", "-o", "jsonl")
+    assert (retried.exit_code, retried.stderr) == (0, "3 job(s) selected.\nRetried 3 job(s).\n")
+    assert sorted(json.loads(line)["retry_of"] for line in retried.stdout.splitlines()) == sorted(new)
+    by_id = invoke("task", "retry", failed[0], "-o", "jsonl")  # an id is sent again, retried before or not
+    assert (by_id.exit_code, json.loads(by_id.stdout)["retry_of"]) == (0, failed[0])
+
 
 def queued_messages(system: System, queue: str) -> int:
     """How many messages wait in ``queue`` on the system's broker."""

@@ -50,6 +50,7 @@ class JobFilter:
     args: str | None = None
     retry_of: str | None = None
     schedule: str | None = None  # the runs of this schedule (``task history --schedule``)
+    not_retried: bool = False  # only the jobs no retry has sent again yet (what a retry by filter sends)
 
     def __post_init__(self) -> None:
         """InvalidInput for a value the same option refuses elsewhere: a state, an id, a queue name."""
@@ -93,6 +94,8 @@ def filter_sql(selection: JobFilter, dialect: str) -> tuple[list[str], dict[str,
         if moment is not None:
             params[name] = stored_time(dialect, moment)
             conditions.append(f"sent_at {operator} :{name}")
+    if selection.not_retried:
+        conditions.append("retried_by IS NULL")
     if selection.error is not None:
         conditions.append(_contains(_ERROR_TEXT, selection.error, ERROR_TEXT_MAX, "error", params))
     if selection.args is not None:
