@@ -5,7 +5,7 @@ worker process therefore keeps its rows here, one per job (a start and its outco
 thread writes them through the app's one writer (project/jobs/history/write.py), one statement
 per batch, every ``APPCTL_HISTORY_FLUSH_INTERVAL`` seconds (project/bounds.py) and at once on a
 warm shutdown. What a killed worker never wrote, readers take from the result backend
-(project/jobs/reconcile.py). An interval of 0 writes every row as it comes.
+(``reconciled`` in project/jobs/results.py). An interval of 0 writes every row as it comes.
 """
 
 from __future__ import annotations

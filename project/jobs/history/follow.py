@@ -73,7 +73,10 @@ class _Watcher:
         changed = self._see(rows)
         window = {row.id for row in recent}
         self.looks = {job_id: look for job_id, look in self.looks.items() if job_id in window or job_id in self.live}
-        records = [job_record(row) for chunk in _chunks(changed) for row in self._full_rows(conn, chunk)]
+        full_rows = [row for chunk in _chunks(changed) for row in self._full_rows(conn, chunk)]
+        # A job may have changed again between the two reads: what is printed is what it looks like now.
+        self._see(tuple(row[column.name] for column in LOOK) for row in full_rows)
+        records = [job_record(row) for row in full_rows]
         return sorted(records, key=lambda record: (record["sent_at"] or "", record["id"]))
 
     def _recent_and_running(self, conn: Connection) -> list[Any]:
@@ -89,18 +92,18 @@ class _Watcher:
         query = select(jobs).where(jobs.c.id.in_(ids), *self.conditions)
         return list(conn.execute(query).mappings().all())
 
-    def _see(self, rows: Iterable[Any]) -> list[str]:
-        """Record how ``rows`` look; the ids of those that look different from before (or were not seen)."""
+    def _see(self, looks: Iterable[Iterable[Any]]) -> list[str]:
+        """Record how jobs look (rows of LOOK); the ids of those that look different from before (or were not seen)."""
         changed = []
-        for row in rows:
-            look = tuple(row)
-            if self.looks.get(row.id) != look:
-                changed.append(row.id)
-                self.looks[row.id] = look
-            if row.state in LIVE_STATES:
-                self.live.add(row.id)
+        for look in map(tuple, looks):
+            job_id, state = look[0], look[1]
+            if self.looks.get(job_id) != look:
+                changed.append(job_id)
+                self.looks[job_id] = look
+            if state in LIVE_STATES:
+                self.live.add(job_id)
             else:
-                self.live.discard(row.id)
+                self.live.discard(job_id)
         return list(dict.fromkeys(changed))
 
 

@@ -118,3 +118,25 @@ def test_an_id_the_history_knows_waits_for_its_result(app: Any, now: datetime) -
     assert job_status("queued")["state"] == "PENDING"
     with pytest.raises(Exception, match="timed out"):
         wait_for_results(["queued"], timeout=0.2)
+
+
+def test_follow_prints_a_job_that_changed_between_its_two_reads_once(
+    app: Any, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll reads how jobs look, then the changed ones whole: a worker's commit between the two is
+    printed once, as the second read saw it, and not again at the next poll."""
+    from project.jobs.history import follow
+
+    monkeypatch.setattr(follow, "FOLLOW_INTERVAL", 0.05)
+    read_whole = follow._Watcher._full_rows
+
+    def worker_finishes_first(watcher: Any, conn: Any, chunk: list[str]) -> list[Any]:
+        write_orm.OrmHistory().record_progress([values.progress_row("j", "SUCCESS", 0, {"result": 1})])
+        return read_whole(watcher, conn, chunk)
+
+    changes = follow.follow_history(timeout=1.0)
+    assert next(changes) == []
+    record("j", "project.users.tasks.divide", "STARTED", now)
+    monkeypatch.setattr(follow._Watcher, "_full_rows", worker_finishes_first)
+    printed = [job["state"] for batch in changes for job in batch if job["id"] == "j"]
+    assert printed == ["SUCCESS"]
