@@ -94,8 +94,11 @@ class Channel(kombu_sqla.Channel):
 
     def _get(self, queue: str, timeout: float | None = None) -> Any:
         # kombu 5.7.0's ``Channel._get``, copied with changes: SQLite takes its write lock first
-        # (BEGIN IMMEDIATE), messages come oldest first, and the row of a delivered message is
-        # remembered, so that an ack deletes it and a dead worker's is restored (``restore_expired``).
+        # (BEGIN IMMEDIATE), messages come in the order they were put (kombu orders by its
+        # ``timestamp``, which is NULL until delivery: a message handed back went behind every other
+        # on SQLite and before them on PostgreSQL; here it is next, as on Redis), and the row of a
+        # delivered message is remembered, so that an ack deletes it and a dead worker's is restored
+        # (``restore_expired``).
         if time.monotonic() >= self._next_restore:
             self.restore_expired()
         obj = self._get_or_create(queue)
@@ -106,7 +109,7 @@ class Channel(kombu_sqla.Channel):
                 self.session.query(self.message_cls)
                 .with_for_update()
                 .filter(self.message_cls.queue_id == obj.id, self.message_cls.visible != False)  # noqa: E712
-                .order_by(self.message_cls.sent_at, self.message_cls.id)
+                .order_by(self.message_cls.id)
                 .first()
             )
             if message is None:

@@ -60,18 +60,18 @@ class EmbeddedQueues:
         return (
             select(table.c.id, table.c.payload)
             .where(table.c.queue_id == queue_id, table.c.visible.is_(True), table.c.id > after)
-            .order_by(table.c.timestamp, table.c.id)
+            .order_by(table.c.id)
         )
 
     def _chunks(self, queue: str, task: str | None) -> Iterator[list[tuple[int, QueuedJob]]]:
-        """The waiting messages of ``queue`` (``task``'s only), a chunk at a time, by row id."""
+        """The waiting messages of ``queue`` (``task``'s only), a chunk at a time, in delivery order."""
         with self.engine.connect() as conn:
             queue_id = self._queue_id(conn, queue)
         if queue_id is None:
             return
         after = 0
         while True:
-            query = self._waiting(queue_id, after).order_by(None).order_by(self.messages.c.id).limit(CHUNK)
+            query = self._waiting(queue_id, after).limit(CHUNK)
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
             if not rows:
