@@ -9,7 +9,7 @@ from sqlalchemy import event
 
 from project.failures import missing_driver
 from project.lazy_migrate import LazyMigrate
-from project.sqlite import use_write_ahead_log
+from project.sqlite import prepare_connection
 from project.urls import parse_url
 
 db = SQLAlchemy()
@@ -25,7 +25,7 @@ def init_database(app: Flask) -> None:
         raise missing_driver(app.config["DATABASE_URL"], exc) from None
     if parse_url(app.config["SQLALCHEMY_DATABASE_URI"]).is_sqlite:
         with app.app_context():
-            event.listen(db.engine, "connect", use_write_ahead_log)
+            event.listen(db.engine, "connect", prepare_connection)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from project.jobs.history.values import ERROR_LIMIT, RESULT_LIMIT, STATES, utcno
 from project.jobs.history.write import current_writer
 from project.jobs.history.write_driver import read_row, stored_time
 from project.jobs.names import check_queue_name, check_task_id
+from project.sqlite import LOWER
 
 SELECT_CHUNK = 1000  # jobs per chunk: one query, and one batch of a bulk action
 NAME_MAX = 255  # the length of jobs.name, jobs.queue, jobs.retry_of
@@ -96,13 +97,14 @@ def filter_sql(selection: JobFilter, dialect: str) -> tuple[list[str], dict[str,
             conditions.append(f"sent_at {operator} :{name}")
     if selection.not_retried:
         conditions.append("retried_by IS NULL")
+    lower = LOWER if dialect == "sqlite" else "lower"
     if selection.error is not None:
-        conditions.append(_contains(_ERROR_TEXT, selection.error, ERROR_TEXT_MAX, "error", params))
+        conditions.append(_contains(_ERROR_TEXT, selection.error, ERROR_TEXT_MAX, "error", params, lower))
     if selection.args is not None:
         texts = ("CAST(args AS TEXT)", "CAST(kwargs AS TEXT)")
         needles = _json_forms(selection.args)
         found = [
-            _contains(text, needle, RESULT_LIMIT, f"args_{index}", params)
+            _contains(text, needle, RESULT_LIMIT, f"args_{index}", params, lower)
             for index, needle in enumerate(needles)
             for text in texts
         ]
@@ -132,13 +134,13 @@ def _name_is(name: str, params: dict[str, Any]) -> str:
     return "(name = :name OR substr(name, length(name) - :dotted_length + 1) = :dotted_name)"
 
 
-def _contains(text: str, needle: str, longest: int, param: str, params: dict[str, Any]) -> str:
-    """``needle`` in ``text``, any case (SQL's lower() on both sides), on SQLite and PostgreSQL alike;
-    nothing longer than ``longest`` is stored."""
+def _contains(text: str, needle: str, longest: int, param: str, params: dict[str, Any], lower: str) -> str:
+    """``needle`` in ``text``, any case (the SQL function ``lower`` on both sides: project/sqlite.py's
+    on SQLite, whose own lower() folds ASCII only); nothing longer than ``longest`` is stored."""
     if len(needle) > longest:
         return _FALSE
     params[param] = "%" + _like_escaped(needle) + "%"
-    return f"lower({text}) LIKE lower(:{param}) ESCAPE '{_LIKE_ESCAPE}'"
+    return f"{lower}({text}) LIKE {lower}(:{param}) ESCAPE '{_LIKE_ESCAPE}'"
 
 
 def _json_forms(text: str) -> tuple[str, ...]:

@@ -192,7 +192,11 @@ class DriverHistory:
         if self.dialect == "sqlite":
             import sqlite3
 
-            return sqlite3.connect(self.target, **self.connect_args)
+            from project.sqlite import add_unicode_lower
+
+            connection = sqlite3.connect(self.target, **self.connect_args)
+            add_unicode_lower(connection)
+            return connection
         import psycopg
 
         return psycopg.connect(self.target, **self.connect_args)

@@ -104,6 +104,15 @@ def test_each_field_selects_what_it_says(varied: None, fields: dict[str, Any], i
     assert listed == ids[::-1]  # the listing: the same jobs, newest first
 
 
+@pytest.mark.parametrize("needle", ["доступ", "ДОСТУП ЗАПРЕЩЁН", "ärger", "ÄRGER", "permissionerror: д"])
+def test_an_error_matches_in_any_case_in_every_alphabet(history_app: Any, needle: str) -> None:
+    """SQLite's own lower() folds ASCII letters only: the filter matches as on PostgreSQL all the same."""
+    add("other", state="FAILURE", error_type="PermissionError", error_message="ascii only")
+    add("cyrillic", 1, state="FAILURE", error_type="PermissionError", error_message="Доступ запрещён: Ärger")
+    assert selected(error=needle) == ["cyrillic"]
+    assert [job["id"] for job in list_history(JobFilter(error=needle), limit=None)] == ["cyrillic"]
+
+
 @pytest.mark.parametrize(
     "fields", [{"retry_of": "not an id"}, {"retry_of": ""}, {"retry_of": "x" * 256}, {"queue": ""}, {"queue": " "}]
 )
