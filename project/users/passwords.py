@@ -19,10 +19,17 @@ DEFAULT_MIN_LENGTH = 12
 MAX_LENGTH = 1024  # characters; far beyond any passphrase, and keeps a mistaken file out of the hash
 # What Werkzeug 2.3+ writes: METHOD$SALT$HEX, METHOD being scrypt:N:r:p or pbkdf2:HASH[:ITERATIONS].
 _WERKZEUG_HASH = re.compile(
-    r"(?:scrypt:(?P<n>\d{1,8}):(?P<r>\d{1,2}):(?P<p>\d{1,2})|pbkdf2:(?P<digest>[a-z0-9_]{1,20})(?::\d{1,9})?)"
+    r"(?:scrypt:(?P<n>\d{1,8}):(?P<r>\d{1,2}):(?P<p>\d{1,2})"
+    r"|pbkdf2:(?P<digest>[a-z0-9_]{1,20})(?::(?P<iterations>\d{1,9}))?)"
     r"\$[A-Za-z0-9]{1,64}\$[0-9a-f]{32,256}"
 )
-MAX_SCRYPT_COST = 2**20  # N: checking a hash costs 128 * N * r bytes; 2**20 with r=8 is 1 GiB
+# What checking an imported hash may cost, so that `user check-password` ends in about a second or two:
+# scrypt's N*r*p (Werkzeug asks hashlib for 132*N*r*p bytes) up to 16 times PASSWORD_METHOD's, and
+# pbkdf2's iterations up to 4 times Werkzeug's default (1,000,000 since Werkzeug 3.1).
+MAX_SCRYPT_WORK = 2**22
+MAX_PBKDF2_ITERATIONS = 4_000_000
+# The digests pbkdf2 can use: HMAC needs a fixed-size digest, which shake_128 and shake_256 are not.
+PBKDF2_DIGESTS = frozenset(hashlib.algorithms_guaranteed - {"shake_128", "shake_256"})
 
 
 def hash_password(password: str, min_length: int) -> str:
@@ -47,15 +54,30 @@ def password_matches(password_hash: str | None, password: str) -> bool:
 
 
 def check_password_hash_format(value: str) -> None:
-    """Raise InvalidInput unless ``value`` has the shape of a hash Werkzeug made (an import's ``password_hash``)."""
+    """Raise InvalidInput unless ``value`` (an import's ``password_hash``) is a hash Werkzeug made and
+    can check at a bounded cost."""
     found = _WERKZEUG_HASH.fullmatch(value)
     if found and found["n"]:
-        cost, block, parallel = int(found["n"]), int(found["r"]), int(found["p"])
-        usable = 1 < cost <= MAX_SCRYPT_COST and cost & (cost - 1) == 0 and 0 < block <= 8 and 0 < parallel <= 16
+        usable = scrypt_checkable(int(found["n"]), int(found["r"]), int(found["p"]))
+    elif found:
+        iterations = int(found["iterations"] or 1)
+        usable = found["digest"] in PBKDF2_DIGESTS and 0 < iterations <= MAX_PBKDF2_ITERATIONS
     else:
-        usable = bool(found) and found["digest"] in hashlib.algorithms_guaranteed  # type: ignore[index]
+        usable = False
     if not usable:
         raise InvalidInput(
             "password_hash is not a hash made by Werkzeug's generate_password_hash"
-            " (METHOD$SALT$HEX, METHOD scrypt:N:r:p with N a power of 2 up to 2**20, or pbkdf2:HASH:ITERATIONS)"
+            " (METHOD$SALT$HEX, METHOD scrypt:N:r:p with N a power of 2 and N*r*p up to 2**22,"
+            " or pbkdf2:HASH[:ITERATIONS] with up to 4000000 iterations)"
         )
+
+
+def scrypt_checkable(n: int, r: int, p: int) -> bool:
+    """Whether Werkzeug can check an scrypt hash of these parameters, within MAX_SCRYPT_WORK.
+
+    OpenSSL's scrypt needs N a power of 2 (below 2**16 when r is 1) and 128*r*(N + p + 2) bytes,
+    and Werkzeug allows it 132*N*r*p (checked against Werkzeug 3.1 and OpenSSL 3 in tests).
+    """
+    power_of_two = n > 1 and n & (n - 1) == 0
+    within = r > 0 and p > 0 and n * r * p <= MAX_SCRYPT_WORK
+    return power_of_two and within and (r > 1 or n < 2**16) and 128 * r * (n + p + 2) <= 132 * n * r * p
