@@ -47,10 +47,20 @@ def hash_password(password: str, min_length: int) -> str:
 
 
 def password_matches(password_hash: str | None, password: str) -> bool:
-    """True when ``password`` is the one ``password_hash`` was made from (never for no hash)."""
+    """True when ``password`` is the one ``password_hash`` was made from (never for no hash).
+
+    InvalidInput for a stored hash Werkzeug cannot check (one imported before imports were checked as now).
+    """
     from werkzeug.security import check_password_hash
 
-    return password_hash is not None and check_password_hash(password_hash, password)
+    if password_hash is None:
+        return False
+    try:
+        return check_password_hash(password_hash, password)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"the stored password hash cannot be checked: {exc}", hint="`appctl user set-password` sets a new one"
+        ) from None
 
 
 def check_password_hash_format(value: str) -> None:

@@ -67,3 +67,10 @@ def test_the_default_and_werkzeugs_own_hashes_are_accepted() -> None:
 
     for method in (PASSWORD_METHOD, "scrypt", "pbkdf2", "pbkdf2:sha512:600000"):
         check_password_hash_format(generate_password_hash("secret-password", method=method))
+
+
+def test_a_stored_hash_werkzeug_cannot_check_is_invalid_input_not_a_crash() -> None:
+    from project.users.passwords import password_matches
+
+    with pytest.raises(InvalidInput, match="the stored password hash cannot be checked"):
+        password_matches(f"pbkdf2:shake_128:1000${SALT}${HEX}", "secret-password")
