@@ -28,8 +28,8 @@ MAX_COUNT = 2**31 - 1  # what a C int holds
 MAX_NESTING = 100  # levels of lists and objects in a task argument; far deeper than JSON needs
 
 
-def seconds_setting(environ: Mapping[str, str], name: str, default: float) -> float:
-    """Read a number of seconds from 0 to MAX_SECONDS (100 years) from ``environ[name]``, or ``default``."""
+def seconds_setting(environ: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    """Read a number of seconds from ``minimum`` to MAX_SECONDS (100 years) from ``environ[name]``, or ``default``."""
     raw = environ.get(name)
     if not raw:
         return default
@@ -37,9 +37,14 @@ def seconds_setting(environ: Mapping[str, str], name: str, default: float) -> fl
         value = float(raw) if "_" not in raw else -1.0  # float() reads "1_0" as 10: a typo, not a number
     except ValueError:
         value = -1.0
-    if not 0 <= value <= MAX_SECONDS:
-        raise ConfigError(f"{name} must be a number of seconds from 0 to {MAX_SECONDS:.0f} (100 years), not {raw!r}")
+    if not minimum <= value <= MAX_SECONDS:
+        raise ConfigError(
+            f"{name} must be a number of seconds from {minimum:g} to {MAX_SECONDS:.0f} (100 years), not {raw!r}"
+        )
     return value
+
+
+SHORTEST_WAIT = 0.1  # seconds: the least a connect or read timeout, or a sweep or heartbeat interval, may be
 
 
 def count_setting(environ: Mapping[str, str], name: str, default: int, maximum: int = MAX_COUNT) -> int:
@@ -68,11 +73,13 @@ class Bounds:
     def from_environ(cls, environ: Mapping[str, str]) -> Bounds:
         """The bounds set by ``APPCTL_*`` and ``CELERY_VISIBILITY_TIMEOUT``, else the defaults."""
         return cls(
-            connect_timeout=seconds_setting(environ, "APPCTL_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT) or 0.1,
-            socket_timeout=seconds_setting(environ, "APPCTL_SOCKET_TIMEOUT", DEFAULT_SOCKET_TIMEOUT) or 0.1,
+            connect_timeout=seconds_setting(environ, "APPCTL_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, SHORTEST_WAIT),
+            socket_timeout=seconds_setting(environ, "APPCTL_SOCKET_TIMEOUT", DEFAULT_SOCKET_TIMEOUT, SHORTEST_WAIT),
             publish_retries=count_setting(environ, "APPCTL_PUBLISH_RETRIES", DEFAULT_PUBLISH_RETRIES),
             visibility_timeout=seconds_setting(environ, "CELERY_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT),
-            restore_interval=seconds_setting(environ, "APPCTL_RESTORE_INTERVAL", DEFAULT_RESTORE_INTERVAL) or 0.1,
+            restore_interval=seconds_setting(
+                environ, "APPCTL_RESTORE_INTERVAL", DEFAULT_RESTORE_INTERVAL, SHORTEST_WAIT
+            ),
             sqlite_busy_timeout=seconds_setting(environ, "APPCTL_SQLITE_BUSY_TIMEOUT", DEFAULT_SQLITE_BUSY_TIMEOUT),
             history_flush_interval=seconds_setting(
                 environ, "APPCTL_HISTORY_FLUSH_INTERVAL", DEFAULT_HISTORY_FLUSH_INTERVAL

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from project.bounds import (
+    SHORTEST_WAIT,
     Bounds,
     celery_bounds,
     count_setting,
@@ -25,6 +26,7 @@ from project.users.passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 
 DEFAULT_HEARTBEAT_INTERVAL = 2.0  # seconds between a worker's heartbeat rows
 DEFAULT_BEAT_LEASE = 10.0  # seconds a beat holds the lease unless it renews it (docs/operations.md)
+SHORTEST_LEASE = 1.0  # seconds: the shortest APPCTL_BEAT_LEASE (docs/configuration.md)
 DEFAULT_MIGRATION_LOCK_TIMEOUT = 600.0  # seconds `db upgrade`/`downgrade` waits for another one to end
 SERVICE_URL_SETTINGS = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
 
@@ -128,9 +130,12 @@ class BaseConfig:
         # Read by the waiting commands' --timeout (cli/params.py); checked here too, so that every
         # command refuses a malformed one, not only those that wait.
         seconds_setting(environ, "APPCTL_WAIT_TIMEOUT", 0)
-        interval = seconds_setting(environ, "APPCTL_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL)
-        settings["APPCTL_HEARTBEAT_INTERVAL"] = max(interval, 0.1)
-        settings["APPCTL_BEAT_LEASE"] = max(seconds_setting(environ, "APPCTL_BEAT_LEASE", DEFAULT_BEAT_LEASE), 1.0)
+        settings["APPCTL_HEARTBEAT_INTERVAL"] = seconds_setting(
+            environ, "APPCTL_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL, SHORTEST_WAIT
+        )
+        settings["APPCTL_BEAT_LEASE"] = seconds_setting(
+            environ, "APPCTL_BEAT_LEASE", DEFAULT_BEAT_LEASE, SHORTEST_LEASE
+        )
         # At most the longest password accepted: a larger minimum would refuse every password.
         settings["MIN_PASSWORD_LENGTH"] = count_setting(
             environ, "APPCTL_MIN_PASSWORD_LENGTH", DEFAULT_MIN_LENGTH, maximum=MAX_PASSWORD_LENGTH

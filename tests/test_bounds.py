@@ -97,6 +97,9 @@ def test_amqp_keeps_the_redelivery_options(tmp_path: Path) -> None:
         ("APPCTL_RESTORE_INTERVAL", "nan"),
         ("APPCTL_SQLITE_BUSY_TIMEOUT", "1e400"),
         ("APPCTL_SQLITE_BUSY_TIMEOUT", "1_0"),
+        ("APPCTL_CONNECT_TIMEOUT", "0"),  # below its least (0.1): refused, not raised to it
+        ("APPCTL_SOCKET_TIMEOUT", "0.05"),
+        ("APPCTL_RESTORE_INTERVAL", "0"),
     ],
 )
 def test_a_bad_bound_is_a_config_error(name: str, value: str) -> None:
@@ -104,6 +107,22 @@ def test_a_bad_bound_is_a_config_error(name: str, value: str) -> None:
 
     with pytest.raises(ConfigError, match=name):
         Bounds.from_environ({name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("APPCTL_BEAT_LEASE", "0.5", "APPCTL_BEAT_LEASE must be a number of seconds from 1 to"),
+        ("APPCTL_BEAT_LEASE", "0", "APPCTL_BEAT_LEASE must be a number of seconds from 1 to"),
+        ("APPCTL_HEARTBEAT_INTERVAL", "0", "APPCTL_HEARTBEAT_INTERVAL must be a number of seconds from 0.1 to"),
+    ],
+)
+def test_a_setting_below_its_least_is_a_config_error(tmp_path: Path, name: str, value: str, message: str) -> None:
+    from project.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        settings(tmp_path, **{name: value})
+    assert settings(tmp_path, **{name: "1"})[name] == 1.0
 
 
 def test_no_lost_jobs_settings(app: Any) -> None:
