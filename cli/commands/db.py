@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from cli.confirm import confirm_or_abort, yes_option
@@ -9,6 +11,17 @@ from cli.render import note, output_option, render_record
 from cli.state import with_app
 
 STATUS_COLUMNS = ("current", "head", "pending", "at_head")
+RELATIVE_DOWN = re.compile(r"-\d+")  # Alembic's "-5": five revisions down
+
+
+class RevisionCommand(click.Command):
+    """A command whose REVISION may be relative, ``-5``, which Click alone would read as an option."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" not in args and any(RELATIVE_DOWN.fullmatch(arg) for arg in args):
+            relative = [arg for arg in args if RELATIVE_DOWN.fullmatch(arg)]
+            args = [arg for arg in args if not RELATIVE_DOWN.fullmatch(arg)] + ["--", *relative]
+        return super().parse_args(ctx, args)
 
 
 @click.group()
@@ -23,7 +36,7 @@ def _report(moved: dict[str, str | None]) -> None:
         note(f"Database migrated from {moved['from'] or 'base'} to {moved['to'] or 'base'}.")
 
 
-@db.command()
+@db.command(cls=RevisionCommand)
 @click.argument("revision", default="head")
 @with_app
 def upgrade(revision: str) -> None:
@@ -33,7 +46,7 @@ def upgrade(revision: str) -> None:
     _report(upgrade_database(revision))
 
 
-@db.command()
+@db.command(cls=RevisionCommand)
 @click.argument("revision")
 @yes_option
 @with_app

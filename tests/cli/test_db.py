@@ -58,6 +58,18 @@ def test_downgrade_with_yes(runner: CliRunner, env: dict[str, str]) -> None:
     assert invoke(runner, "db", "downgrade", "base", "-y") == (0, "", "Database already at base.\n")
 
 
+def test_downgrade_by_a_relative_revision(runner: CliRunner, env: dict[str, str]) -> None:
+    """Alembic's ``-2`` (two revisions down) is the revision, not an option, before or after --yes."""
+    invoke(runner, "db", "upgrade")
+    assert invoke(runner, "db", "downgrade", "-2", "--yes") == (0, "", "Database migrated from 0006 to 0004.\n")
+    assert invoke(runner, "db", "downgrade", "-y", "-1") == (0, "", "Database migrated from 0004 to 0003.\n")
+    code, stdout, stderr = invoke(runner, "db", "downgrade", "-10", "--yes")  # past the base
+    assert (code, stdout) == (65, "")
+    assert "-10" in stderr
+    code, _, stderr = invoke(runner, "db", "downgrade", "--nope", "--yes")  # a mistyped option stays one
+    assert (code, "No such option '--nope'" in stderr) == (2, True)
+
+
 def test_downgrade_needs_a_revision(runner: CliRunner, env: dict[str, str]) -> None:
     code, stdout, stderr = invoke(runner, "db", "downgrade", "--yes")
     assert (code, stdout) == (2, "")
