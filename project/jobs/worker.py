@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ def run_worker(celery_args: Sequence[str]) -> None:
     """
     from celery.signals import worker_ready, worker_shutting_down
 
+    _check_pidfile(celery_args)
     ready = threading.Event()
     beat = None
     if "--detach" not in celery_args and any(arg in BEAT_FLAGS for arg in celery_args):
@@ -82,6 +84,21 @@ def run_worker(celery_args: Sequence[str]) -> None:
             beat.stop()
     if status:
         raise _stopped(status, started=ready.is_set())
+
+
+def _check_pidfile(celery_args: Sequence[str]) -> None:
+    """ConfigError when ``--pidfile``'s folder is missing or not writable (Celery logs a traceback for it)."""
+    for index, arg in enumerate(celery_args):
+        path = arg.partition("=")[2] if arg.startswith("--pidfile=") else None
+        if arg == "--pidfile" and index + 1 < len(celery_args):
+            path = celery_args[index + 1]
+        if not path or "%" in path:  # Celery fills in %n, %h…: the name is known once it does
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ConfigError(f"the worker cannot start: the pid file's folder {folder!r} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"the worker cannot start: cannot create the pid file in {folder!r} (permission denied)")
 
 
 def _stopped(status: int, started: bool) -> Exception:
