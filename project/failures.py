@@ -35,6 +35,8 @@ _MISSING_SCHEMA = ("3F000", re.compile(r"no schema has been selected|schema \"[^
 _DISK_FULL = re.compile(r"database or disk is full|No space left on device")
 _NO_ROOM = 1 << 20  # below this much free space, SQLite's "disk I/O error" means the disk is full
 _SETTINGS = {"broker": "CELERY_BROKER_URL", "result backend": "CELERY_RESULT_BACKEND"}
+_SQLITE_LOCKED = "database is locked"  # SQLite: another writer held the lock past the busy timeout
+LOCKED_REASON = "the database stayed locked by another process (APPCTL_SQLITE_BUSY_TIMEOUT sets how long to wait)"
 _NO_SUCH_REDIS_DATABASE = "DB index is out of range"  # Redis's answer to SELECT n beyond its `databases`
 
 
@@ -55,10 +57,12 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 def reason(exc: BaseException) -> str:
-    """The first line of ``exc``'s message, with URLs masked."""
+    """The first line of ``exc``'s message, with URLs masked (SQLite's "database is locked" said plainly)."""
     if isinstance(exc, RuntimeError) and exc.__cause__ is not None:
         exc = exc.__cause__  # Celery's "Retry limit exceeded…": the cause says what went wrong
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    if text and _SQLITE_LOCKED in text[0]:
+        return LOCKED_REASON
     return mask_password(text[0] if text else type(exc).__name__)
 
 
@@ -119,7 +123,7 @@ def unavailable(service: str, url: str, exc: BaseException) -> ServiceUnavailabl
         return ServiceUnavailable(f"no space left on the device holding the {service} at {where}", hint=hint)
     if service == "database" and (problem := _database_problem(where, exc)):
         return problem
-    if "database is locked" in str(exc):  # SQLite: another writer held the lock past the busy timeout
+    if _SQLITE_LOCKED in str(exc):
         hint = "try again; APPCTL_SQLITE_BUSY_TIMEOUT sets how long to wait"
         return ServiceUnavailable(f"the {service} at {where} stayed locked by another process", hint=hint)
     return ServiceUnavailable(f"cannot reach the {service} at {where}: {reason(exc)}")

@@ -106,6 +106,27 @@ def test_a_database_locked_too_long_is_one_clear_line(env: dict[str, str], tmp_p
     assert json.loads(run_appctl("user", "list", "-o", "json", env=env).stdout) == []
 
 
+def test_a_send_while_the_database_is_locked_warns_in_plain_words(env: dict[str, str]) -> None:
+    """The job is sent (the broker has it); the history's failure is one warning, not SQLite's own words."""
+    import sqlite3
+
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    env["APPCTL_SQLITE_BUSY_TIMEOUT"] = "0.5"
+    holder = sqlite3.connect(Path(env["APPCTL_DATA_DIR"]) / "app.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = run_appctl("task", "send", "divide", "1", "2", env=env)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.returncode == 0, result.stderr
+    sent = result.stdout.strip()
+    assert result.stderr == (
+        f"Warning: the job history did not record the sending of {sent} (the job goes on):"
+        " the database stayed locked by another process (APPCTL_SQLITE_BUSY_TIMEOUT sets how long to wait)\n"
+    )
+
+
 def assert_one_case_variant_wins(env: dict[str, str], tmp_path: Path) -> None:
     tag = uuid.uuid4().hex[:8]
     names = [f"{variant}{tag}" for variant in ("Bob", "bob", "BOB")]
