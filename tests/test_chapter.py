@@ -44,6 +44,19 @@ def test_flask_db_upgrade_then_flask_shell(chapter_env: dict[str, str]) -> None:
     assert "0\n" in shell.stdout  # the users table exists and is empty
 
 
+def test_flask_db_migrate_without_model_changes_writes_no_revision(chapter_env: dict[str, str], tmp_path: Path) -> None:
+    import shutil
+
+    migrations = tmp_path / "migrations"  # a copy: the test writes nothing into the repository
+    shutil.copytree(ROOT / "migrations", migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    assert run("flask db upgrade", chapter_env).returncode == 0
+    before = sorted(path.name for path in (migrations / "versions").iterdir())
+    migrated = run(f"flask db migrate -d {migrations} -m nothing", chapter_env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "No changes in schema detected." in migrated.stdout + migrated.stderr
+    assert sorted(path.name for path in (migrations / "versions").iterdir()) == before
+
+
 @pytest.mark.slow
 def test_celery_worker_runs_divide_delay(chapter_env: dict[str, str], tmp_path: Path) -> None:
     assert run("flask db upgrade", chapter_env).returncode == 0
