@@ -25,6 +25,8 @@ FIELDS = ("username", "email")
 OPTIONAL = ("active", "password_hash")
 IGNORED = ("id",)
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
+MAX_LINE = 1 << 20  # characters in one line of CSV or JSON lines: far beyond any user's row
+MAX_DOCUMENT = 1 << 29  # characters of a JSON array, which is read whole: millions of users
 _CSV_BOOLEANS = {"true": True, "false": False}
 Row = tuple[int, str | None, str, dict[str, Any]]
 
@@ -63,8 +65,18 @@ def read_rows(stream: IO[bytes], fmt: str) -> Iterator[Row]:
             text.detach()
 
 
+def _bounded_lines(text: IO[str]) -> Iterator[str]:
+    """The lines of ``text``; InvalidInput at one longer than MAX_LINE, before it is read whole (``/dev/zero``)."""
+    number = 0
+    while line := text.readline(MAX_LINE + 1):
+        number += 1
+        if len(line) > MAX_LINE:
+            raise InvalidInput(f"line {number} is longer than {MAX_LINE} characters: this is no file of users")
+        yield line
+
+
 def _csv_rows(text: IO[str]) -> Iterator[Row]:
-    reader = csv.reader(text, strict=True)
+    reader = csv.reader(_bounded_lines(text), strict=True)
     try:
         header = next((record for record in reader if "".join(record).strip()), None)  # blank lines: nothing
         if header is None:
@@ -116,7 +128,7 @@ def _csv_extras(record: list[str], optional: list[tuple[str, int]]) -> dict[str,
 
 
 def _jsonl_rows(text: IO[str]) -> Iterator[Row]:
-    for number, line in enumerate(text, start=1):
+    for number, line in enumerate(_bounded_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -147,7 +159,12 @@ def _object_row(number: int, value: Any) -> Row:
 
 def _json_array_rows(text: IO[str]) -> Iterator[Row]:
     """The objects of one JSON array, each numbered by the line it starts on."""
-    document = text.read()
+    document = text.read(MAX_DOCUMENT + 1)
+    if len(document) > MAX_DOCUMENT:
+        raise InvalidInput(
+            f"the JSON array is longer than {MAX_DOCUMENT} characters",
+            hint="import it as JSON lines, as `appctl user export -o jsonl` writes them",
+        )
     decoder, position, line = json.JSONDecoder(), 0, 1
 
     def skip_space(start: int) -> int:

@@ -396,3 +396,13 @@ def test_a_long_input_is_echoed_cut_short(args: tuple[str, ...], code: int, seed
     assert result.exit_code == code, result.stderr
     assert result.stderr.startswith("Error:") and len(result.stderr) < 600, result.stderr[:600]
     assert snapshot(seeded) == before
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_import_from_an_endless_stream_is_one_line_exit_65(fmt: str, seeded: Path, runner: CliRunner) -> None:
+    """`user import /dev/zero`: the first line never ends; it is refused once it is too long, not read whole."""
+    before = snapshot(seeded)
+    result = runner.invoke(cli, ["user", "import", "--format", fmt, "/dev/zero"])
+    assert (result.exit_code, result.stdout) == (65, "")
+    assert result.stderr == "Error: line 1 is longer than 1048576 characters: this is no file of users\n"
+    assert snapshot(seeded) == before

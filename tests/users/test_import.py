@@ -223,3 +223,28 @@ def test_upserts_on_postgresql(pg_app: Any) -> None:
     with pytest.raises(UserExists):
         import_users(rows("username,email\neve,eve@example.com\nann,x@example.com\n"))
     assert len(users()) == 4
+
+
+class Endless(io.RawIOBase):
+    """A stream of NUL bytes that never ends, as /dev/zero."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        buffer[:] = bytes(len(buffer))
+        return len(buffer)
+
+
+@pytest.mark.parametrize(("fmt", "message"), [("csv", "line 1 is longer"), ("jsonl", "line 1 is longer")])
+def test_an_endless_line_is_invalid_input_not_read_whole(fmt: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        list(read_rows(io.BufferedReader(Endless()), fmt))
+
+
+def test_an_endless_json_array_is_invalid_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    from project.users import rows as user_rows
+
+    monkeypatch.setattr(user_rows, "MAX_DOCUMENT", 1 << 16)
+    with pytest.raises(InvalidInput, match="the JSON array is longer than 65536 characters"):
+        list(read_rows(io.BufferedReader(Endless()), "json"))
