@@ -76,6 +76,8 @@ class ISO8601(click.ParamType):
             moment.astimezone(UTC)
         except (OverflowError, ValueError):
             self.fail(f"{value!r} is too close to year 1 or 9999 to be a date-time in every zone", param, ctx)
+        if abs((moment - datetime.now(UTC)).total_seconds()) > MAX_SECONDS:
+            self.fail(f"{value!r} is more than 100 years from now", param, ctx)
         return moment
 
 

@@ -86,6 +86,10 @@ def send(
     """
     from project.jobs.send import send_job
 
+    from project.interrupts import interrupts_held
+
+    if countdown is not None and eta is not None:
+        raise click.UsageError("give --countdown or --eta, not both: a job has one time to run")
     when: dict[str, Any] = {"countdown": countdown, "eta": eta, "expires": expires, "queue": queue}
     if not wait and click.get_current_context().get_parameter_source("timeout") is ParameterSource.COMMANDLINE:
         raise click.UsageError("--timeout is for --wait: without it, task send does not wait")
@@ -98,14 +102,16 @@ def send(
         return
     if unique and unique_key is not None:
         raise click.UsageError("give --unique or --unique-key KEY, not both: a job has one unique key")
-    if unique or unique_key is not None:
-        task_id, sent = send_unique(name, list(args), dict(kwargs), unique_key, when, wait)
-    else:
-        task_id, sent = send_job(name, list(args), dict(kwargs), **when, to_wait_for=wait), True
-    if not wait:
-        render_record({"id": task_id}, ("id",), fmt)
-        return
-    note(f"Sent {task_id}; waiting up to {timeout:g}s." if sent else f"Waiting up to {timeout:g}s for {task_id}.")
+    with interrupts_held():  # a Ctrl-C ends the command once the id of a job the broker has is printed
+        if unique or unique_key is not None:
+            task_id, sent = send_unique(name, list(args), dict(kwargs), unique_key, when, wait)
+        else:
+            task_id, sent = send_job(name, list(args), dict(kwargs), **when, to_wait_for=wait), True
+        if not wait:
+            render_record({"id": task_id}, ("id",), fmt)
+            sys.stdout.flush()
+            return
+        note(f"Sent {task_id}; waiting up to {timeout:g}s." if sent else f"Waiting up to {timeout:g}s for {task_id}.")
     render_results([task_id], timeout, fmt)
 
 

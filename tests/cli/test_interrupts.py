@@ -7,6 +7,7 @@ printed) until it is in the middle of its work, and sends SIGINT, as a terminal 
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -252,3 +253,24 @@ def test_a_ctrl_c_once_every_batch_is_sent_still_prints_every_job_sent(
     out, err = process.communicate(timeout=120)
     assert (process.returncode, err.decode()) == (130, INTERRUPTED)
     assert len(out.split()) == 3000
+
+
+def test_task_send_interrupted_while_the_broker_takes_the_job_prints_its_id(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Ctrl-C while the publish waits on a slow broker: once the broker has the job, its id is printed."""
+    import redis
+
+    from tests.redis_server import private_redis
+
+    with private_redis(tmp_path) as server:
+        env = migrated({**env, "CELERY_BROKER_URL": server.url(1), "CELERY_RESULT_BACKEND": server.url(2)})
+        server.pause()  # connections are accepted, nothing is answered
+        process = start("task", "send", "divide", "1", "2", env=env)
+        wait_until(lambda: bool(connections(process.pid, server.port)), process, "waiting on the broker")
+        process.send_signal(signal.SIGINT)
+        server.resume()  # the broker takes the job after the Ctrl-C
+        code, out, err = interrupt(process)
+        queued = redis.Redis.from_url(server.url(1)).llen(env["APPCTL_QUEUE"])
+    assert (code, err) == (130, INTERRUPTED)
+    assert queued == 1 and len(out.split()) == 1  # the job the broker has is named on stdout

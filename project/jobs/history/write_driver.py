@@ -32,7 +32,6 @@ _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")  # a ``:name`` parameter (not a ``:
 # SQLite 3.38 and later have JSON functions built in: a batch of sent jobs is then one parameter, and
 # the insert runs in SQLite without taking Python's lock once per row (sqlite3's executemany does).
 _SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38)
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
 _KEPT_ONCE_SET = ("name", "args", "kwargs", "queue", "sent_at", "revoked_at")  # write_orm's rules, column by column
 _KEPT_UNLESS_GIVEN = ("started_at", "worker")
 
@@ -106,7 +105,7 @@ class DriverHistory:
             return None
         task_id, state, sent_at = rows[0]
         if isinstance(sent_at, str):  # SQLite keeps the time as text, in UTC
-            sent_at = datetime.strptime(sent_at, _SQLITE_DATETIME).replace(tzinfo=UTC)
+            sent_at = datetime.fromisoformat(sent_at).replace(tzinfo=UTC)
         return {"id": task_id, "state": state, "sent_at": sent_at}
 
     def give_key(self, task_id: str, unique_key: str) -> bool:
@@ -342,8 +341,14 @@ def _stored(dialect: str, column: str, value: Any) -> Any:
         return json_text(value)
     if isinstance(value, datetime):
         utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        return utc.replace(tzinfo=None).strftime(_SQLITE_DATETIME) if dialect == "sqlite" else utc
+        return _sqlite_time(utc) if dialect == "sqlite" else utc
     return value
+
+
+def _sqlite_time(utc: datetime) -> str:
+    """How SQLAlchemy stores a DateTime in SQLite: ``2026-11-30 12:00:00.000000`` (the year in 4 digits,
+    which strftime's %Y leaves out below 1000, and which datetime.fromisoformat needs)."""
+    return utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def stored_time(dialect: str, value: datetime) -> Any:

@@ -237,3 +237,13 @@ def test_copies_and_their_links_are_recorded_together_or_not_at_all(history_app:
     with pytest.raises(Exception, match=r"(?i)null|constraint"):  # the second copy has no state: refused
         history.record_retries(broken)
     assert find_job("new-x") is None and (find_job("old-0") or {})["retried_by"] == "new-0"
+
+
+def test_a_time_before_year_1000_is_stored_as_sqlalchemy_stores_it_and_read_back() -> None:
+    from datetime import UTC, datetime
+
+    from project.jobs.history.write_driver import read_row, stored_time
+
+    early = datetime(999, 6, 1, 12, 30, tzinfo=UTC)
+    assert stored_time("sqlite", early) == "0999-06-01 12:30:00.000000"
+    assert read_row("sqlite", {"eta": stored_time("sqlite", early)})["eta"] == early
