@@ -84,9 +84,8 @@ def send(
 
     Negative numbers may be given as they are; other arguments that start with "-" go after "--".
     """
-    from project.jobs.send import send_job
-
     from project.interrupts import interrupts_held
+    from project.jobs.send import send_job
 
     if countdown is not None and eta is not None:
         raise click.UsageError("give --countdown or --eta, not both: a job has one time to run")
