@@ -11,17 +11,23 @@ from project.errors import InvalidInput
 from project.jobs.publisher import SEND_BATCH_SIZE, JobToSend
 
 READ_SIZE = 1 << 16
+MAX_LINE = 1 << 24  # bytes in one line: far beyond any job's arguments (a line is held whole until it ends)
 SHAPE = 'a JSON array of arguments or an object {"args": [...], "kwargs": {...}}'
 
 
 def line_chunks(stream: IO[bytes]) -> Iterator[list[bytes]]:
     """The complete lines of ``stream`` in chunks of whatever has arrived (a pipe is not waited on)."""
     read = getattr(stream, "read1", stream.read)
-    rest = b""
+    rest, done = b"", 0
     while chunk := read(READ_SIZE):
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
+        if len(rest) > MAX_LINE:  # /dev/zero: refused once this much is read, not when memory runs out
+            raise InvalidInput(
+                f"line {done + len(lines) + 1} is longer than {MAX_LINE} bytes; each line must be {SHAPE}"
+            )
         if lines:
+            done += len(lines)
             yield lines
     if rest:
         yield [rest]

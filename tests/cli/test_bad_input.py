@@ -409,3 +409,12 @@ def test_an_import_from_an_endless_stream_is_one_line_exit_65(fmt: str, seeded: 
     assert (result.exit_code, result.stdout) == (65, "")
     assert result.stderr == "Error: line 1 is longer than 1048576 characters: this is no file of users\n"
     assert snapshot(seeded) == before
+
+
+def test_send_from_an_endless_stream_is_one_line_exit_65(seeded: Path, runner: CliRunner) -> None:
+    """`task send --from-file /dev/zero`: refused once its first line is too long; nothing is sent."""
+    before = snapshot(seeded)
+    result = runner.invoke(cli, ["task", "send", "divide", "--from-file", "/dev/zero"])
+    assert (result.exit_code, result.stdout) == (65, "")
+    assert result.stderr.startswith("Error: line 1 is longer than 16777216 bytes; each line must be")
+    assert snapshot(seeded) == before
