@@ -129,7 +129,7 @@ def outcome_row(record: dict[str, Any], backend: dict[str, Any]) -> dict[str, An
 def job_statuses(task_ids: list[str]) -> tuple[list[dict[str, Any]], NotFound | None]:
     """The status of each known job, and an error naming the ids never sent (None when all are known)."""
     records, unknown = [], []
-    for task_id in task_ids:
+    for task_id in dict.fromkeys(task_ids):  # an id given twice: once
         try:
             records.append(job_status(task_id))
         except NotFound:
@@ -149,7 +149,7 @@ def _poll(task_id: str, known: set[str]) -> dict[str, Any]:
 
 def wait_for_results(task_ids: Iterable[str], timeout: float) -> list[dict[str, Any]]:
     """Wait until every job has finished or ``timeout`` seconds pass (TimedOut)."""
-    ids = list(task_ids)
+    ids = list(dict.fromkeys(task_ids))  # an id given twice: once
     for task_id in ids:
         check_task_id(task_id)
     deadline = time.monotonic() + timeout

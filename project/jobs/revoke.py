@@ -65,7 +65,7 @@ def revoke_jobs(task_ids: list[str], terminate: bool = False) -> list[dict[str, 
     The history marks them all in one transaction (a bulk revoke calls this a chunk at a time),
     then the result backend and, where the broker carries it, Celery's broadcast hear of them.
     """
-    records = [job_status(task_id) for task_id in task_ids]
+    records = [job_status(task_id) for task_id in dict.fromkeys(task_ids)]  # an id given twice: once
     live = [record for record in records if record["state"] not in FINISHED_STATES]
     now = utcnow()
     with db.engine.begin() as conn:

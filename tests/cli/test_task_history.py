@@ -173,9 +173,10 @@ def test_status_and_wait_of_an_id_never_sent_are_exit_3(runner: CliRunner, app: 
         assert stderr.startswith("Error: no job '0f8b6d2e-never-sent' was ever sent")
 
 
-def test_revoke_a_waiting_job_then_wait_is_exit_1_at_once(runner: CliRunner, app: Any) -> None:
+@pytest.mark.parametrize("times", [1, 2])  # an id given twice is revoked once, as once
+def test_revoke_a_waiting_job_then_wait_is_exit_1_at_once(runner: CliRunner, app: Any, times: int) -> None:
     task_id = invoke(runner, "task", "send", "divide", "1", "2")[1].strip()  # no worker: it waits
-    code, stdout, _ = invoke(runner, "task", "revoke", task_id, "-o", "json")
+    code, stdout, _ = invoke(runner, "task", "revoke", *[task_id] * times, "-o", "json")
     [revoked] = json.loads(stdout)
     assert (code, revoked["state"], revoked["outcome"], revoked["revoked_at"] is not None) == (
         0,
@@ -183,9 +184,11 @@ def test_revoke_a_waiting_job_then_wait_is_exit_1_at_once(runner: CliRunner, app
         "revoked",
         True,
     )
-    code, stdout, stderr = invoke(runner, "result", "wait", task_id, "--timeout", "60")
+    code, stdout, stderr = invoke(runner, "result", "wait", *[task_id] * times, "--timeout", "60")
     assert (code, stdout) == (1, "")
     assert stderr.startswith(f"Error: task {task_id} revoked")
+    code, stdout, _ = invoke(runner, "task", "status", *[task_id] * times, "-o", "plain")
+    assert (code, [line.split("\t")[0] for line in stdout.splitlines()]) == (0, [task_id])
 
 
 def test_revoke_leaves_a_finished_job_as_it_is(runner: CliRunner, two_jobs: None) -> None:
