@@ -131,6 +131,10 @@ def as_click_error(exc: BaseException, debug: bool) -> AppctlClickError:
     if debug:
         click.echo(mask_configured_secrets("".join(traceback.format_exception(exc))), err=True)
     status = exit_status_for(exc)
+    if status is ExitStatus.SOFTWARE and (undecodable := _not_utf8(exc)) is not None:
+        # Bytes that are not UTF-8 in an argument (argv holds them as lone surrogates) reached a
+        # driver, which refused them before writing anything: bad input, not a bug.
+        return AppctlClickError(f"{undecodable.object!r:.80} is not UTF-8 text", int(ExitStatus.DATA_ERROR))
     if status is ExitStatus.SOFTWARE:
         message = f"unexpected {type(exc).__name__}: {exc}" + ("" if debug else " (run with --debug for the traceback)")
     else:
@@ -138,3 +142,15 @@ def as_click_error(exc: BaseException, debug: bool) -> AppctlClickError:
         hint = getattr(exc, "hint", None) or REMEDY_HINTS.get(getattr(exc, "remedy", None) or "")
         message = f"{message} (hint: {hint})" if hint else message
     return AppctlClickError(mask_configured_secrets(message), int(status))
+
+
+def _not_utf8(exc: BaseException) -> UnicodeEncodeError | None:
+    """The UnicodeEncodeError of a lone surrogate behind ``exc`` (a driver's own, or one it wraps), if any."""
+    seen: list[BaseException] = []
+    found: BaseException | None = exc
+    while found is not None and found not in seen:
+        if isinstance(found, UnicodeEncodeError) and "surrogates not allowed" in str(found):
+            return found
+        seen.append(found)
+        found = getattr(found, "orig", None) or found.__cause__ or found.__context__
+    return None

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from project.bounds import MAX_NESTING
 from project.errors import LIST_TASKS, InvalidInput, NotFound
+from project.jobs.names import check_text
 
 if TYPE_CHECKING:  # the config checks queue names here: importing it must not import Celery
     from celery import Celery, Task
-
-_PLAIN = (str, int)  # the values most arguments are: nothing to look into
 
 
 def current_celery() -> Celery:
@@ -91,10 +90,13 @@ def check_json_values(args: Iterable[Any], kwargs: dict[str, Any]) -> None:
     string keys. Python also reads NaN, Infinity and 1e999 (as inf), which JSON does not have.
     Called for every job of a bulk send, so the common case (strings and whole numbers) is cheap.
     """
-    pending = [(value, 1) for value in (*args, *kwargs.values()) if type(value) not in _PLAIN]
+    pending = [(value, 1) for value in (*args, *kwargs.values()) if not _plain(value)]
     while pending:
         value, level = pending.pop()
-        if isinstance(value, str | int | NoneType):  # bool is an int
+        if isinstance(value, str):
+            check_text(value, "argument")
+            continue
+        if isinstance(value, int | NoneType):  # bool is an int
             continue
         if isinstance(value, float):
             if not math.isfinite(value):
@@ -107,8 +109,15 @@ def check_json_values(args: Iterable[Any], kwargs: dict[str, Any]) -> None:
         if isinstance(value, dict):
             if not all(isinstance(key, str) for key in value):
                 raise InvalidInput("arguments must be JSON values: object keys must be strings")
+            pending.extend((key, level + 1) for key in value if not _plain(key))
             value = value.values()
-        pending.extend((item, level + 1) for item in value if type(item) not in _PLAIN)
+        pending.extend((item, level + 1) for item in value if not _plain(item))
+
+
+def _plain(value: Any) -> bool:
+    """Nothing to look into: a whole number, or an ASCII string (the values most arguments are)."""
+    kind = type(value)
+    return kind is int or (kind is str and value.isascii())
 
 
 class ArgumentChecker:

@@ -202,7 +202,8 @@ TASK_HISTORY = [
 ]
 JOB_IDS = [
     case("result", "wait", "", code=65, message="is not a task id"),
-    case("result", "wait", "has space", code=65, message="is not a task id"),
+    case("result", "wait", "has\ttab", code=65, message="is not a task id"),
+    case("result", "wait", "not\udcffutf8", code=65, message="is not a task id"),
     case("result", "wait", "x" * 300, code=65, message="is not a task id"),
     case("result", "wait", "\x1b[2J", code=65, message="is not a task id"),
     case("result", "wait", "made-up-id", code=3, message="made-up-id"),
@@ -214,7 +215,7 @@ JOB_IDS = [
     case("result", "wait", "made-up-id", code=78, message="APPCTL_WAIT_TIMEOUT", APPCTL_WAIT_TIMEOUT="-1"),
     case("result", "wait", "made-up-id", code=78, message="APPCTL_WAIT_TIMEOUT", APPCTL_WAIT_TIMEOUT="inf"),
     case("task", "status", "", code=65, message="is not a task id"),
-    case("task", "status", "bad id", code=65, message="is not a task id"),
+    case("task", "status", "bad\nid", code=65, message="is not a task id"),
     case("task", "status", "made-up-id", code=3, message="made-up-id"),
     case("task", "revoke", "made-up-id", code=3, message="made-up-id"),
 ]
@@ -286,7 +287,34 @@ CONFIGURATION = [
         for database in ("-1", "abc", HUGE, "\u00b2")
     ),
 ]
-CASES = USER_ADD + OTHER_USER_COMMANDS + USER_IMPORT + TASK_SEND + FROM_FILE + TASK_HISTORY + JOB_IDS + CONFIGURATION
+BYTE = "\udcff"  # the byte 0xff in an argument, as Python reads argv: not UTF-8
+UNDECODABLE = [
+    case("task", "history", "--args", BYTE, code=65, message="--args '\\udcff' is not UTF-8 text"),
+    case("task", "history", "--error", BYTE, code=65, message="is not UTF-8 text"),
+    case("task", "history", "--name", BYTE, code=65, message="is not UTF-8 text"),
+    case("task", "history", "--schedule", BYTE, code=65, message="is not UTF-8 text"),
+    case("task", "revoke", "--args", BYTE, "--yes", code=65, message="is not UTF-8 text"),
+    case("task", "prune", "--error", BYTE, "--yes", code=65, message="is not UTF-8 text"),
+    case("task", "retry", "--args", BYTE, "--dry-run", code=65, message="is not UTF-8 text"),
+    case("task", "send", "divide", BYTE, "1", code=65, message="argument '\\udcff' is not UTF-8 text"),
+    case("task", "send", "divide", "-k", f"x={BYTE}", "-k", "y=1", code=65, message="is not UTF-8 text"),
+    case("task", "send", "divide", f'["{BYTE}"]', "1", code=65, message="is not UTF-8 text"),
+    case("user", "list", "--search", BYTE, code=65, message="is not UTF-8 text"),
+    case("user", "show", BYTE, code=65, message="is not UTF-8 text"),
+    case("user", "deactivate", BYTE, code=65, message="is not UTF-8 text"),
+    case("schedule", "show", BYTE, code=65, message="is not UTF-8 text"),
+]
+CASES = (
+    USER_ADD
+    + OTHER_USER_COMMANDS
+    + USER_IMPORT
+    + TASK_SEND
+    + FROM_FILE
+    + TASK_HISTORY
+    + JOB_IDS
+    + CONFIGURATION
+    + UNDECODABLE
+)
 
 
 def case_id(c: Case) -> str:
@@ -351,6 +379,8 @@ SUBPROCESS_CASES = [  # a sample, as users run it: one per kind of failure
     TASK_SEND[11],
     JOB_IDS[1],
     CONFIGURATION[7],
+    UNDECODABLE[0],
+    UNDECODABLE[10],
 ]
 
 

@@ -98,7 +98,7 @@ def test_the_timeout_names_only_the_jobs_not_done(runner: CliRunner, done_jobs: 
     assert (code, stdout, stderr) == (124, "", f"Error: timed out after 0.3s waiting for {idle}\n")
 
 
-@pytest.mark.parametrize("bad_id", ["two words", "", "x" * 256, "tab\tid"])
+@pytest.mark.parametrize("bad_id", ["line\nend", "", "x" * 256, "tab\tid", "\udcff"])
 def test_an_id_that_cannot_be_a_task_id_is_exit_65(runner: CliRunner, app: Any, bad_id: str) -> None:
     code, stdout, stderr = invoke(runner, "result", "wait", bad_id)
     assert (code, stdout) == (65, "")
@@ -126,3 +126,14 @@ def test_finished_at_is_utc_with_its_zone_from_every_backend(stored: Any) -> Non
 
     assert utc_iso(stored) == "2026-11-26T04:46:01.252776+00:00"
     assert utc_iso(None) is None
+
+
+def test_a_job_an_outside_client_sent_with_any_printable_id_is_addressable(runner: CliRunner, app: Any) -> None:
+    """Celery takes any id: one with spaces and non-ASCII letters is shown, waited for and revoked by it."""
+    task_id = "my id with spaces/äöü"
+    app.extensions["celery"].send_task("project.users.tasks.divide", args=[5, 5], task_id=task_id)
+    code, stdout, _ = invoke(runner, "task", "status", task_id, "-o", "plain")
+    assert (code, stdout.split("\t")[:3]) == (0, [task_id, "project.users.tasks.divide", "PENDING"])
+    assert invoke(runner, "task", "revoke", task_id)[0] == 0
+    code, _, stderr = invoke(runner, "result", "wait", task_id, "--timeout", "60")
+    assert (code, stderr.startswith(f"Error: task {task_id} revoked")) == (1, True)

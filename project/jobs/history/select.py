@@ -16,7 +16,7 @@ from project.errors import InvalidInput
 from project.jobs.history.values import ERROR_LIMIT, RESULT_LIMIT, STATES, utcnow
 from project.jobs.history.write import current_writer
 from project.jobs.history.write_driver import read_row, stored_time
-from project.jobs.names import check_queue_name, check_task_id
+from project.jobs.names import check_queue_name, check_task_id, check_text
 from project.sqlite import LOWER
 
 SELECT_CHUNK = 1000  # jobs per chunk: one query, and one batch of a bulk action
@@ -56,6 +56,9 @@ class JobFilter:
     def __post_init__(self) -> None:
         """InvalidInput for a value the same option refuses elsewhere: a state, an id, a queue name."""
         object.__setattr__(self, "states", check_states(self.states))
+        for field in ("name", "error", "args", "schedule"):
+            if (value := getattr(self, field)) is not None:
+                check_text(value, f"--{field}")
         if self.retry_of is not None:
             check_task_id(self.retry_of)
         check_queue_name(self.queue)

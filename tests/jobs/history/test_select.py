@@ -114,7 +114,7 @@ def test_an_error_matches_in_any_case_in_every_alphabet(history_app: Any, needle
 
 
 @pytest.mark.parametrize(
-    "fields", [{"retry_of": "not an id"}, {"retry_of": ""}, {"retry_of": "x" * 256}, {"queue": ""}, {"queue": " "}]
+    "fields", [{"retry_of": "not\tan id"}, {"retry_of": ""}, {"retry_of": "x" * 256}, {"queue": ""}, {"queue": " "}]
 )
 def test_an_id_or_queue_the_same_option_refuses_elsewhere_is_invalid_input(fields: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput):
