@@ -24,7 +24,8 @@ FORMATS = ("table", "json", "jsonl", "csv", "plain")
 IDS = "ids"  # not a choice of -o: what -q/--ids selects
 Record = dict[str, Any]
 TABLE_LIMIT = 1000  # a table is built whole before it prints; longer lists stream in the other formats
-_encoder = json.JSONEncoder(ensure_ascii=False, default=str)  # one encoder: json.dumps(**options) builds one a call
+# One encoder: json.dumps(**options) builds one a call. No NaN or Infinity: what is printed is strict JSON.
+_encoder = json.JSONEncoder(ensure_ascii=False, default=str, allow_nan=False)
 
 # A job state's colour in tables (values.STATES: tests/cli/test_render.py checks each has one).
 STATE_STYLES = {
@@ -92,7 +93,12 @@ def _text(value: Any) -> str:
 
 
 def _json(value: Any) -> str:
-    return _encoder.encode(value)
+    try:
+        return _encoder.encode(value)
+    except ValueError:  # a job's result of inf or nan: written as the string "Infinity" or "NaN"
+        from project.json_text import finite_json
+
+        return _encoder.encode(finite_json(value))
 
 
 def render_records(

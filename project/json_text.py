@@ -11,6 +11,7 @@ Python) it writes through ``json.dumps``.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -47,3 +48,15 @@ class JsonWriter:
 
 
 json_text = JsonWriter()  # json.dumps(value)
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with each float JSON has no number for (inf, -inf, nan: a job may return one) as the
+    string json.dumps would write for it, ``"Infinity"``, ``"-Infinity"`` or ``"NaN"``: strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else json.dumps(value)
+    if isinstance(value, list | tuple):
+        return [finite_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    return value

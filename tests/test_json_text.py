@@ -41,3 +41,11 @@ def test_a_value_it_cannot_write_raises_as_json_dumps_does_and_the_next_one_is_w
     with pytest.raises(ValueError, match="Circular"):
         json_text(loop)
     assert json_text([shared, shared]) == "[[1], [1]]"  # no false "circular reference" left behind
+
+
+def test_finite_json_writes_what_json_has_no_number_for_as_strings() -> None:
+    from project.json_text import finite_json
+
+    value = {"a": [float("inf"), -float("inf"), 1.5, (float("nan"),)], "b": "NaN stays", "c": 2}
+    assert finite_json(value) == {"a": ["Infinity", "-Infinity", 1.5, ["NaN"]], "b": "NaN stays", "c": 2}
+    assert json.loads(json.dumps(finite_json(value), allow_nan=False)) == finite_json(value)

@@ -318,3 +318,24 @@ def test_ten_thousand_failed_jobs_retried_by_filter_and_the_queue_agrees(system:
 
             with closing(redis.Redis.from_url(system.env["CELERY_BROKER_URL"])) as client:
                 client.delete(parked)
+
+
+def strict_json(text: str) -> Any:
+    """``text`` parsed as strict JSON: NaN and Infinity, which Python's json reads, are refused."""
+
+    def refuse(constant: str) -> Any:
+        raise AssertionError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_result_json_has_no_number_for_is_printed_and_kept_as_a_string(system: System) -> None:
+    """divide(1e308, 1e-308) is inf: the output stays strict JSON and the history (PostgreSQL's json too) keeps it."""
+    env = system.env
+    infinite = send(env, "1e308", "1e-308")
+    waited = invoke("result", "wait", infinite, "--timeout", "120", "-o", "json")
+    assert (waited.exit_code, strict_json(waited.stdout)[0]["result"]) == (0, "Infinity")
+    wait_for(lambda: states(env, "--args", "1e-308").get(infinite) == "SUCCESS", what="the history to record it")
+    shown = invoke("task", "status", infinite, "-o", "json")
+    assert strict_json(shown.stdout)[0]["result"] == "Infinity"
+    assert strict_json(invoke("task", "history", "--args", "1e-308", "-o", "jsonl").stdout.splitlines()[0])

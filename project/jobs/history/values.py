@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from project.json_text import json_text
+from project.json_text import finite_json, json_text
 
 RESULT_LIMIT = 8192  # bytes of JSON kept per value; the result backend keeps the whole result
 PREVIEW_LENGTH = 500
@@ -30,6 +30,9 @@ def bounded_json(value: Any, limit: int = RESULT_LIMIT) -> Any:
         escaped = json_text(value)
     except (TypeError, ValueError):
         value = repr(value)
+        escaped = json_text(value)
+    if "Infinity" in escaped or "NaN" in escaped:  # not JSON: PostgreSQL's json refuses it
+        value = finite_json(value)
         escaped = json_text(value)
     if len(escaped) <= limit:  # \u escapes are never shorter than the UTF-8 they stand for
         return value
