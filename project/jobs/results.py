@@ -21,7 +21,7 @@ from flask import current_app
 
 from project.errors import JobFailed, NotFound, ServiceUnavailable, TimedOut
 from project.failures import connection_error_types, service_errors
-from project.jobs.history.read import FIELDS, find_job, is_known, list_history, never_sent
+from project.jobs.history.read import FIELDS, find_job, known_job, list_history, never_sent
 from project.jobs.history.select import JobFilter
 from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, backend_outcome, progress_row
 from project.jobs.history.write import current_writer, history_guard
@@ -33,6 +33,9 @@ MAX_POLL_INTERVAL = 0.25
 NOTICE_CHECK = 1.0  # seconds between direct reads of a job while waiting for its notification
 MAX_LOOKUPS = 1000  # result backend reads per history listing; unfinished rows further down show as recorded
 logger = logging.getLogger("appctl.history")
+
+
+BACKEND_FIELDS = ("id", "name", "state", "result", "error", "finished_at", "worker", "retries")  # of job_state
 
 
 def job_state(task_id: str) -> dict[str, Any]:
@@ -141,10 +144,23 @@ def _poll(task_id: str, known: set[str]) -> dict[str, Any]:
     """One read of the job's state; NotFound at once when neither history nor backend knows the id."""
     state = job_state(task_id)
     if state["state"] == "PENDING" and task_id not in known:
-        if not is_known(task_id):
-            raise never_sent(task_id)
+        remembered = outcome_remembered(task_id)
+        if remembered is not None:
+            return remembered
         known.add(task_id)
     return state
+
+
+def outcome_remembered(task_id: str) -> dict[str, Any] | None:
+    """For a job the result backend calls PENDING: its outcome when the history has it finished (the
+    backend forgot it: results expire, after a day unless ``result_expires`` says), else None;
+    NotFound when the history never had it either."""
+    record = known_job(task_id)
+    if record is None:
+        raise never_sent(task_id)
+    if record.get("state") not in FINISHED_STATES:
+        return None
+    return {key: record.get(key) for key in BACKEND_FIELDS}
 
 
 def wait_for_results(task_ids: Iterable[str], timeout: float) -> list[dict[str, Any]]:
@@ -196,8 +212,8 @@ def wait_for_notice(task_id: str, deadline: float, timeout: float) -> dict[str, 
     channel alone would wait, unaware, until ``timeout``.
     """
     state = job_state(task_id)
-    if state["state"] == "PENDING" and not is_known(task_id):
-        raise never_sent(task_id)
+    if state["state"] == "PENDING" and (remembered := outcome_remembered(task_id)) is not None:
+        return remembered
     result = AsyncResult(task_id, app=current_celery())
     try:
         while state["state"] not in FINISHED_STATES:

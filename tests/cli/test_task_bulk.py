@@ -339,3 +339,30 @@ def test_a_result_json_has_no_number_for_is_printed_and_kept_as_a_string(system:
     shown = invoke("task", "status", infinite, "-o", "json")
     assert strict_json(shown.stdout)[0]["result"] == "Infinity"
     assert strict_json(invoke("task", "history", "--args", "1e-308", "-o", "jsonl").stdout.splitlines()[0])
+
+
+def forget_result(system: System, task_id: str) -> None:
+    """What the result backend's expiry does (a day after by default): the job's result is gone."""
+    if system.kind == "embedded":
+        path = Path(system.env["APPCTL_DATA_DIR"]) / "results.sqlite"
+        with closing(sqlite3.connect(path)) as connection, connection:
+            assert connection.execute("DELETE FROM celery_taskmeta WHERE task_id = ?", (task_id,)).rowcount == 1
+        return
+    import redis
+
+    with closing(redis.Redis.from_url(system.env["CELERY_RESULT_BACKEND"])) as client:
+        assert client.delete(f"celery-task-meta-{task_id}") == 1
+
+
+def test_result_wait_on_a_job_whose_result_expired_answers_from_the_history(system: System) -> None:
+    env = system.env
+    done = send(env, "1", "2")
+    assert invoke("result", "wait", done, "--timeout", "120").exit_code == 0
+    wait_for(lambda: states(env, "--args", "[1, 2]").get(done) == "SUCCESS", what="the history to record it")
+    forget_result(system, done)
+    waited = invoke("result", "wait", done, "--timeout", "120", "-o", "json")  # at once, not after 120 s
+    assert (waited.exit_code, json.loads(waited.stdout)[0]["result"], json.loads(waited.stdout)[0]["state"]) == (
+        0,
+        0.5,
+        "SUCCESS",
+    )

@@ -119,13 +119,17 @@ def find_job(task_id: str) -> dict[str, Any] | None:
     return job_record(read_row(history.dialect, rows[0])) if rows else None
 
 
-def is_known(task_id: str) -> bool:
-    """Whether the history has ``task_id``; True when the history cannot be read (we cannot tell)."""
+UNREADABLE: dict[str, Any] = {}  # what ``known_job`` returns when the history cannot be read
+
+
+def known_job(task_id: str) -> dict[str, Any] | None:
+    """The history's record of ``task_id`` (None: never sent); UNREADABLE, with a warning, when the
+    history cannot be read (then we cannot tell)."""
     try:
-        return find_job(task_id) is not None
+        return find_job(task_id)
     except Exception as exc:
         logger.warning("cannot read the job history, so %s may never have been sent: %s", task_id, reason(exc))
-        return True
+        return UNREADABLE
 
 
 def never_sent(*task_ids: str) -> NotFound:
