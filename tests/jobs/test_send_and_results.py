@@ -42,7 +42,12 @@ def test_bad_sends_raise_before_publishing(app: Any) -> None:
         send_job("divide", [1])
 
 
-@pytest.mark.parametrize("task_id", ["", "with space", "x" * 256, "new\nline"])
+@pytest.mark.parametrize("task_id", ["", "with\ttab", "x" * 256, "new\nline", "\udcff", "nbsp\xa0"])
 def test_impossible_task_ids(task_id: str) -> None:
     with pytest.raises(InvalidInput):
         check_task_id(task_id)
+
+
+@pytest.mark.parametrize("task_id", ["with space", "my id/äöü", "x" * 255, "01a22e0a-b54b-74c4-b00a-29df348a207b"])
+def test_any_printable_id_celery_could_be_given_is_a_task_id(task_id: str) -> None:
+    check_task_id(task_id)
