@@ -77,13 +77,15 @@ def act_on_selection(
     dry_run: bool = False,
     table_columns: tuple[str, ...] | None = None,
     read: tuple[str, ...] = ("id",),
+    acted_on: Callable[[Record], bool] | None = None,
 ) -> None:
     """Run a bulk action on the jobs ``job_filter`` selects: ``act`` takes the selection's chunks of
     history rows (of the columns ``read``) and yields each chunk's records once it has acted on it.
 
     Says on stderr how many jobs are selected, then (unless ``dry_run``, which only lists them)
     asks on a terminal or needs ``yes``, and prints ``act``'s record of each job as it goes.
-    ``verb`` is ``("Revoke", "Revoked")``.
+    ``verb`` is ``("Revoke", "Revoked")``; the closing count leaves out the records ``acted_on`` says
+    were left as they were (a job found finished meanwhile).
     """
     from project.jobs.history.read import selected_jobs
     from project.jobs.history.select import select_jobs
@@ -99,7 +101,7 @@ def act_on_selection(
     if selection.count:
         confirm_or_abort(f"{verb[0]} {selection.count} job(s)?", yes)
     done = [0]
-    records = printed_batches(act(selection.chunks(read)), done)
+    records = printed_batches(act(selection.chunks(read)), done, acted_on)
     render_records(records, columns, fmt, table_columns=table_columns)
     for _ in records:  # a table shows the first rows only: the rest are acted on all the same
         pass
@@ -125,12 +127,16 @@ def acted(id_chunks: Iterable[list[str]], act: Callable[[list[str]], Iterable[Re
             yield act(task_ids)
 
 
-def printed_batches(batches: Iterable[Iterable[Record]], done: list[int] | None = None) -> Iterator[Record]:
+def printed_batches(
+    batches: Iterable[Iterable[Record]],
+    done: list[int] | None = None,
+    acted_on: Callable[[Record], bool] | None = None,
+) -> Iterator[Record]:
     """The records of each batch, stdout flushed after each: what a script reads is what was done.
-    ``done[0]`` counts the records handed out."""
+    ``done[0]`` counts the records handed out (those ``acted_on`` says were acted on)."""
     for batch in batches:
         for record in batch:
-            if done is not None:
+            if done is not None and (acted_on is None or acted_on(record)):
                 done[0] += 1
             yield record
         sys.stdout.flush()

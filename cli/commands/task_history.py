@@ -111,13 +111,15 @@ def revoke(
     task_ids: tuple[str, ...], job_filter: JobFilter, terminate: bool, dry_run: bool, yes: bool, fmt: str | None
 ) -> None:
     """Revoke jobs, given by ID or by filter: a waiting job never runs, even after a worker restart."""
-    from project.jobs.revoke import revocable, revoke_jobs
+    from project.jobs.revoke import revocable, revoke_jobs, was_revoked
 
     act = functools.partial(revoke_jobs, terminate=terminate)
     if acts_on_ids(task_ids, job_filter, dry_run):
         render_records(printed_batches(acted([list(task_ids)], act)), REVOKE_COLUMNS, fmt)  # printed before a Ctrl-C
     else:
-        act_on_selection(revocable(job_filter), on_ids(act), REVOKE_COLUMNS, fmt, ("Revoke", "Revoked"), yes, dry_run)
+        verb = ("Revoke", "Revoked")
+        selection = revocable(job_filter)
+        act_on_selection(selection, on_ids(act), REVOKE_COLUMNS, fmt, verb, yes, dry_run, acted_on=was_revoked)
 
 
 @click.command()

@@ -78,10 +78,18 @@ def revoke_jobs(task_ids: list[str], terminate: bool = False) -> list[dict[str, 
     return [_revoked_record(record, outcomes.get(record["id"]), now) for record in records]
 
 
+ALREADY_FINISHED = "already finished"  # the outcome of a job the revoke found finished: left as it was
+
+
+def was_revoked(record: dict[str, Any]) -> bool:
+    """Whether a record of ``revoke_jobs`` is of a job the revoke acted on."""
+    return not str(record.get("outcome", "")).startswith(ALREADY_FINISHED)
+
+
 def _revoked_record(record: dict[str, Any], outcome: str | None, now: datetime) -> dict[str, Any]:
     """The job's record after the revoke, with its ``outcome``."""
     if outcome is None:
-        return {**record, "outcome": f"already finished: {record['state']}"}
+        return {**record, "outcome": f"{ALREADY_FINISHED}: {record['state']}"}
     changes: dict[str, Any] = {"revoked_at": now.isoformat(), "outcome": outcome}
     if outcome == "revoked":
         error = f"{REVOKED_FIELDS['error_type']}: {REVOKED_FIELDS['error_message']}"

@@ -307,6 +307,15 @@ def test_revoke_by_selection_takes_only_unfinished_jobs(runner: CliRunner, two_j
     assert [job["state"] for job in json.loads(stdout)] == ["FAILURE", "SUCCESS"]
 
 
+def test_revoke_by_selection_does_not_count_a_job_found_finished(runner: CliRunner, app: Any) -> None:
+    """The history still says PENDING (its worker has not written yet), the result backend says SUCCESS."""
+    task_id = invoke(runner, "task", "send", "divide", "1", "2", "--queue", "nobody-consumes")[1].strip()
+    app.extensions["celery"].backend.store_result(task_id, 0.5, "SUCCESS")
+    code, stdout, stderr = invoke(runner, "task", "revoke", "--queue", "nobody-consumes", "--yes", "-o", "json")
+    assert (code, [job["outcome"] for job in json.loads(stdout)]) == (0, ["already finished: SUCCESS"])
+    assert stderr == "1 job(s) selected.\nRevoked 0 job(s).\n"
+
+
 def test_prune_older_than_also_forgets_workers_gone_that_long(runner: CliRunner, two_jobs: None) -> None:
     from project.extensions import db
     from project.jobs.history.models import heartbeats
