@@ -35,6 +35,10 @@ _MISSING_SCHEMA = ("3F000", re.compile(r"no schema has been selected|schema \"[^
 _DISK_FULL = re.compile(r"database or disk is full|No space left on device")
 _NO_ROOM = 1 << 20  # below this much free space, SQLite's "disk I/O error" means the disk is full
 _SETTINGS = {"broker": "CELERY_BROKER_URL", "result backend": "CELERY_RESULT_BACKEND"}
+# libpq's words for a connection option it refuses before connecting (checked against libpq 16 and 17).
+_BAD_CONNECTION_OPTION = re.compile(
+    r'invalid (port number|connection option|URI query parameter|integer value|\w+ value):? "'
+)
 _SQLITE_LOCKED = "database is locked"  # SQLite: another writer held the lock past the busy timeout
 LOCKED_REASON = "the database stayed locked by another process (APPCTL_SQLITE_BUSY_TIMEOUT sets how long to wait)"
 _NO_SUCH_REDIS_DATABASE = "DB index is out of range"  # Redis's answer to SELECT n beyond its `databases`
@@ -115,9 +119,13 @@ def _free_bytes(directory: Path) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
-def unavailable(service: str, url: str, exc: BaseException) -> ServiceUnavailable:
-    """The error that says ``service`` at ``url`` failed with ``exc``."""
+def unavailable(service: str, url: str, exc: BaseException) -> ServiceUnavailable | ConfigError:
+    """The error that says ``service`` at ``url`` failed with ``exc`` (ConfigError: libpq refused the
+    URL's own options, a bad port or sslmode say, before it tried to connect)."""
     where = mask_password(url)
+    if found := _BAD_CONNECTION_OPTION.search(str(exc)):
+        setting = _SETTINGS.get(service, "DATABASE_URL")
+        return ConfigError(f"{setting} {where!r} is not valid: {str(exc)[found.start() :].splitlines()[0]}")
     if is_disk_full(exc, url):
         hint = "free some space there (APPCTL_DATA_DIR moves the embedded default's files)"
         return ServiceUnavailable(f"no space left on the device holding the {service} at {where}", hint=hint)

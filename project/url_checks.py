@@ -62,14 +62,20 @@ def check_database_url(url: str, setting: str = "DATABASE_URL", prefix: str = ""
     _check_sqlite_path(setting, prefix + url, url, examples)
     if _plain_database_url(url):
         return
+    import warnings
+
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SAWarning
 
     try:
-        parsed = make_url(url)
-        parsed.get_dialect()().create_connect_args(parsed)  # reads the query string's options
-    except (ArgumentError, NoSuchModuleError, ValueError, TypeError) as exc:
-        raise _invalid(setting, prefix + url, str(exc), examples or DATABASE_EXAMPLES) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SAWarning)  # SQLite's "Query string argument(s) … are not accepted"
+            parsed = make_url(url)
+            parsed.get_dialect()().create_connect_args(parsed)  # reads the query string's options
+    except (ArgumentError, NoSuchModuleError, ValueError, TypeError, SAWarning) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        why = why.split(" and are being ignored")[0].split(" (Background on this")[0]  # SQLAlchemy's warning
+        raise _invalid(setting, prefix + url, why, examples or DATABASE_EXAMPLES) from None
 
 
 def _check_sqlite_path(setting: str, shown: str, url: str, examples: str) -> None:
