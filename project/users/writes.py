@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
@@ -16,6 +17,7 @@ from project.users.models import User
 
 UPSERT_DIALECTS = ("sqlite", "postgresql")  # INSERT … ON CONFLICT
 MATCHED_BY = ("username", "username_key")  # an update changes every other column its row gives
+NEW_USER_DEFAULTS = {"active": True, "password_hash": None}  # what an import row that leaves them out means
 
 
 def write_users(inserts: list[dict[str, Any]], updates: list[dict[str, Any]], on_conflict: str) -> int:
@@ -27,6 +29,8 @@ def write_users(inserts: list[dict[str, Any]], updates: list[dict[str, Any]], on
     one statement, and a column a row leaves out is left as it is.
     """
     connection = db.session.connection()
+    if on_conflict != "update":  # a new user's left-out columns are its defaults: one statement, in file order
+        inserts = [{**NEW_USER_DEFAULTS, **row} for row in inserts]
     try:
         inserted = sum(_insert(connection, rows, on_conflict) for rows in _by_columns(inserts))
         for rows in _by_columns(updates):
@@ -42,11 +46,9 @@ def write_users(inserts: list[dict[str, Any]], updates: list[dict[str, Any]], on
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """``rows`` in groups that give the same columns (most imports: one group)."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by the columns in the row's order: cheaper than a set
-    for row in rows:
-        groups.setdefault(tuple(row), []).append(row)
-    yield from groups.values()
+    """``rows`` in runs that give the same columns, in their order: new users get their ids in file order."""
+    for _, run in groupby(rows, key=tuple):  # the keys in the row's order: cheaper than a set
+        yield list(run)
 
 
 def _insert(connection: Any, rows: list[dict[str, Any]], on_conflict: str) -> int:

@@ -248,3 +248,22 @@ def test_an_endless_json_array_is_invalid_input(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(user_rows, "MAX_DOCUMENT", 1 << 16)
     with pytest.raises(InvalidInput, match="the JSON array is longer than 65536 characters"):
         list(read_rows(io.BufferedReader(Endless()), "json"))
+
+
+def test_new_users_get_their_ids_in_file_order_whatever_columns_they_give(app: Any) -> None:
+    """As `user export --with-password-hashes` writes them: some hashes null, some not, some active false."""
+    from werkzeug.security import generate_password_hash
+
+    made = generate_password_hash("a-long-password", method="pbkdf2:sha256:1000")
+    lines = [
+        '{"username": "u1", "email": "u1@example.com", "password_hash": null}',
+        f'{{"username": "u2", "email": "u2@example.com", "password_hash": "{made}"}}',
+        '{"username": "u3", "email": "u3@example.com", "active": false}',
+        f'{{"username": "u4", "email": "u4@example.com", "password_hash": "{made}", "active": true}}',
+        '{"username": "u5", "email": "u5@example.com"}',
+    ]
+    import_users(rows("\n".join(lines) + "\n", "jsonl"))
+    listed = list(list_users(with_password_hashes=True))
+    assert [user["username"] for user in listed] == ["u1", "u2", "u3", "u4", "u5"]  # listed by id
+    assert [user["active"] for user in listed] == [True, True, False, True, True]
+    assert [user["password_hash"] == made for user in listed] == [False, True, False, True, False]
