@@ -22,6 +22,7 @@ SERVICES = (
     "project.errors",
     "project.failures",
     "project.interrupts",  # holding Ctrl-C while a chunk is acted on and printed, as the services hold it
+    "project.json_text",  # strict JSON: a job's inf or nan result written as the history keeps it
     "project.migrations",
     "project.urls",
     "project.jobs.health",
@@ -136,6 +137,8 @@ COMMAND_LINE_STRINGS = {  # Celery's own command lines, built to run it: said to
     ("project/jobs/worker.py", "--beat"),
     ("project/jobs/worker.py", "--detach"),
     ("project/schedules/beat.py", "--loglevel"),
+    ("project/jobs/worker.py", "--pidfile"),  # read from the worker's own arguments, to check its folder
+    ("project/jobs/worker.py", "--pidfile="),
 }
 
 

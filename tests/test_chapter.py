@@ -50,11 +50,11 @@ def test_flask_db_migrate_without_model_changes_writes_no_revision(chapter_env: 
     migrations = tmp_path / "migrations"  # a copy: the test writes nothing into the repository
     shutil.copytree(ROOT / "migrations", migrations, ignore=shutil.ignore_patterns("__pycache__"))
     assert run("flask db upgrade", chapter_env).returncode == 0
-    before = sorted(path.name for path in (migrations / "versions").iterdir())
+    before = sorted(path.name for path in (migrations / "versions").glob("*.py"))
     migrated = run(f"flask db migrate -d {migrations} -m nothing", chapter_env)
     assert migrated.returncode == 0, migrated.stderr
     assert "No changes in schema detected." in migrated.stdout + migrated.stderr
-    assert sorted(path.name for path in (migrations / "versions").iterdir()) == before
+    assert sorted(path.name for path in (migrations / "versions").glob("*.py")) == before
 
 
 @pytest.mark.slow

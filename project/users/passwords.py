@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from project.errors import InvalidInput
+from project.errors import SET_PASSWORD, InvalidInput
 
 PASSWORD_METHOD = "scrypt:32768:8:1"  # the one place the method is chosen (docs/commands.md, `user set-password`)
 SALT_LENGTH = 16
@@ -58,9 +58,7 @@ def password_matches(password_hash: str | None, password: str) -> bool:
     try:
         return check_password_hash(password_hash, password)
     except ValueError as exc:
-        raise InvalidInput(
-            f"the stored password hash cannot be checked: {exc}", hint="`appctl user set-password` sets a new one"
-        ) from None
+        raise InvalidInput(f"the stored password hash cannot be checked: {exc}", remedy=SET_PASSWORD) from None
 
 
 def check_password_hash_format(value: str) -> None:

@@ -163,7 +163,7 @@ def _json_array_rows(text: IO[str]) -> Iterator[Row]:
     if len(document) > MAX_DOCUMENT:
         raise InvalidInput(
             f"the JSON array is longer than {MAX_DOCUMENT} characters",
-            hint="import it as JSON lines, as `appctl user export -o jsonl` writes them",
+            hint="import it as JSON lines (one user a line), which have no such bound",
         )
     decoder, position, line = json.JSONDecoder(), 0, 1
 
