@@ -158,7 +158,13 @@ def _connection_errors(locate: Callable[[BaseException], tuple[str, str]]) -> It
             service, url = locate(exc)
             setting = _SETTINGS.get(service, service)
             hint = "check the options in the URL's query string, and that the driver it names is installed"
-            raise ConfigError(f"{setting} {mask_password(url)!r} is not valid: {reason(exc)}", hint) from exc
+            # Celery's ImproperlyConfigured messages are sentences wrapped over lines: all of it, not the first.
+            why = (
+                mask_password(" ".join(str(exc).split()))
+                if type(exc).__name__ == "ImproperlyConfigured"
+                else reason(exc)
+            )
+            raise ConfigError(f"{setting} {mask_password(url)!r} is not valid: {why}", hint) from exc
         raise
 
 

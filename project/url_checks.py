@@ -166,10 +166,12 @@ def check_backend_url(url: str, setting: str = "CELERY_RESULT_BACKEND") -> None:
         _check_password(setting, url, _URLLIB_CUTS)
     if backend not in KNOWN_BACKENDS and not _celery_backend(backend):
         raise _invalid(setting, url, f"no result backend is called {backend!r}", BACKEND_EXAMPLES)
-    if "+" in scheme:
-        prefix, inner = url.split("+", 1)
-        check_database_url(inner, setting, prefix + "+", BACKEND_EXAMPLES)
-    else:
+    if scheme == "cache+memory":
+        why = "it keeps each process's results in that process's memory, where no other process finds them"
+        raise _invalid(setting, url, why, BACKEND_EXAMPLES)
+    if backend == "db":  # db+DATABASE_URL: Celery's database backend
+        check_database_url(url.split("+", 1)[1], setting, "db+", BACKEND_EXAMPLES)
+    elif "+" not in scheme:
         _check_host_and_port(setting, url, BACKEND_EXAMPLES)
         _check_tls_backend(setting, url)
 

@@ -227,6 +227,18 @@ CONFIGURATION = [
     case(*LIST, code=78, message="is not valid", DATABASE_URL="postgresql://u:s3cret@host:port/db"),
     case(*LIST, code=78, message="needs the Python module", DATABASE_URL="mysql://u:s3cret@host/db"),
     case(*LIST, code=78, message="'foo' are not accepted", DATABASE_URL="sqlite:////tmp/appctl-x.sqlite?foo=1"),
+    case(*LIST, code=78, message="no other process finds them", CELERY_RESULT_BACKEND="cache+memory://"),
+    case(
+        "task",
+        "send",
+        "divide",
+        "1",
+        "2",
+        "--wait",
+        code=78,
+        message="does not work correctly, please make sure that it exists",  # Celery's whole sentence
+        CELERY_RESULT_BACKEND="file:///nonexistent-appctl-dir/results",
+    ),
     case(
         *LIST, code=78, message='invalid port number: "99999"', DATABASE_URL="postgresql://u:s3cret@127.0.0.1:99999/d"
     ),
