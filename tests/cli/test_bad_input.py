@@ -229,15 +229,13 @@ CONFIGURATION = [
     case(*LIST, code=78, message="'foo' are not accepted", DATABASE_URL="sqlite:////tmp/appctl-x.sqlite?foo=1"),
     case(*LIST, code=78, message="no other process finds them", CELERY_RESULT_BACKEND="cache+memory://"),
     case(
-        "task",
-        "send",
-        "divide",
+        *SEND,
         "1",
         "2",
         "--wait",
         code=78,
-        message="does not work correctly, please make sure that it exists",  # Celery's whole sentence
-        CELERY_RESULT_BACKEND="file:///nonexistent-appctl-dir/results",
+        message="please make sure that it exists",
+        CELERY_RESULT_BACKEND="file:///x/y",
     ),
     case(
         *LIST, code=78, message='invalid port number: "99999"', DATABASE_URL="postgresql://u:s3cret@127.0.0.1:99999/d"
@@ -249,16 +247,7 @@ CONFIGURATION = [
         DATABASE_URL="postgresql://u@127.0.0.1/d?sslmode=bogus",
     ),
     case(*LIST, code=78, message='invalid connection option "foo"', DATABASE_URL="postgresql://u@127.0.0.1/d?foo=bar"),
-    case(
-        "task",
-        "send",
-        "divide",
-        "1",
-        "2",
-        code=78,
-        message="are not accepted",
-        CELERY_BROKER_URL="sqla+sqlite:////tmp/b.sqlite?x=1",
-    ),
+    case(*SEND, "1", "2", code=78, message="are not accepted", CELERY_BROKER_URL="sqla+sqlite:////tmp/b.sqlite?x=1"),
     case(*LIST, code=78, message="no broker transport is called 'foo'", CELERY_BROKER_URL="foo://host"),
     case(*LIST, code=78, message="it is not a URL", CELERY_BROKER_URL="notaurl"),
     case(*LIST, code=78, message="Port could not be cast", CELERY_BROKER_URL="redis://:s3cret@host:port/0"),
