@@ -82,8 +82,8 @@ def check_workers() -> dict[str, Any]:
     celery = current_celery()
     queue = celery.conf.task_default_queue
     workers = {worker["name"]: worker for worker in active_workers()}
-    for name in _pinged(celery):
-        workers.setdefault(name, {"name": name, "queues": None, "active": None, "last_seen": None})
+    for name, queues in _pinged(celery).items():
+        workers.setdefault(name, {"name": name, "queues": queues, "active": None, "last_seen": None})
         workers[name]["ping"] = True
     serving = sorted(name for name, w in workers.items() if w["queues"] is None or queue in w["queues"])
     if serving:
@@ -93,24 +93,27 @@ def check_workers() -> dict[str, Any]:
     return {"ok": bool(serving), "detail": detail, "data": {"queue": queue, "workers": list(workers.values())}}
 
 
-def _pinged(celery: Celery) -> list[str]:
-    """Names of the workers answering Celery's ping, where the broker broadcasts (else none).
+def _pinged(celery: Celery) -> dict[str, list[str]]:
+    """The workers answering Celery's broadcast, with the queues each consumes (``inspect
+    active_queues``), where the broker broadcasts (else none).
 
-    A broker failure here is left to the broker check; the heartbeats still count. A broker that
-    does not answer can hold the ping past its timeout, so it is given PING_TIMEOUT plus a grace.
+    Every worker on the broker answers, those of other apps too: only its queues say whether it
+    serves this app's. A broker failure here is left to the broker check; the heartbeats still
+    count. A broker that does not answer can hold the call past its timeout: PING_TIMEOUT plus a grace.
     """
     if not supports_broadcast(celery):
-        return []
-    names: list[str] = []
+        return {}
+    found: dict[str, list[str]] = {}
 
-    def ping() -> None:
+    def ask() -> None:
         with suppress(Exception):
-            names.extend(name for reply in celery.control.ping(timeout=PING_TIMEOUT) or [] for name in reply)
+            replies = celery.control.inspect(timeout=PING_TIMEOUT).active_queues() or {}
+            found.update({name: [queue.get("name") for queue in queues or []] for name, queues in replies.items()})
 
-    pinging = threading.Thread(target=ping, daemon=True)
-    pinging.start()
-    pinging.join(PING_TIMEOUT + PING_GRACE)
-    return [] if pinging.is_alive() else names
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
+    asking.join(PING_TIMEOUT + PING_GRACE)
+    return {} if asking.is_alive() else found
 
 
 def _active(worker: dict[str, Any]) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,3 +112,24 @@ def test_status_and_revoke_on_rabbitmq(runner: CliRunner, amqp_worker: Any) -> N
     task_id = runner.invoke(cli, ["task", "send", "divide", "1", "2", "--countdown", "60"]).stdout.strip()
     revoked = runner.invoke(cli, ["task", "revoke", task_id, "-o", "json"])
     assert (revoked.exit_code, json.loads(revoked.stdout)[0]["state"]) == (0, "REVOKED")
+
+
+def test_a_worker_of_another_app_on_the_same_broker_does_not_serve_this_one(
+    env: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    """It answers the broadcast (its heartbeats go to its own database): its queues say it is not ours."""
+    from tests.processes import worker_command, worker_process
+
+    ours = {**env, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url}
+    theirs = {**ours, "APPCTL_DATA_DIR": str(tmp_path / "theirs"), "APPCTL_QUEUE": f"theirs-{uuid.uuid4().hex[:8]}"}
+    for environment in (ours, theirs):
+        assert run_appctl("db", "upgrade", env=environment).returncode == 0
+    with worker_process(worker_command("theirs", concurrency=1), theirs, tmp_path / "theirs.log"):
+        status = run_appctl("status", "-o", "json", env=ours)
+    workers = json.loads(status.stdout)[-1]
+    assert (status.returncode, workers["ok"]) == (1, False)
+    assert workers["detail"].startswith(f"no worker consumes queue {ours['APPCTL_QUEUE']}")
+    answering = [worker for worker in workers["data"]["workers"] if worker.get("ping")]
+    assert [worker["queues"] for worker in answering if worker["name"].startswith("theirs@")] == [
+        [theirs["APPCTL_QUEUE"]]
+    ]
