@@ -139,6 +139,9 @@ COMMAND_LINE_STRINGS = {  # Celery's own command lines, built to run it: said to
     ("project/schedules/beat.py", "--loglevel"),
     ("project/jobs/worker.py", "--pidfile"),  # read from the worker's own arguments, to check its folder
     ("project/jobs/worker.py", "--pidfile="),
+    ("project/jobs/worker.py", "--hostname"),  # the worker's names and queues, checked to be UTF-8
+    ("project/jobs/worker.py", "--queues"),
+    ("project/jobs/worker.py", "--exclude-queues"),
 }
 
 

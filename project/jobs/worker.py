@@ -6,12 +6,13 @@ import functools
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from project.celery_internals.worker_command import run_celery_command
 from project.errors import ConfigError
 from project.failures import missing_module
+from project.jobs.names import check_text
 from project.jobs.registry import current_celery
 
 BEAT_FLAGS = ("-B", "--beat")  # `celery worker`'s own option to run the beat inside the worker
@@ -45,6 +46,7 @@ def run_worker(celery_args: Sequence[str]) -> None:
     """
     from celery.signals import worker_ready, worker_shutting_down
 
+    _check_names(celery_args)
     _check_pidfile(celery_args)
     ready = threading.Event()
     beat = None
@@ -86,12 +88,25 @@ def run_worker(celery_args: Sequence[str]) -> None:
         raise _stopped(status, started=ready.is_set())
 
 
+def _option_values(celery_args: Sequence[str], *names: str) -> Iterator[str]:
+    """The values ``celery_args`` give the options ``names`` (``--pidfile X``, ``--pidfile=X``, ``-n X``)."""
+    for index, arg in enumerate(celery_args):
+        name, equals, value = arg.partition("=")
+        if equals and name in names:
+            yield value
+        elif arg in names and index + 1 < len(celery_args):
+            yield celery_args[index + 1]
+
+
+def _check_names(celery_args: Sequence[str]) -> None:
+    """InvalidInput for a worker name or queue that is not UTF-8: its heartbeats and replies could never be written."""
+    for value in _option_values(celery_args, "-n", "--hostname", "-Q", "--queues", "-X", "--exclude-queues"):
+        check_text(value, "worker option value")
+
+
 def _check_pidfile(celery_args: Sequence[str]) -> None:
     """ConfigError when ``--pidfile``'s folder is missing or not writable (Celery logs a traceback for it)."""
-    for index, arg in enumerate(celery_args):
-        path = arg.partition("=")[2] if arg.startswith("--pidfile=") else None
-        if arg == "--pidfile" and index + 1 < len(celery_args):
-            path = celery_args[index + 1]
+    for path in _option_values(celery_args, "--pidfile"):
         if not path or "%" in path:  # Celery fills in %n, %h…: the name is known once it does
             continue
         folder = os.path.dirname(os.path.abspath(path))

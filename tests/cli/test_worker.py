@@ -111,6 +111,8 @@ REJECTED = [  # (worker options, exit code, what the error line says); {tmp} is 
     (["--pidfile", "{tmp}/missing/worker.pid"], 78, "the worker cannot start: the pid file's folder"),
     (["--pidfile={tmp}/missing/worker.pid"], 78, "the worker cannot start: the pid file's folder"),
     (["--uid", "no-such-user-for-appctl"], 78, "the worker cannot start: 'User does not exist"),
+    (["--hostname", "\udcff@%h"], 65, "is not UTF-8 text"),  # its heartbeats could never be written
+    (["-Q", "celery,\udcff"], 65, "is not UTF-8 text"),
 ]
 
 
