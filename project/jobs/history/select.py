@@ -54,7 +54,7 @@ class JobFilter:
     not_retried: bool = False  # only the jobs no retry has sent again yet (what a retry by filter sends)
 
     def __post_init__(self) -> None:
-        """InvalidInput for a value the same option refuses elsewhere: a state, an id, a queue name."""
+        """InvalidInput for a value the same option refuses elsewhere: a state, an id, a queue name, text not UTF-8."""
         object.__setattr__(self, "states", check_states(self.states))
         for field in ("name", "error", "args", "schedule"):
             if (value := getattr(self, field)) is not None:
