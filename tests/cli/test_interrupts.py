@@ -168,20 +168,20 @@ def test_nothing_else_on_stderr_when_the_interrupt_comes_late(env: dict[str, str
 def _unused(_: Any) -> None: ...
 
 
-def _retry_interrupted(env: dict[str, str], tmp_path: Path) -> tuple[list[str], list[str]]:
-    """Queue 5000 jobs, then Ctrl-C a ``task retry --force`` of them all once its first ids are printed:
+def _retry_interrupted(env: dict[str, str], tmp_path: Path, count: int = 5000) -> tuple[list[str], list[str]]:
+    """Queue ``count`` jobs, then Ctrl-C a ``task retry --force`` of them all once its first ids are printed:
     the ids of the originals and the copies it printed."""
     jobs = tmp_path / "jobs.jsonl"
-    jobs.write_text("[1, 2]\n" * 5000)
+    jobs.write_text("[1, 2]\n" * count)
     sent = run_appctl("task", "send", "divide", "--from-file", str(jobs), env=env)
     assert sent.returncode == 0, sent.stderr
     originals = sent.stdout.split()
     process = start("task", "retry", "--force", *originals, env=env)
     first = process.stdout.readline().decode()  # type: ignore[union-attr]
     status, rest, stderr = interrupt(process)
-    assert (status, stderr) == (130, INTERRUPTED)  # not finished first: 5000 copies take more than a batch
+    assert (status, stderr) == (130, INTERRUPTED)  # not finished first: the copies take more than a batch
     copies = [line.strip() for line in [first, *rest.splitlines(keepends=True)]]
-    assert all(copies) and 0 < len(copies) < 5000 and len(copies) % 1000 == 0, len(copies)
+    assert all(copies) and 0 < len(copies) < count and len(copies) % 1000 == 0, len(copies)
     return originals, copies
 
 
@@ -208,7 +208,7 @@ def test_task_retry_prints_every_copy_sent_on_redis_and_postgresql(
     import redis
 
     env = migrated({**env, "DATABASE_URL": pg_url, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url})
-    originals, copies = _retry_interrupted(env, tmp_path)
+    originals, copies = _retry_interrupted(env, tmp_path, 20_000)  # Redis and PostgreSQL are quick
     assert sorted(_retried_in_history(env, originals)) == sorted(copies)
     client = redis.Redis.from_url(redis_url)
     queued = [json.loads(raw)["headers"]["id"] for raw in client.lrange(env["APPCTL_QUEUE"], 0, -1)]
