@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any
@@ -98,3 +99,7 @@ def main() -> None:
         cli(prog_name="appctl")
     finally:
         let_late_interrupts_kill()  # the command has ended: its exit must not turn into a traceback
+        # Every resource is closed by now; the interpreter's last garbage collection would only walk the
+        # imported libraries' objects, about a sixth of a one-shot command's time, to free memory the
+        # process gives back anyway. Frozen objects are left out of it (teardown, atexit and flushes still run).
+        gc.freeze()

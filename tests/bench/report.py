@@ -52,9 +52,13 @@ HOW_MEASURED = """\
   the app built without Celery (`create_database_app()`): no Celery, kombu, job history,
   Flask-Migrate or email_validator is imported (an address of the common shape is checked without
   it). Each command alternates with its own runs of the reference, a bare Python importing Flask,
-  Flask-SQLAlchemy, the SQLAlchemy ORM and Click; the ratio shown is the worst of the three. What is
-  left above the reference is SQLAlchemy's SQLite dialect, the `users` model, the app, the query
-  and appctl's own modules.
+  Flask-SQLAlchemy, the SQLAlchemy ORM and Click; the ratio shown is the worst of the three.
+  SQLAlchemy's SQLite dialect, the `users` model, the app, the query and appctl's own modules cost
+  about 45 ms above the reference (1.11× on 2026-11-30). Every appctl command then ends as the
+  reference cannot: with its connections closed, `gc.freeze()` leaves the libraries' objects out of
+  the interpreter's last garbage collection, which otherwise walks them all to free memory the
+  process hands back anyway (about 80 ms of the reference's 400; `cli/__init__.py`). Teardown,
+  `atexit` handlers and the flushing of stdout and stderr run as before.
 - **Fan-out** sends 20,000 jobs from a file as one process, start-up included, against the
   chapter's `delay()` called in a loop in a process that already sent 200, with no job history
   (the chapter keeps none). The fan-out records every job in the history (one insert per batch, in
