@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from project.errors import LIST_USERS, InvalidInput, NotFound, UserExists
 from project.extensions import STREAM_BATCH, db
 from project.users.models import EMAIL_MAX, USERNAME_MAX, User
-from project.users.names import KEY_MAX_FACTOR, comparison_key, invisible_part, normal_form
+from project.users.names import KEY_MAX_FACTOR, comparison_key, email_key, invisible_part, normal_form
 
 SORT_KEYS = ("id", "username", "email")
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
@@ -90,7 +90,7 @@ def email_fields(email: str) -> dict[str, str]:
     """Check an email as given and return it as stored: NFC, with the key it is unique by."""
     email = normal_form(email)
     check_email(email)
-    return {"email": email, "email_key": comparison_key(email)}
+    return {"email": email, "email_key": email_key(email)}
 
 
 def user_row(username: str, email: str) -> dict[str, str]:

@@ -15,8 +15,8 @@ def invoke(runner: CliRunner, *args: str) -> tuple[int, str, str]:
 
 
 def test_upgrade_from_base_then_again(runner: CliRunner, env: dict[str, str]) -> None:
-    assert invoke(runner, "db", "upgrade") == (0, "", "Database migrated from base to 0006.\n")
-    assert invoke(runner, "db", "upgrade") == (0, "", "Database already at 0006.\n")
+    assert invoke(runner, "db", "upgrade") == (0, "", "Database migrated from base to 0007.\n")
+    assert invoke(runner, "db", "upgrade") == (0, "", "Database already at 0007.\n")
 
 
 def test_upgrade_to_a_named_revision(runner: CliRunner, env: dict[str, str]) -> None:
@@ -32,14 +32,14 @@ def test_upgrade_to_an_unknown_revision_is_not_found(runner: CliRunner, env: dic
 
 def test_status_at_head(runner: CliRunner, env: dict[str, str]) -> None:
     invoke(runner, "db", "upgrade")
-    assert invoke(runner, "db", "status") == (0, "0006\t0006\t[]\ttrue\n", "")
+    assert invoke(runner, "db", "status") == (0, "0007\t0007\t[]\ttrue\n", "")
     code, stdout, _ = invoke(runner, "db", "status", "-o", "json")
-    assert (code, json.loads(stdout)) == (0, {"current": "0006", "head": "0006", "pending": [], "at_head": True})
+    assert (code, json.loads(stdout)) == (0, {"current": "0007", "head": "0007", "pending": [], "at_head": True})
 
 
 def test_status_with_pending_migrations_is_exit_1(runner: CliRunner, env: dict[str, str]) -> None:
     code, stdout, stderr = invoke(runner, "db", "status")
-    assert (code, stdout) == (1, '\t0006\t["0001", "0002", "0003", "0004", "0005", "0006"]\tfalse\n')
+    assert (code, stdout) == (1, '\t0007\t["0001", "0002", "0003", "0004", "0005", "0006", "0007"]\tfalse\n')
     assert stderr == "Error: 6 migration(s) pending (hint: run `appctl db upgrade`)\n"
 
 
@@ -53,7 +53,7 @@ def test_downgrade_needs_yes_when_stdin_is_not_a_terminal(runner: CliRunner, env
 
 def test_downgrade_with_yes(runner: CliRunner, env: dict[str, str]) -> None:
     invoke(runner, "db", "upgrade")
-    assert invoke(runner, "db", "downgrade", "base", "--yes") == (0, "", "Database migrated from 0006 to base.\n")
+    assert invoke(runner, "db", "downgrade", "base", "--yes") == (0, "", "Database migrated from 0007 to base.\n")
     assert invoke(runner, "db", "status")[0] == 1
     assert invoke(runner, "db", "downgrade", "base", "-y") == (0, "", "Database already at base.\n")
 
@@ -61,8 +61,8 @@ def test_downgrade_with_yes(runner: CliRunner, env: dict[str, str]) -> None:
 def test_downgrade_by_a_relative_revision(runner: CliRunner, env: dict[str, str]) -> None:
     """Alembic's ``-2`` (two revisions down) is the revision, not an option, before or after --yes."""
     invoke(runner, "db", "upgrade")
-    assert invoke(runner, "db", "downgrade", "-2", "--yes") == (0, "", "Database migrated from 0006 to 0004.\n")
-    assert invoke(runner, "db", "downgrade", "-y", "-1") == (0, "", "Database migrated from 0004 to 0003.\n")
+    assert invoke(runner, "db", "downgrade", "-2", "--yes") == (0, "", "Database migrated from 0007 to 0005.\n")
+    assert invoke(runner, "db", "downgrade", "-y", "-1") == (0, "", "Database migrated from 0005 to 0004.\n")
     code, stdout, stderr = invoke(runner, "db", "downgrade", "-10", "--yes")  # past the base
     assert (code, stdout) == (65, "")
     assert "-10" in stderr

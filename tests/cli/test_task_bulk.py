@@ -341,6 +341,22 @@ def test_a_result_json_has_no_number_for_is_printed_and_kept_as_a_string(system:
     assert strict_json(invoke("task", "history", "--args", "1e-308", "-o", "jsonl").stdout.splitlines()[0])
 
 
+def test_a_result_is_kept_in_the_history_as_the_result_backend_has_it(system: System) -> None:
+    """2.0 and -0.0 stay floats on SQLite too (a column declared JSON there has numeric affinity: 2, 0)."""
+    env = system.env
+    jobs = {send(env, "4", "2"): "2.0", send(env, "-0.0", "7"): "-0.0", send(env, "1", "3"): repr(1 / 3)}
+
+    def result_of(job: str, *command: str) -> str:
+        rows = [row for row in json.loads(invoke(*command, "-o", "json").stdout) if row["id"] == job]
+        return repr(rows[0]["result"])  # repr tells 2.0 from 2 and -0.0 from 0.0
+
+    for job, written in jobs.items():
+        assert result_of(job, "result", "wait", job, "--timeout", "120") == written
+        wait_for(lambda job=job: states(env).get(job) == "SUCCESS", what="the history to record it")
+        assert result_of(job, "task", "status", job) == written
+        assert result_of(job, "task", "history", "--limit", "0") == written
+
+
 def forget_result(system: System, task_id: str) -> None:
     """What the result backend's expiry does (a day after by default): the job's result is gone."""
     if system.kind == "embedded":

@@ -30,7 +30,7 @@ def test_healthy_with_a_worker(worker: Any) -> None:
     assert alive["active"] == []
     assert found["workers"]["detail"] == f"{alive['name']} (0 active)"
     assert found["broker"]["data"]["depth"] == 0
-    assert found["database"]["data"]["revision"] == found["database"]["data"]["head"] == "0006"
+    assert found["database"]["data"]["revision"] == found["database"]["data"]["head"] == "0007"
 
 
 def test_no_worker_is_unhealthy(app: Any) -> None:
@@ -81,7 +81,7 @@ def test_a_database_behind_head_is_unhealthy(app: Any) -> None:
     downgrade_database("0001")
     database = checks()["database"]
     assert database["ok"] is False
-    assert database["detail"].endswith("at 0001, 5 migration(s) pending")
+    assert database["detail"].endswith("at 0001, 6 migration(s) pending")
     assert database["remedy"] == UPGRADE_DATABASE
 
 

@@ -92,3 +92,42 @@ def test_the_upgrade_keys_existing_users_and_goes_down_and_up_again(env: dict[st
         invoke_appctl("user", "show", "BO", "-o", "json", env=env).stdout
         == '{"id": 2, "username": "bo", "email": "b@e.com", "active": true}\n'
     )
+
+
+def test_migration_0007_stops_on_two_spellings_of_one_mailbox_then_keys_them(
+    env: dict[str, str], database_url: str
+) -> None:
+    """An A-label (``xn--exmple-cua``) and the Unicode it encodes (``exämple``) are one mailbox from 0007 on."""
+    assert invoke_appctl("db", "upgrade", "0006", env=env).returncode == 0
+    rows = [
+        {"id": 1, "username": "u1", "email": "\u00fc@ex\u00e4mple.com", "email_key": "\u00fc@ex\u00e4mple.com"},
+        {"id": 2, "username": "u2", "email": "\u00dc@XN--EXMPLE-CUA.com", "email_key": "\u00fc@xn--exmple-cua.com"},
+        {"id": 3, "username": "u3", "email": "a@xn--p1ai.xn--zz.com", "email_key": "a@xn--p1ai.xn--zz.com"},
+    ]
+    insert = (
+        "INSERT INTO users (id, username, email, username_key, email_key)"
+        " VALUES (:id, :username, :email, :username, :email_key)"
+    )
+    execute(database_url, insert, rows)
+    upgraded = invoke_appctl("db", "upgrade", env=env)
+    assert (upgraded.returncode, upgraded.stderr) == (
+        4,
+        "Error: 1 groups of existing users have one mailbox, nothing was migrated:"
+        " email '\u00fc@ex\u00e4mple.com' (id 1) = '\u00dc@XN--EXMPLE-CUA.com' (id 2) (hint: change the email of,"
+        " or delete, all but one user of each group (appctl user delete ID), then run db upgrade again)\n",
+    )
+    assert json.loads(invoke_appctl("db", "status", "-o", "json", env=env).stdout)["current"] == "0006"
+    assert invoke_appctl("user", "delete", "u1", "--yes", env=env).returncode == 0
+    assert invoke_appctl("db", "upgrade", env=env).returncode == 0
+    keys = execute(database_url, "SELECT email, email_key FROM users ORDER BY id")
+    assert keys == [
+        ("\u00dc@XN--EXMPLE-CUA.com", "\u00fc@ex\u00e4mple.com"),
+        ("a@xn--p1ai.xn--zz.com", "a@\u0440\u0444.xn--zz.com"),
+    ]
+    refused = invoke_appctl("user", "add", "u4", "\u00fc@ex\u00e4mple.COM", env=env)
+    assert (refused.returncode, refused.stderr) == (
+        4,
+        "Error: email '\u00fc@ex\u00e4mple.COM' is already taken (as '\u00dc@XN--EXMPLE-CUA.com')\n",
+    )
+    assert invoke_appctl("db", "downgrade", "0006", "--yes", env=env).returncode == 0
+    assert invoke_appctl("db", "upgrade", env=env).returncode == 0

@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text, false, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.compiler import TypeCompiler
 from sqlalchemy.types import TypeDecorator
 
 from project.extensions import db
@@ -34,6 +36,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class ExactJSON(TypeDecorator[Any]):
+    """JSON kept as written on every database: a SQLite column declared JSON has numeric affinity,
+    which would store the result ``2.0`` as ``2`` and a 20-digit integer as a float; TEXT does not."""
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+
+@compiles(ExactJSON, "sqlite")
+def _exact_json_on_sqlite(_type: ExactJSON, _compiler: TypeCompiler, **_kw: Any) -> str:
+    return "TEXT"
+
+
 class Job(db.Model):  # type: ignore[name-defined]
     """One job as the application saw it: sent, started, finished (or retried, revoked)."""
 
@@ -48,7 +63,7 @@ class Job(db.Model):  # type: ignore[name-defined]
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    result: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    result: Mapped[Any] = mapped_column(ExactJSON, nullable=True)
     error_type: Mapped[str | None] = mapped_column(String(255))
     error_message: Mapped[str | None] = mapped_column(Text)
     worker: Mapped[str | None] = mapped_column(String(255))
