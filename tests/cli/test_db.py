@@ -40,7 +40,7 @@ def test_status_at_head(runner: CliRunner, env: dict[str, str]) -> None:
 def test_status_with_pending_migrations_is_exit_1(runner: CliRunner, env: dict[str, str]) -> None:
     code, stdout, stderr = invoke(runner, "db", "status")
     assert (code, stdout) == (1, '\t0007\t["0001", "0002", "0003", "0004", "0005", "0006", "0007"]\tfalse\n')
-    assert stderr == "Error: 6 migration(s) pending (hint: run `appctl db upgrade`)\n"
+    assert stderr == "Error: 7 migration(s) pending (hint: run `appctl db upgrade`)\n"
 
 
 def test_downgrade_needs_yes_when_stdin_is_not_a_terminal(runner: CliRunner, env: dict[str, str]) -> None:
