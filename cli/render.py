@@ -24,6 +24,7 @@ FORMATS = ("table", "json", "jsonl", "csv", "plain")
 IDS = "ids"  # not a choice of -o: what -q/--ids selects
 Record = dict[str, Any]
 TABLE_LIMIT = 1000  # a table is built whole before it prints; longer lists stream in the other formats
+UNBOUNDED_WIDTH = 100_000  # columns: a table printed to a file or a pipe is as wide as its widest row
 # One encoder: json.dumps(**options) builds one a call. No NaN or Infinity: what is printed is strict JSON.
 _encoder = json.JSONEncoder(ensure_ascii=False, default=str, allow_nan=False)
 
@@ -235,7 +236,15 @@ def relative_time(moment: datetime, now: datetime) -> str:
 
 def _print(renderable: RenderableType) -> None:
     # rich's own no_color keeps bold and other styles; color_system=None writes no escape codes at all
-    stdout_console().print(renderable)
+    console = stdout_console()
+    if not console.is_terminal:
+        # A file or a pipe has no width to fit: rich would squeeze the table into 80 columns, cutting
+        # names short and, past the ids' width, leaving some columns out. It is printed whole instead.
+        from rich.measure import Measurement
+
+        unbounded = console.options.update_width(UNBOUNDED_WIDTH)
+        console.width = max(console.width, Measurement.get(console, unbounded, renderable).maximum)
+    console.print(renderable)
 
 
 def stdout_console() -> Console:

@@ -66,6 +66,17 @@ def test_piped_output_is_plain_without_escape_codes(one_user: dict[str, str]) ->
     assert (done.returncode, done.stdout, done.stderr) == (0, "1\talice\talice@example.com\ttrue\n", "")
 
 
+@pytest.mark.parametrize("columns", [None, "40"])
+def test_a_table_to_a_pipe_is_printed_whole(capsys: pytest.CaptureFixture[str], monkeypatch: Any, columns: str) -> None:
+    """No terminal, no width to fit: 80 columns (or COLUMNS) would cut the name and drop a column past the ids."""
+    if columns:
+        monkeypatch.setenv("COLUMNS", columns)
+    record = {"id": "a" * 36, "retry_of": "b" * 36, "name": "project.users.tasks.divide", "queue": "celery"}
+    render_records(iter([record]), tuple(record), "table")
+    row = capsys.readouterr().out.splitlines()[3]
+    assert row == "│ " + " │ ".join(record.values()) + " │"
+
+
 def test_table_on_a_terminal(one_user: dict[str, str]) -> None:
     done = run_on_terminal("user", "list", env=one_user)
     assert done.returncode == 0

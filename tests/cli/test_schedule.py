@@ -142,6 +142,6 @@ def test_beat_on_a_database_not_migrated_is_a_configuration_error(env: dict[str,
     result = run_appctl("beat", env=env)
     assert (result.returncode, result.stdout) == (78, "")
     assert result.stderr == (
-        "Error: the database is 6 migration(s) behind: the beat needs its schedule tables"
+        "Error: the database is 7 migration(s) behind: the beat needs its schedule tables"
         " (hint: run `appctl db upgrade`)\n"
     )

@@ -344,17 +344,18 @@ def test_a_result_json_has_no_number_for_is_printed_and_kept_as_a_string(system:
 def test_a_result_is_kept_in_the_history_as_the_result_backend_has_it(system: System) -> None:
     """2.0 and -0.0 stay floats on SQLite too (a column declared JSON there has numeric affinity: 2, 0)."""
     env = system.env
-    jobs = {send(env, "4", "2"): "2.0", send(env, "-0.0", "7"): "-0.0", send(env, "1", "3"): repr(1 / 3)}
+    written = {("4", "2"): "2.0", ("-0.0", "7"): "-0.0", ("1", "3"): repr(1 / 3)}
+    for (x, y), result in written.items():
+        job, args = send(env, x, y), f"[{x}, {y}]"
 
-    def result_of(job: str, *command: str) -> str:
-        rows = [row for row in json.loads(invoke(*command, "-o", "json").stdout) if row["id"] == job]
-        return repr(rows[0]["result"])  # repr tells 2.0 from 2 and -0.0 from 0.0
+        def result_of(*command: str, job: str = job) -> str:
+            rows = [row for row in json.loads(ok(env, *command, "-o", "json")) if row["id"] == job]
+            return repr(rows[0]["result"])  # repr tells 2.0 from 2 and -0.0 from 0.0
 
-    for job, written in jobs.items():
-        assert result_of(job, "result", "wait", job, "--timeout", "120") == written
-        wait_for(lambda job=job: states(env).get(job) == "SUCCESS", what="the history to record it")
-        assert result_of(job, "task", "status", job) == written
-        assert result_of(job, "task", "history", "--limit", "0") == written
+        assert result_of("result", "wait", job, "--timeout", "120") == result
+        wait_for(lambda: states(env, "--args", args).get(job) == "SUCCESS", what="the history to record it")
+        assert result_of("task", "status", job) == result
+        assert result_of("task", "history", "--args", args) == result
 
 
 def forget_result(system: System, task_id: str) -> None:
