@@ -353,7 +353,10 @@ def test_a_result_is_kept_in_the_history_as_the_result_backend_has_it(system: Sy
             return repr(rows[0]["result"])  # repr tells 2.0 from 2 and -0.0 from 0.0
 
         assert result_of("result", "wait", job, "--timeout", "120") == result
-        wait_for(lambda: states(env, "--args", args).get(job) == "SUCCESS", what="the history to record it")
+        wait_for(
+            lambda args=args, job=job: states(env, "--args", args).get(job) == "SUCCESS",
+            what="the history to record it",
+        )
         assert result_of("task", "status", job) == result
         assert result_of("task", "history", "--args", args) == result
 
