@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 JOB_TABLE_COLUMNS = ("id", "name", "state", "sent_at", "result", "error")
 SCHEDULED_TABLE_COLUMNS = ("id", "name", "state", "due", "args", "queue")  # due: the eta from now, "in 3h"
 REVOKE_COLUMNS = ("id", "name", "state", "revoked_at", "outcome")
+KEPT_REVOKED = (
+    "Kept {count} revoked job(s) still waiting in the broker: deleted, they would run when a worker takes them"
+    " (`appctl queue purge` removes them there; a worker that discards one lets a prune delete it)."
+)
 
 
 @click.command()
@@ -134,12 +138,14 @@ def revoke(
 @with_app
 def prune(job_filter: JobFilter, older_than: timedelta | None, dry_run: bool, yes: bool, fmt: str | None) -> None:
     """Delete job history, chosen by age or filter (for cron: `appctl task prune --older-than 30d --yes`)."""
-    from project.jobs.history.prune import delete_jobs, forget_workers_gone_before
+    from project.jobs.history.prune import delete_jobs, forget_workers_gone_before, prunable
 
     if older_than is None and job_filter.is_empty:
         raise click.UsageError("say which jobs to delete: --older-than, or a filter (--state, --until, ...)")
     cutoff = datetime.now(UTC) - older_than if older_than is not None else None
-    selected = job_filter.sent_before(cutoff) if cutoff is not None else job_filter
+    selected, kept = prunable(job_filter.sent_before(cutoff) if cutoff is not None else job_filter)
+    if kept:
+        note(KEPT_REVOKED.format(count=kept))
     act = functools.partial(delete_jobs, selected)
     act_on_selection(selected, on_ids(act), SELECTED_COLUMNS, fmt, ("Delete", "Deleted"), yes, dry_run)
     if cutoff is not None and not dry_run:

@@ -27,14 +27,13 @@ from project.failures import service_errors
 from project.interrupts import interrupts_held
 from project.jobs.history.models import jobs
 from project.jobs.history.read import active_workers
-from project.jobs.history.values import FINISHED_STATES, utcnow
+from project.jobs.history.values import FINISHED_STATES, PURGED, utcnow
 from project.jobs.history.write_orm import upsert
 from project.jobs.names import check_queue_name
 from project.jobs.queues import app_queues, broker_queues
 from project.jobs.registry import current_celery, resolve_task
 
 PURGE_FIELDS = ("id", "name", "outcome")
-PURGED = "purged"  # the revoked_reason of a purged job
 
 
 @dataclass

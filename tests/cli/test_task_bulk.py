@@ -198,6 +198,23 @@ def test_prune_by_filter_deletes_only_what_it_selects(system: System) -> None:
     assert states(env, "--since", since) == dict.fromkeys(good, "SUCCESS")
 
 
+def test_a_prune_keeps_revoked_jobs_a_worker_may_still_take_until_one_discards_them(system: System) -> None:
+    """Their row is what stops a restarted worker running them: deleted, the job would run."""
+    env, parked = system.env, queue_name()
+    job = ok(env, "task", "send", "divide", "7", "1", "--queue", parked).strip()
+    assert invoke("task", "revoke", job).exit_code == 0
+    kept = invoke("task", "prune", "--queue", parked, "--yes", "-q")
+    assert (kept.exit_code, kept.stdout) == (0, "")
+    assert kept.stderr.startswith("Kept 1 revoked job(s) still waiting in the broker: deleted, they would run")
+    assert kept.stderr.endswith("0 job(s) selected.\nDeleted 0 job(s).\n")
+    command = [*worker_command(f"discard-{parked}", 1), "-Q", parked]
+    with worker_process(command, env, system.logs / f"{parked}.log"):  # a new worker: it never heard the revoke
+        wait_for(lambda: bool(invoke("task", "prune", "--queue", parked, "--yes", "-q").stdout), what="a prune")
+    assert states(env, "--queue", parked) == {}
+    shown = invoke("task", "status", job, "-o", "json")
+    assert json.loads(shown.stdout)[0]["state"] == "REVOKED", shown.stdout  # the result backend's word: never run
+
+
 def test_a_selection_larger_than_a_chunk_is_revoked_whole(system: System, tmp_path: Path) -> None:
     env, parked, count = system.env, queue_name(), 1234  # chunks of 1000: two of them
     lines = tmp_path / "jobs.jsonl"

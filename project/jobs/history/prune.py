@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,13 @@ from sqlalchemy import delete, select
 from project.extensions import db
 from project.jobs.history.models import heartbeats, jobs
 from project.jobs.history.read import BRIEF_COLUMNS, job_record
-from project.jobs.history.select import JobFilter, job_conditions
+from project.jobs.history.select import JobFilter, count_jobs, job_conditions
+
+
+def prunable(job_filter: JobFilter) -> tuple[JobFilter, int]:
+    """``job_filter`` without the revoked jobs a worker may still take (their row is what stops them
+    running once the worker restarts), and how many of those it leaves out."""
+    return replace(job_filter, undiscarded=False), count_jobs(replace(job_filter, undiscarded=True))
 
 
 def delete_jobs(job_filter: JobFilter, task_ids: list[str]) -> list[dict[str, Any]]:

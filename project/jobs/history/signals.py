@@ -99,7 +99,7 @@ def job_starting(task: Task, task_id: str) -> None:
         with flask_app.app_context(), history_guard("start", [task_id]):
             revoked = current_writer().revoked(task_id)  # a read: the start itself is written with the batch
     if revoked:
-        skipped = {"error_type": "TaskRevokedError", "error_message": "revoked"}
+        skipped = {"error_type": "TaskRevokedError", "error_message": "revoked", "worker": request.hostname}
         buffer.record_progress(flask_app, progress_row(task_id, "REVOKED", request.retries or 0, skipped))
         task.backend.mark_as_revoked(task_id, "revoked in the job history", request=request)
         raise Ignore()
@@ -136,6 +136,8 @@ def on_revoked(sender: Any, request: Any, terminated: bool = False, expired: boo
     why = "terminated" if terminated else "expired" if expired else "revoked"
     retries = (getattr(request, "request_dict", None) or {}).get("retries") or 0
     fields = {"revoked_at": utcnow(), "error_type": "TaskRevokedError", "error_message": why, "retries": retries}
+    if getattr(request, "hostname", None):  # the worker that discarded it: its message is gone (a prune may delete it)
+        fields["worker"] = request.hostname
     _record(sender, getattr(request, "id", None), "REVOKED", fields)
 
 

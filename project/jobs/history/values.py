@@ -14,6 +14,7 @@ ERROR_LIMIT = 2000
 # The state of a job whose sending failed with the broker's answer lost: it may or may not be
 # queued. A worker that runs it records STARTED over it; one never queued stays UNKNOWN.
 UNKNOWN = "UNKNOWN"
+PURGED = "purged"  # the revoked_reason of a job purged from its queue: no message of it is left to run
 FINISHED_STATES = ("SUCCESS", "FAILURE", "REVOKED")
 LIVE_STATES = ("PENDING", UNKNOWN, "STARTED", "RETRY")  # not finished: a unique key stays taken
 STATES = (*LIVE_STATES, *FINISHED_STATES)
