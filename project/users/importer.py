@@ -23,12 +23,11 @@ from project.users.models import User
 from project.users.passwords import check_password_hash_format
 from project.users.rows import Row
 from project.users.service import user_row
-from project.users.writes import write_users
+from project.users.writes import COMPARED, write_users
 
 UserRow = tuple[int, dict[str, Any]]  # line, the user as stored (service.user_row, and the row's extras)
 ON_CONFLICT = ("fail", "skip", "update")
 ERRORS_SHOWN = 5
-_COMPARED = ("email_key", "active", "password_hash")  # a row that changes none of them is skipped
 LOOKUP_CHUNK = 500  # names per IN (...) lookup: under every database's limit on parameters
 
 
@@ -75,13 +74,13 @@ def _import_rows(
         total = plan.invalid + len(valid)
         raise InvalidInput(f"{plan.invalid} of {total} rows are invalid, nothing was imported: {shown}")
     plan_writes(plan, valid, on_conflict)
-    inserted = len(plan.inserts)
+    inserted, changed = len(plan.inserts), 0
     if not dry_run:
-        inserted = write_users(plan.inserts, plan.updates, on_conflict)
-    skipped = plan.skipped + len(plan.inserts) - inserted  # rows another writer inserted meanwhile
+        inserted, changed = write_users(plan.inserts, plan.updates, on_conflict)
+    skipped = plan.skipped + len(plan.inserts) - inserted - changed  # rows another writer inserted meanwhile
     return {
         "inserted": inserted,
-        "updated": len(plan.updates),
+        "updated": len(plan.updates) + changed,
         "skipped": skipped,
         "invalid": plan.invalid,
         "errors": plan.errors,
@@ -146,7 +145,7 @@ def plan_writes(plan: ImportPlan, rows: list[UserRow], on_conflict: str) -> None
                 f"line {line}: {taken} is already taken; nothing was imported",
                 remedy=SETTLE_CONFLICTS,
             )
-        elif on_conflict == "skip" or (user is not None and all(user[k] == row[k] for k in _COMPARED if k in row)):
+        elif on_conflict == "skip" or (user is not None and all(user[k] == row[k] for k in COMPARED if k in row)):
             plan.skipped += 1
         elif owner is not None and owner[0] != row["username_key"]:
             raise UserExists(f"line {line}: email {row['email']!r} belongs to user {owner[1]!r}; nothing was imported")

@@ -8,7 +8,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, insert, update
+from sqlalchemy import Insert, bindparam, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 
 from project.errors import UserExists
@@ -17,11 +17,13 @@ from project.users.models import User
 
 UPSERT_DIALECTS = ("sqlite", "postgresql")  # INSERT … ON CONFLICT
 MATCHED_BY = ("username", "username_key")  # an update changes every other column its row gives
+COMPARED = ("email_key", "active", "password_hash")  # an import row that changes none of them is skipped
 NEW_USER_DEFAULTS = {"active": True, "password_hash": None}  # what an import row that leaves them out means
 
 
-def write_users(inserts: list[dict[str, Any]], updates: list[dict[str, Any]], on_conflict: str) -> int:
-    """Insert and update users in one transaction; returns how many were inserted.
+def write_users(inserts: list[dict[str, Any]], updates: list[dict[str, Any]], on_conflict: str) -> tuple[int, int]:
+    """Insert and update users in one transaction; returns how many of ``inserts`` were inserted, and
+    how many others (users another writer added meanwhile) ``update`` changed.
 
     With ``skip`` and ``update`` the inserts are upserts where the database has them, so a user
     another writer adds meanwhile is skipped or updated instead of failing the import. Rows may
@@ -32,7 +34,7 @@ def write_users(inserts: list[dict[str, Any]], updates: list[dict[str, Any]], on
     if on_conflict != "update":  # a new user's left-out columns are its defaults: one statement, in file order
         inserts = [{**NEW_USER_DEFAULTS, **row} for row in inserts]
     try:
-        inserted = sum(_insert(connection, rows, on_conflict) for rows in _by_columns(inserts))
+        counts = [_insert(connection, rows, on_conflict) for rows in _by_columns(inserts)]
         for rows in _by_columns(updates):
             _update(connection, rows, on_conflict)
         db.session.commit()
@@ -42,7 +44,7 @@ def write_users(inserts: list[dict[str, Any]], updates: list[dict[str, Any]], on
     except BaseException:
         db.session.rollback()
         raise
-    return inserted
+    return sum(inserted for inserted, _ in counts), sum(changed for _, changed in counts)
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -51,11 +53,21 @@ def _by_columns(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield list(run)
 
 
-def _insert(connection: Any, rows: list[dict[str, Any]], on_conflict: str) -> int:
+def _insert(connection: Any, rows: list[dict[str, Any]], on_conflict: str) -> tuple[int, int]:
+    """Insert ``rows``: how many were inserted, and how many that another writer added meanwhile
+    ``update`` changed (an upsert's count mixes the two: the new users go first, on their own)."""
     if not rows:
-        return 0
-    statement = _insert_statement(connection.dialect.name, on_conflict, list(rows[0]))
-    count = execute_many(connection, statement, rows).rowcount
+        return 0, 0
+    dialect, columns = connection.dialect.name, list(rows[0])
+    statement = _insert_statement(dialect, "skip" if on_conflict == "update" else on_conflict, columns)
+    inserted = _rows_written(execute_many(connection, statement, rows), rows)
+    if on_conflict != "update" or inserted == len(rows):
+        return inserted, 0
+    return inserted, _rows_written(execute_many(connection, _insert_statement(dialect, "update", columns), rows), rows)
+
+
+def _rows_written(result: Any, rows: list[dict[str, Any]]) -> int:
+    count = result.rowcount
     return count if 0 <= count <= len(rows) else len(rows)  # a driver that cannot count reports -1
 
 
@@ -81,7 +93,9 @@ def _insert_statement(dialect: str, on_conflict: str, columns: list[str]) -> Ins
     if on_conflict == "skip":
         return statement.on_conflict_do_nothing()
     changed = {column: statement.excluded[column] for column in columns if column not in MATCHED_BY}
-    return statement.on_conflict_do_update(index_elements=["username_key"], set_=changed)
+    table = User.__table__
+    differs = [table.c[column].is_distinct_from(statement.excluded[column]) for column in COMPARED if column in columns]
+    return statement.on_conflict_do_update(index_elements=["username_key"], set_=changed, where=or_(*differs))
 
 
 def _update(connection: Any, rows: list[dict[str, Any]], on_conflict: str) -> None:

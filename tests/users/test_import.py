@@ -267,3 +267,25 @@ def test_new_users_get_their_ids_in_file_order_whatever_columns_they_give(app: A
     assert [user["username"] for user in listed] == ["u1", "u2", "u3", "u4", "u5"]  # listed by id
     assert [user["active"] for user in listed] == [True, True, False, True, True]
     assert [user["password_hash"] == made for user in listed] == [False, True, False, True, False]
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def test_users_another_writer_adds_meanwhile_count_as_updated_or_skipped(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, database: str
+) -> None:
+    """Between the import's read and its write another import adds ann as the file has her and bob with
+    another email: ann is skipped, bob updated, cy inserted (an upsert's own count called all three new)."""
+    request.getfixturevalue("app" if database == "sqlite" else "pg_app")
+    import project.users.importer as importer
+
+    real_write = importer.write_users
+
+    def another_writer_first(*args: Any) -> tuple[int, int]:
+        create_user("ann", "ann@example.com")
+        create_user("bob", "bob@old.example.com")
+        return real_write(*args)
+
+    monkeypatch.setattr(importer, "write_users", another_writer_first)
+    text = "username,email\nann,ann@example.com\nbob,bob@example.com\ncy,cy@example.com\n"
+    assert counts(import_users(rows(text), on_conflict="update")) == (1, 1, 1, 0)
+    assert sorted(users()) == [("ann", "ann@example.com"), ("bob", "bob@example.com"), ("cy", "cy@example.com")]
