@@ -71,8 +71,10 @@ class ISO8601(click.ParamType):
             moment = datetime.fromisoformat(str(value))
         except ValueError:
             self.fail(f"{value!r} is not an ISO 8601 date-time", param, ctx)
+        from project.schedules.timing import wall_moment
+
         try:  # near year 1 or 9999 the moment may have no local or UTC time
-            moment = moment if moment.tzinfo else moment.astimezone()
+            moment = moment if moment.tzinfo else wall_moment(moment, None)  # in a DST gap: the jump, never sooner
             moment.astimezone(UTC)
         except (OverflowError, ValueError):
             self.fail(f"{value!r} is too close to year 1 or 9999 to be a date-time in every zone", param, ctx)

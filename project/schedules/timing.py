@@ -57,21 +57,27 @@ def zone(name: str) -> ZoneInfo:
         raise InvalidInput(f"{name!r} is not an IANA time zone (for example UTC or Europe/Paris)") from None
 
 
-def _exists(wall: datetime, tz: ZoneInfo) -> bool:
-    moment = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
-    return moment.astimezone(tz).replace(tzinfo=None) == wall
+def _aware(wall: datetime, tz: ZoneInfo | None) -> datetime:
+    """``wall`` read in ``tz`` (None: this machine's local zone), at its first occurrence."""
+    return wall.astimezone() if tz is None else wall.replace(tzinfo=tz, fold=0)
 
 
-def fire_moment(wall: datetime, tz: ZoneInfo) -> datetime:
-    """The UTC moment a run set for the naive wall time ``wall`` in ``tz`` happens (see the module's rules)."""
+def _exists(wall: datetime, tz: ZoneInfo | None) -> bool:
+    moment = _aware(wall, tz)
+    return (moment if tz is None else moment.astimezone(UTC).astimezone(tz)).replace(tzinfo=None) == wall
+
+
+def wall_moment(wall: datetime, tz: ZoneInfo | None) -> datetime:
+    """The UTC moment of the naive wall time ``wall`` in ``tz`` (None: the local zone), by the module's
+    rules: the first of two occurrences; in a jump forward, the moment of the jump (never sooner)."""
     if _exists(wall, tz):
-        return wall.replace(tzinfo=tz, fold=0).astimezone(UTC)  # fold 0: the first of two occurrences
-    before = wall
+        return _aware(wall, tz).astimezone(UTC)
+    before = wall.replace(second=0, microsecond=0)
     for _ in range(MAX_STEPS):  # back to the last wall minute before the jump; the jump is one minute later
         before -= timedelta(minutes=1)
         if _exists(before, tz):
-            return before.replace(tzinfo=tz).astimezone(UTC) + timedelta(minutes=1)
-    raise InvalidInput(f"{wall} has no moment in {tz.key}")
+            return _aware(before, tz).astimezone(UTC) + timedelta(minutes=1)
+    raise InvalidInput(f"{wall} has no moment in {tz.key if tz else 'the local time zone'}")
 
 
 def next_cron_run(spec: str, tz: ZoneInfo, after: datetime) -> datetime:
@@ -79,7 +85,7 @@ def next_cron_run(spec: str, tz: ZoneInfo, after: datetime) -> datetime:
     wall = after.astimezone(tz).replace(tzinfo=None, second=0, microsecond=0)
     walls = croniter(spec, wall - timedelta(minutes=1))
     for _ in range(MAX_STEPS):
-        moment = fire_moment(_next_wall(walls, spec), tz)
+        moment = wall_moment(_next_wall(walls, spec), tz)
         if moment > after:
             return moment
     raise InvalidInput(f"{spec!r} never runs after {after.isoformat()}")
