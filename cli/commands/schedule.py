@@ -32,6 +32,14 @@ def _seconds(every: timedelta | None) -> float | None:
     return every.total_seconds() if every is not None else None
 
 
+def _check_spec(cron: str | None, every: timedelta | None, required: bool) -> None:
+    """A usage error for --cron with --every, or (``required``) for neither."""
+    if cron is not None and every is not None:
+        raise click.UsageError("give --cron or --every, not both")
+    if required and cron is None and every is None:
+        raise click.UsageError("give --cron or --every: when the schedule runs")
+
+
 def spec_options(command: Any) -> Any:
     """``--cron``, ``--every``, ``--timezone``, ``--queue`` and ``-k``, shared by add and update."""
     for option in reversed(
@@ -72,6 +80,7 @@ def add(
     """Add the schedule NAME: the task TASK with ARGS (checked as `task send` checks them), on --cron or --every."""
     from project.schedules.service import add_schedule
 
+    _check_spec(cron, every, required=True)
     added = add_schedule(
         name,
         task,
@@ -128,12 +137,15 @@ def update(
     """Change the schedule NAME: ARGS (if given) and -k replace its arguments; the beat applies it within 5 s."""
     from project.schedules.service import update_schedule
 
+    _check_spec(cron, every, required=False)
     given = {"task": task, "cron": cron, "every": _seconds(every), "timezone": timezone, "queue": queue}
     changes: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
     if args:
         changes["args"] = list(args)
     if kwargs:
         changes["kwargs"] = dict(kwargs)
+    if not changes:
+        raise click.UsageError("nothing to change: give a new task, arguments, spec, zone or queue")
     render_record(update_schedule(name, changes), schedule_fields(), fmt)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -45,8 +46,14 @@ FIELDS = (
 )
 
 
+def schedule_name(name: str) -> str:
+    """``name`` as schedules are stored and found: in NFC, so ``é`` typed as one character or two is one name."""
+    return name if name.isascii() else unicodedata.normalize("NFC", name)
+
+
 def check_name(name: str) -> str:
-    """``name`` when it can name a schedule: 1-255 printable characters, no spaces."""
+    """``name`` (in NFC) when it can name a schedule: 1-255 printable characters, no spaces."""
+    name = schedule_name(name)
     if not name or len(name) > NAME_MAX or any(c.isspace() or not c.isprintable() for c in name):
         raise InvalidInput(f"schedule name {name!r} must be 1 to {NAME_MAX} printable characters without spaces")
     return name
@@ -156,6 +163,7 @@ def _row(conn: Any, name: str) -> Any:
 
 def show_schedule(name: str) -> dict[str, Any]:
     """The schedule ``name``; NotFound when there is none."""
+    name = schedule_name(name)
     with db.engine.connect() as conn:
         return _record(_row(conn, name))
 
@@ -165,6 +173,7 @@ def update_schedule(name: str, changes: dict[str, Any]) -> dict[str, Any]:
 
     A new spec (or zone) sets the next run afresh from now; a new interval starts counting from now.
     """
+    name = schedule_name(name)
     if not changes:
         raise InvalidInput("nothing to change: give a new task, arguments, spec, zone or queue")
     now = utcnow()
@@ -189,6 +198,7 @@ def update_schedule(name: str, changes: dict[str, Any]) -> dict[str, Any]:
 
 def set_enabled(name: str, enabled: bool) -> dict[str, Any]:
     """Enable or disable ``name``. Enabling sets the next run from now: a disabled time is never caught up."""
+    name = schedule_name(name)
     now = utcnow()
     with db.engine.begin() as conn:
         row = _row(conn, name)
@@ -201,6 +211,7 @@ def set_enabled(name: str, enabled: bool) -> dict[str, Any]:
 
 def delete_schedule(name: str) -> dict[str, Any]:
     """Delete ``name`` and return what it was; its past runs stay in the job history."""
+    name = schedule_name(name)
     record = show_schedule(name)
     with db.engine.begin() as conn:
         conn.execute(delete(schedules).where(schedules.c.name == name))
@@ -218,6 +229,7 @@ def send_run(row: Any) -> str:
 
 def trigger_schedule(name: str) -> dict[str, Any]:
     """Run ``name`` now (enabled or not), as the beat would; its next run stays as it was."""
+    name = schedule_name(name)
     with db.engine.connect() as conn:
         row = _row(conn, name)
     return {"id": send_run(row), "schedule": name}

@@ -22,6 +22,11 @@ MIN_EVERY = 1.0  # seconds: the beat's resolution
 MAX_STEPS = 100_000  # wall times tried for one next run (at most a few per DST change)
 _UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 _WORDS = {"w": "week", "d": "day", "h": "hour", "m": "minute", "s": "second"}
+# Files of the system's zone folder that ZoneInfo opens but name no IANA zone: "localtime" is each
+# host's own zone (beats on two hosts would disagree), "posixrules" and "Factory" are tzdata's
+# internals, and posix/ and right/ are copies of the tree (right/ counts leap seconds).
+_HOST_FILES = frozenset({"localtime", "posixrules", "Factory"})
+_OTHER_TREES = ("posix/", "right/")
 
 
 def check_cron(spec: str) -> str:
@@ -52,6 +57,8 @@ def check_every(seconds: float) -> float:
 def zone(name: str) -> ZoneInfo:
     """The IANA zone called ``name``; InvalidInput when there is none."""
     try:
+        if name in _HOST_FILES or name.startswith(_OTHER_TREES):
+            raise ValueError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidInput(f"{name!r} is not an IANA time zone (for example UTC or Europe/Paris)") from None

@@ -89,13 +89,18 @@ def test_update_enable_disable_delete(runner: CliRunner, app: Any) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["add", "x", "divide", "1"], 65, "arguments do not fit divide(x: float, y: float)"),
-        (["add", "x", "divide", "1", "2", "-k", "z=1"], 65, "arguments do not fit"),
+        (["add", "x", "divide", "1", "--every", "1m"], 65, "arguments do not fit divide(x: float, y: float)"),
+        (["add", "x", "divide", "1", "2", "-k", "z=1", "--every", "1m"], 65, "arguments do not fit"),
         (["add", "x", "nosuch", "--every", "1s"], 3, "no task 'nosuch' (hint: `appctl task list`"),
-        (["add", "x", "divide", "1", "2"], 65, "give a cron spec or an interval"),
-        (["add", "x", "divide", "1", "2", "--every", "1s", "--cron", "* * * * *"], 65, "not both"),
+        (["add", "x", "divide", "1", "2"], 2, "give --cron or --every"),
+        (["add", "x", "divide", "1", "2", "--every", "1s", "--cron", "* * * * *"], 2, "not both"),
+        (["update", "taken", "--every", "1s", "--cron", "* * * * *"], 2, "not both"),
         (["add", "x", "divide", "1", "2", "--cron", "0 3 * *"], 65, "is not a cron expression of five fields"),
         (["add", "x", "divide", "1", "2", "--cron", "0 3 * * *", "--timezone", "Mars/Base"], 65, "IANA time zone"),
+        *(
+            (["add", "x", "divide", "1", "2", "--cron", "0 3 * * *", "--timezone", name], 65, "IANA time zone")
+            for name in ("localtime", "posixrules", "Factory", "right/UTC", "posix/Europe/Paris", "/etc/localtime")
+        ),
         (["add", "x", "divide", "1", "2", "--cron", "0 0 30 2 *"], 65, "'0 0 30 2 *' never runs"),  # no 30 February
         (["add", "x", "divide", "1", "2", "--cron", "0 0 30,31 2 *"], 65, "never runs"),
         (["update", "taken", "--cron", "0 0 31 4 *"], 65, "'0 0 31 4 *' never runs"),
@@ -105,7 +110,7 @@ def test_update_enable_disable_delete(runner: CliRunner, app: Any) -> None:
         (["add", "taken", "divide", "1", "2", "--every", "1s"], 4, "a schedule named 'taken' exists"),
         (["show", "nope"], 3, "no schedule 'nope' (hint: `appctl schedule list` shows the schedules)"),
         (["update", "nope", "--every", "1s"], 3, "no schedule 'nope'"),
-        (["update", "taken"], 65, "nothing to change"),
+        (["update", "taken"], 2, "nothing to change"),
         (["update", "taken", "1"], 65, "arguments do not fit"),
         (["enable", "nope"], 3, "no schedule 'nope'"),
         (["trigger", "nope"], 3, "no schedule 'nope'"),
@@ -145,3 +150,20 @@ def test_beat_on_a_database_not_migrated_is_a_configuration_error(env: dict[str,
         "Error: the database is 7 migration(s) behind: the beat needs its schedule tables"
         " (hint: run `appctl db upgrade`)\n"
     )
+
+
+def test_a_schedule_name_is_one_name_however_its_accents_are_typed(runner: CliRunner, app: Any) -> None:
+    """``fóo`` typed with one character or with ``o`` plus a combining accent: one schedule, stored in NFC."""
+    composed, decomposed = "f\u00f3o", "fo\u0301o"
+    assert invoke(runner, "schedule", "add", decomposed, "divide", "1", "2", "--every", "1h")[0] == 0
+    taken = invoke(runner, "schedule", "add", composed, "divide", "1", "2", "--every", "1h")
+    assert (taken[0], taken[2]) == (
+        4,
+        f"Error: a schedule named {composed!r} exists (hint: update it, or delete it first)\n",
+    )
+    assert [row["name"] for row in schedules(runner)] == [composed]
+    for command in (["show", composed], ["update", decomposed, "--every", "2h"], ["disable", decomposed]):
+        assert invoke(runner, "schedule", *command)[0] == 0, command
+    assert invoke(runner, "task", "history", "--schedule", decomposed)[0] == 0
+    assert invoke(runner, "schedule", "delete", decomposed, "--yes")[0] == 0
+    assert schedules(runner) == []

@@ -7,6 +7,7 @@ of any size costs one chunk of memory and holds no read transaction open while i
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -62,6 +63,8 @@ class JobFilter:
         for field in ("name", "error", "args", "schedule"):
             if (value := getattr(self, field)) is not None:
                 check_text(value, f"--{field}")
+        if self.schedule is not None:  # schedule names are stored in NFC (project/schedules/service.py)
+            object.__setattr__(self, "schedule", unicodedata.normalize("NFC", self.schedule))
         if self.retry_of is not None:
             check_task_id(self.retry_of)
         check_queue_name(self.queue)
