@@ -86,11 +86,25 @@ def resolve_format(fmt: str | None, columns: Sequence[str] = ()) -> str:
 
 
 def _text(value: Any) -> str:
+    """A plain or table cell: a string as it is when every character draws itself, else JSON whose
+    strings escape what a terminal would act on or not draw (``\\u001b``, the bidi override ``\\u202e``)."""
     if value is None:
         return ""
-    if isinstance(value, str) and "\t" not in value and "\n" not in value:
+    if isinstance(value, str) and value.isprintable():
         return value
-    return json.dumps(value, ensure_ascii=False)
+    encoded = json.dumps(value, ensure_ascii=False)
+    return encoded if encoded.isprintable() else "".join(map(_visible, encoded))
+
+
+def _visible(char: str) -> str:
+    """``char``, or its JSON escape when it is not printable (only inside a JSON string: the rest is ASCII)."""
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"  # a surrogate pair, as JSON writes it
 
 
 def _json(value: Any) -> str:

@@ -39,6 +39,20 @@ def test_plain_is_tab_separated_with_json_for_awkward_values(capsys: pytest.Capt
     assert printed(capsys, "plain") == '1\t"tab\\there"\t\n2\tplain\t{"a": [1, "x"]}\n'
 
 
+@pytest.mark.parametrize("fmt", ["plain", "table"])
+def test_characters_a_terminal_acts_on_are_escaped_in_plain_and_tables(
+    capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    hostile = "\x1b]0;pwned\x07\r\u200bx\u202eevil\u00a0\U000e0001"
+    render_records(iter([{"id": 1, "name": hostile, "value": [hostile]}]), ("id", "name", "value"), fmt)
+    out = capsys.readouterr().out
+    assert all(char.isprintable() or char in "\t\n" for char in out), repr(out)  # tabs: plain's separators
+    escaped = r'"\u001b]0;pwned\u0007\r\u200bx\u202eevil\u00a0\udb40\udc01"'
+    assert escaped in out and f"[{escaped}]" in out
+    if fmt == "plain":
+        assert [json.loads(field) for field in out.rstrip("\n").split("\t")[1:]] == [hostile, [hostile]]
+
+
 def test_json_is_one_array_of_objects_with_the_columns(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(printed(capsys, "json")) == [
         {"id": 1, "name": "tab\there", "value": None},
