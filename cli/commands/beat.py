@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import click
 
 from cli.state import with_app
@@ -24,5 +27,5 @@ def beat(loglevel: str) -> None:
     from cli.secrets import masked_standard_streams
     from project.schedules.beat import run_beat
 
-    with masked_standard_streams():
+    with masked_standard_streams(), contextlib.redirect_stdout(sys.stderr):  # Celery prints its banner: not data
         run_beat(loglevel)

@@ -4,13 +4,14 @@ leaves the schedules unchanged; a triggered run is a job of the history that nam
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from tests.conftest import run_appctl
+from tests.conftest import APPCTL, run_appctl
 from tests.jobs.waiting import job_in_state, wait_for
 
 
@@ -167,3 +168,27 @@ def test_a_schedule_name_is_one_name_however_its_accents_are_typed(runner: CliRu
     assert invoke(runner, "task", "history", "--schedule", decomposed)[0] == 0
     assert invoke(runner, "schedule", "delete", decomposed, "--yes")[0] == 0
     assert schedules(runner) == []
+
+
+def test_the_beat_writes_its_banner_and_log_to_stderr_and_nothing_to_stdout(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """stdout carries data only: Celery's "celery beat v… is starting." and banner go to stderr."""
+    import signal
+    import subprocess
+    import time
+
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        beat = subprocess.Popen([APPCTL, "beat"], env=env, stdout=stdout, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 60
+        while "beat: Starting..." not in err.read_text() and beat.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        beat.send_signal(signal.SIGTERM)
+        assert beat.wait(timeout=60) == 0, err.read_text()
+    finally:
+        beat.kill()
+    assert out.read_bytes() == b""
+    assert "celery beat v" in err.read_text() and "beat: Starting..." in err.read_text()
