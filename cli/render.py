@@ -194,13 +194,14 @@ def table_of(records: Iterable[Record], columns: Sequence[str], title: str | Non
 
 
 def _table(rows: list[dict[str, Any]], columns: Sequence[str], title: str | None) -> Table:
-    """The table of cells ``rows``: the columns of ids, states and times never wrap, the others give way first."""
+    """The table of cells ``rows``: the first column (what names a row), ids, states and times never
+    wrap; the others give way first."""
     from rich.table import Table
 
     table = Table(title=title, header_style="bold")
-    for column in columns:
+    for index, column in enumerate(columns):
         cells = [row[column] for row in rows]
-        if _is_id(column) or column == "state" or _is_time(column):
+        if not index or _is_id(column) or column == "state" or _is_time(column):
             widest = max((len(str(cell)) for cell in cells), default=0)
             table.add_column(column, no_wrap=True, min_width=max(widest, len(column)))
         else:

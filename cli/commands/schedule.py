@@ -12,7 +12,8 @@ from cli.params import Duration, JsonOrString, KeyValue, TaskArgsCommand
 from cli.render import note, output_option, render_record, render_records
 from cli.state import with_app
 
-TABLE_COLUMNS = ("name", "task", "args", "spec", "description", "next_run_at", "last_job_id", "last_state", "enabled")
+# A table fits an 80-column terminal: the last run's job id (36 characters) is in `schedule show` and -o json.
+TABLE_COLUMNS = ("name", "task", "args", "spec", "description", "next_run_at", "last_state", "enabled")
 TRIGGER_COLUMNS = ("id", "schedule")
 
 

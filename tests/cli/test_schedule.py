@@ -192,3 +192,17 @@ def test_the_beat_writes_its_banner_and_log_to_stderr_and_nothing_to_stdout(
         beat.kill()
     assert out.read_bytes() == b""
     assert "celery beat v" in err.read_text() and "beat: Starting..." in err.read_text()
+
+
+def test_a_schedule_table_on_an_80_column_terminal_shows_every_column_and_whole_names(env: dict[str, str]) -> None:
+    from tests.cli.terminal import run_on_terminal
+
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    name = "nightly-report-for-finance"
+    assert run_appctl("schedule", "add", name, "divide", "10", "2", "--cron", "0 3 * * *", env=env).returncode == 0
+    shown = run_on_terminal("schedule", "list", env=env, columns=80)
+    lines = [line for line in shown.screen.splitlines() if line.strip()]
+    assert shown.returncode == 0 and name in shown.screen, shown.screen
+    header = lines[1]
+    for column in ("name", "task", "args", "spec", "next_run_at", "last_state", "enabled"):
+        assert column[:2] in header, (column, header)  # every column keeps a width, if only for "…"
