@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class AppctlError(Exception):
     """Base of every error a service reports to its caller.
@@ -68,10 +70,13 @@ class FateUnknown(ServiceUnavailable):
     ``message`` is ``failure; unknown``; ``unknown`` names the jobs (lines or ids) of unknown fate.
     """
 
-    def __init__(self, failure: str, unknown: str, hint: str | None = None, remedy: str | None = None) -> None:
+    def __init__(
+        self, failure: str, unknown: str, hint: str | None = None, remedy: str | None = None, ids: Sequence[str] = ()
+    ) -> None:
         super().__init__(f"{failure}; {unknown}", hint, remedy)
         self.failure = failure
         self.unknown = unknown
+        self.ids = list(ids)  # the jobs of unknown fate
 
 
 class TimedOut(AppctlError):

@@ -158,3 +158,23 @@ class FaultyProxy:
             with suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
             connection.close()
+
+
+class ExecReplyLost(FaultyProxy):
+    """A proxy to Redis that passes everything on until a client sends a transaction that pushes a
+    message: Redis gets it and applies it, but from then on no reply reaches any client (the broker's
+    answer is lost)."""
+
+    def _pump(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
+        sent = b""  # what this client sent since its last EXEC: a transaction may come in several reads
+        with suppress(OSError):
+            while data := source.recv(65536):
+                if self.silent.is_set():
+                    continue
+                if not replies:
+                    sent += data
+                    if b"\r\nEXEC\r\n" in sent:
+                        if b"\r\nLPUSH\r\n" in sent:  # a push's transaction, not a declare's LLENs
+                            self.silent.set()  # before Redis gets it: its reply must not slip through
+                        sent = b""
+                sink.sendall(data)

@@ -46,20 +46,21 @@ class SendOptions:
 
 
 @contextmanager
-def publishing(task: Task, options: SendOptions) -> Iterator[BatchPublisher]:
+def publishing(task: Task, options: SendOptions, schedule: str | None = None) -> Iterator[BatchPublisher]:
     """A publisher over one producer; broker failures become ServiceUnavailable.
 
-    Jobs whose fate is unknown are recorded as UNKNOWN and named by FateUnknown.
+    Jobs whose fate is unknown are recorded as UNKNOWN (runs of ``schedule``, if given) and named by FateUnknown.
     """
     url = current_app.config["CELERY_BROKER_URL"]
     try:
         with service_errors("broker", url), current_celery().producer_or_acquire() as producer, recorded_by_caller():
             yield BatchPublisher(task, producer, asdict(options), silent=SILENCED_BY_CALLER)
     except UnconfirmedBatch as exc:
-        record_sent(exc.jobs, state=UNKNOWN)
+        record_sent(exc.jobs, state=UNKNOWN, schedule=schedule)
         cause = exc.__cause__ or exc
         failure = unavailable("broker", url, cause.__cause__ or cause).message
-        raise FateUnknown(failure, f"{_unknown_jobs(exc)} of unknown fate (ids in the history as {UNKNOWN})") from exc
+        unknown = f"{_unknown_jobs(exc)} of unknown fate (ids in the history as {UNKNOWN})"
+        raise FateUnknown(failure, unknown, ids=[job.id for job in exc.jobs]) from exc
     except BatchPublishError as exc:  # kombu: sending a batch failed; the cause says why
         raise unavailable("broker", url, exc.__cause__ or exc) from exc
 
@@ -102,7 +103,7 @@ def send_job(
             given = {key: value for key, value in asdict(options).items() if value is not None}
             [task_id] = new_ids(1)
             return str(task.apply_async(job.args, job.kwargs, task_id=task_id, **given).id)
-    with publishing(task, options) as publisher, interrupts_held():
+    with publishing(task, options, schedule) as publisher, interrupts_held():
         sent = publisher.publish([job])
         record_sent(sent, schedule=schedule)
     return sent[0].id

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from project.errors import FateUnknown
 from project.extensions import db
 from project.failures import reason
 from project.schedules.lease import bound_lock_waits, holds_lease
@@ -58,6 +59,14 @@ def send_due_runs(holder: str, now: datetime) -> tuple[list[str], datetime | Non
             continue
         try:
             sent.append(send_run(row))
+        except FateUnknown as exc:  # the broker may have it: the history holds it as a run, UNKNOWN until it runs
+            logger.warning(
+                "schedule %s: the run due at %s may or may not have been sent: %s",
+                row["name"],
+                row["next_run_at"],
+                exc.message,
+            )
+            continue
         except Exception as exc:  # this run is lost (at most once); the next ones are still due
             logger.warning(
                 "schedule %s: the run due at %s was not sent: %s", row["name"], row["next_run_at"], reason(exc)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from project.errors import LIST_SCHEDULES, Conflict, InvalidInput, NotFound
+from project.errors import LIST_SCHEDULES, Conflict, FateUnknown, InvalidInput, NotFound
 from project.extensions import db
 from project.jobs.history.models import jobs
 from project.jobs.history.values import utcnow
@@ -220,11 +220,19 @@ def delete_schedule(name: str) -> dict[str, Any]:
 
 def send_run(row: Any) -> str:
     """Send one run of the schedule ``row`` through the normal send path; record it as its last run."""
-    job_id = send_job(row["task"], row["args"] or [], row["kwargs"] or {}, queue=row["queue"], schedule=row["name"])
+    try:
+        job_id = send_job(row["task"], row["args"] or [], row["kwargs"] or {}, queue=row["queue"], schedule=row["name"])
+    except FateUnknown as exc:  # the broker may have it: the history holds it as a run, UNKNOWN until it runs
+        _record_last_run(row["name"], exc.ids[0])
+        raise
+    _record_last_run(row["name"], job_id)
+    return job_id
+
+
+def _record_last_run(name: str, job_id: str) -> None:
     with db.engine.begin() as conn:
         values = {"last_run_at": utcnow(), "last_job_id": job_id}
-        conn.execute(update(schedules).where(schedules.c.name == row["name"]).values(values))
-    return job_id
+        conn.execute(update(schedules).where(schedules.c.name == name).values(values))
 
 
 def trigger_schedule(name: str) -> dict[str, Any]:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import APPCTL, HANG, SYSTEMS, invoke_appctl, migrated_system, run_appctl
-from tests.processes import FaultyProxy, worker_process
+from tests.processes import ExecReplyLost, worker_process
 
 RACERS = 4  # tests/jobs/test_unique.py races more, at a barrier
 
@@ -145,26 +143,6 @@ def test_a_key_held_by_a_job_of_unknown_fate_is_exit_4_until_that_job_is_revoked
     assert invoke_appctl("task", "revoke", lost, env=system).returncode == 0
     sent = invoke_appctl("task", "send", "divide", "1", "2", "--unique-key", key, env=system)
     assert (sent.returncode, sent.stderr, len(sent.stdout)) == (0, "", 37)
-
-
-class ExecReplyLost(FaultyProxy):
-    """A proxy to Redis that passes everything on until a client sends a transaction that pushes a
-    message: Redis gets it and applies it, but from then on no reply reaches any client (the broker's
-    answer is lost)."""
-
-    def _pump(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
-        sent = b""  # what this client sent since its last EXEC: a transaction may come in several reads
-        with suppress(OSError):
-            while data := source.recv(65536):
-                if self.silent.is_set():
-                    continue
-                if not replies:
-                    sent += data
-                    if b"\r\nEXEC\r\n" in sent:
-                        if b"\r\nLPUSH\r\n" in sent:  # a push's transaction, not a declare's LLENs
-                            self.silent.set()  # before Redis gets it: its reply must not slip through
-                        sent = b""
-                sink.sendall(data)
 
 
 @pytest.mark.slow

@@ -119,3 +119,44 @@ def test_a_disabled_schedule_is_never_due_and_enabling_skips_the_time_it_was_off
     assert datetime.fromisoformat(enabled["next_run_at"]) > now
     assert send_due_runs("beat-1", now)[0] == []
     assert show_schedule("paused")["last_job_id"] is None
+
+
+@pytest.mark.services
+def test_a_run_whose_broker_answer_was_lost_stays_a_run_of_its_schedule(
+    env: dict[str, str], redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis applied the push, but its answer never came: the job may run, so the history keeps it as a
+    run of its schedule (UNKNOWN until it runs) and the schedule names it as its last run."""
+    from urllib.parse import urlsplit
+
+    from project import create_app
+    from project.jobs.history.read import list_history
+    from project.jobs.history.select import JobFilter
+    from project.migrations import upgrade_database
+    from project.schedules.dispatch import send_due_runs
+    from project.schedules.lease import take_lease
+    from project.schedules.service import show_schedule
+    from tests.processes import ExecReplyLost
+
+    broker = urlsplit(redis_url)
+    proxy = ExecReplyLost(broker.port or 6379)
+    monkeypatch.setenv("CELERY_BROKER_URL", f"redis://127.0.0.1:{proxy.port}{broker.path}")
+    monkeypatch.setenv("APPCTL_SOCKET_TIMEOUT", "1")
+    flask_app = create_app("testing")
+    try:
+        with flask_app.app_context():
+            upgrade_database()
+            _add("lost", every=60.0)
+            now = datetime.now(UTC) + timedelta(seconds=61)
+            assert take_lease("beat-1", LEASE, now)
+            with caplog.at_level("WARNING", logger="appctl"):
+                assert send_due_runs("beat-1", now)[0] == []
+            assert "schedule lost: the run due at" in caplog.text and "may or may not have been sent" in caplog.text
+            [run] = list_history(JobFilter(schedule="lost"))
+            assert run["state"] == "UNKNOWN"
+            assert show_schedule("lost")["last_job_id"] == run["id"]
+    finally:
+        proxy.die()
+        import redis
+
+        redis.Redis.from_url(redis_url).delete(env["APPCTL_QUEUE"])
