@@ -1,4 +1,5 @@
-"""job results kept as written on SQLite, and email keys that read a domain's A-labels in Unicode
+"""job results kept as written on SQLite, email keys that read a domain's A-labels in Unicode, and
+the broker of each worker heartbeat
 
 Revision ID: 0007
 Revises: 0006
@@ -13,8 +14,13 @@ read as the Unicode it encodes (the rule of project/users/names.py, copied here 
 migration keeps its meaning when that module changes): ``ü@xn--exmple-cua.com`` and
 ``ü@exämple.com`` are one mailbox. Users that already exist with two such spellings make the
 upgrade fail before it changes anything, with a message that lists them by id; change or delete
-all but one of each, then upgrade again. Downgrading keeps the keys (they still tell users apart)
-and makes the SQLite column JSON again.
+all but one of each, then upgrade again.
+
+``worker_heartbeats.broker`` says which broker a worker consumes (transport, host, port, virtual
+host; no credentials), so ``appctl status`` does not count a worker on another broker as serving.
+
+Downgrading drops ``broker``, keeps the email keys (they still tell users apart) and makes the SQLite
+result column JSON again.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -79,9 +85,12 @@ def upgrade():
     if connection.dialect.name == 'sqlite':
         with op.batch_alter_table('jobs', recreate='always') as batch:
             batch.alter_column('result', existing_type=sa.JSON(), type_=sa.Text(), existing_nullable=True)
+    op.add_column('worker_heartbeats', sa.Column('broker', sa.String(length=255), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('worker_heartbeats') as batch:
+        batch.drop_column('broker')
     if op.get_bind().dialect.name == 'sqlite':
         with op.batch_alter_table('jobs', recreate='always') as batch:
             batch.alter_column('result', existing_type=sa.Text(), type_=sa.JSON(), existing_nullable=True)

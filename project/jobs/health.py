@@ -18,6 +18,7 @@ from kombu import Connection
 
 from project.errors import UPGRADE_DATABASE, AppctlError
 from project.failures import is_connection_error, reason, unavailable
+from project.jobs.heartbeat import broker_identity
 from project.jobs.history.read import active_workers
 from project.jobs.registry import current_celery
 from project.jobs.revoke import supports_broadcast
@@ -80,16 +81,19 @@ def check_backend() -> dict[str, Any]:
 def check_workers() -> dict[str, Any]:
     """Workers alive (heartbeat, or a ping where the broker broadcasts) and consuming the app's queue."""
     celery = current_celery()
-    queue = celery.conf.task_default_queue
+    queue, broker = celery.conf.task_default_queue, broker_identity(celery)
     workers = {worker["name"]: worker for worker in active_workers()}
     for name, queues in _pinged(celery).items():
         workers.setdefault(name, {"name": name, "queues": queues, "active": None, "last_seen": None})
-        workers[name]["ping"] = True
-    serving = sorted(name for name, w in workers.items() if w["queues"] is None or queue in w["queues"])
+        workers[name].update(ping=True, broker=broker)  # it answered on this broker
+    here = {name: w for name, w in workers.items() if w.get("broker") in (None, broker)}
+    serving = sorted(name for name, w in here.items() if w["queues"] is None or queue in w["queues"])
     if serving:
         detail = ", ".join(f"{name} ({_active(workers[name])} active)" for name in serving)
     else:
-        detail = f"no worker consumes queue {queue}" + (f" ({len(workers)} on other queues)" if workers else "")
+        elsewhere = [f"{len(here)} on other queues"] if here else []
+        elsewhere += [f"{len(workers) - len(here)} on another broker"] if len(here) < len(workers) else []
+        detail = f"no worker consumes queue {queue}" + (f" ({', '.join(elsewhere)})" if elsewhere else "")
     return {"ok": bool(serving), "detail": detail, "data": {"queue": queue, "workers": list(workers.values())}}
 
 

@@ -16,7 +16,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from celery import bootsteps
+from celery import Celery, bootsteps
 from celery.worker import state as worker_state
 from flask import Flask
 from sqlalchemy import delete, select
@@ -31,7 +31,20 @@ logger = logging.getLogger("appctl.heartbeat")
 
 MISSED_BEATS = 5  # a worker silent for this many intervals counts as gone
 ACTIVE_LISTED = 100
+BROKER_MAX = 255  # the length of worker_heartbeats.broker
 REVOKED_LOADED = 50_000  # the newest revoked jobs a worker loads: Celery's own limit (REVOKES_MAX)
+
+
+def broker_identity(celery: Celery) -> str:
+    """Which broker ``celery`` uses, without credentials: its transport, host, port and virtual host
+    (a Redis database number), so a reader on another broker, or another Redis database, is told apart."""
+    connection = celery.connection_for_write()
+    transport = str(connection.transport_cls)  # the URL's scheme: redis, amqp, sqla
+    vhost = connection.virtual_host or ""
+    if transport in ("redis", "rediss"):
+        vhost = vhost.strip("/") or "0"
+    port = connection.port or connection.transport.default_port  # the Transport object only: no connection
+    return f"{transport}://{connection.hostname or ''}:{port}/{vhost}"[:BROKER_MAX]
 
 
 class Heartbeat:
@@ -45,6 +58,7 @@ class Heartbeat:
         self.terminated: set[str] = set()
         self.beaten = False
         self.revoked_since: datetime | None = None
+        self.broker = broker_identity(worker.app)
 
     def start(self) -> None:
         try:
@@ -86,6 +100,7 @@ class Heartbeat:
             "hostname": self.worker.hostname,
             "pid": os.getpid(),
             "queues": sorted(self.worker.app.amqp.queues.consume_from or {}),
+            "broker": self.broker,
             "active": active[:ACTIVE_LISTED],
             "started_at": now,
             "last_seen": now,

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from tests.conftest import run_appctl
+from tests.jobs.waiting import wait_for
 from tests.processes import silent_server
 
 
@@ -133,3 +134,22 @@ def test_a_worker_of_another_app_on_the_same_broker_does_not_serve_this_one(
     assert [worker["queues"] for worker in answering if worker["name"].startswith("theirs@")] == [
         [theirs["APPCTL_QUEUE"]]
     ]
+
+
+def test_a_worker_on_another_broker_does_not_serve_this_app(
+    env: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    """Same database, same queue, another Redis database as broker (a typo): its heartbeat says which
+    broker it consumes, so it does not count, and jobs sent here would wait for ever."""
+    from tests.processes import worker_command, worker_process
+
+    theirs = {**env, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url}
+    base, number = redis_url.rsplit("/", 1)
+    ours = {**theirs, "CELERY_BROKER_URL": f"{base}/{(int(number or 0) + 1) % 16}"}
+    assert run_appctl("db", "upgrade", env=ours).returncode == 0
+    with worker_process(worker_command("elsewhere", concurrency=1), theirs, tmp_path / "worker.log"):
+        wait_for(lambda: run_appctl("status", env=theirs).returncode == 0, what="the worker to serve its own broker")
+        status = run_appctl("status", "-o", "json", env=ours)
+    workers = json.loads(status.stdout)[-1]
+    assert (status.returncode, workers["ok"]) == (1, False), workers
+    assert workers["detail"] == f"no worker consumes queue {ours['APPCTL_QUEUE']} (1 on another broker)"

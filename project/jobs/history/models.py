@@ -92,6 +92,7 @@ class WorkerHeartbeat(db.Model):  # type: ignore[name-defined]
     hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
     pid: Mapped[int | None] = mapped_column(Integer)
     queues: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    broker: Mapped[str | None] = mapped_column(String(255))  # heartbeat.broker_identity: which broker it consumes
     active: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)

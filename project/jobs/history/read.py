@@ -141,7 +141,7 @@ def never_sent(*task_ids: str) -> NotFound:
 
 
 def active_workers() -> list[dict[str, Any]]:
-    """Workers whose heartbeat has not expired: name, pid, queues, active job ids, times."""
+    """Workers whose heartbeat has not expired: name, pid, queues, broker (None: not said), active job ids, times."""
     from sqlalchemy import select
 
     from project.extensions import db
@@ -155,6 +155,7 @@ def active_workers() -> list[dict[str, Any]]:
             "name": row["hostname"],
             "pid": row["pid"],
             "queues": row["queues"] or [],
+            "broker": row["broker"],
             "active": row["active"] or [],
             "started_at": _iso(row["started_at"]),
             "last_seen": _iso(row["last_seen"]),
