@@ -152,13 +152,28 @@ def _migrate(action: str, revision: str) -> dict[str, Any]:
     # SQLite changes its schema outside transactions (pysqlite commits before DDL), so a migration cut
     # short by Ctrl-C left tables it could not get past; PostgreSQL rolls back, and may be interrupted.
     interruptible = db.engine.dialect.name == "postgresql"
-    with migration_lock(), nullcontext() if interruptible else interrupts_held():
-        before = _known_revision(script, current_revision())
-        with _revision_errors(revision):
-            if "@" in revision:  # Alembic's downgrade takes an unknown BRANCH@… for "nowhere to go"
-                script.revision_map.get_revisions(revision.rpartition("@")[0])
-            getattr(command, action)(alembic_config(), revision)
-        return {"from": before, "to": current_revision()}
+    moved: dict[str, Any] = {}
+    try:
+        with migration_lock(), nullcontext() if interruptible else interrupts_held():
+            before = _known_revision(script, current_revision())
+            with _revision_errors(revision):
+                if "@" in revision:  # Alembic's downgrade takes an unknown BRANCH@… for "nowhere to go"
+                    script.revision_map.get_revisions(revision.rpartition("@")[0])
+                getattr(command, action)(alembic_config(), revision)
+            moved = {"from": before, "to": current_revision()}
+    except KeyboardInterrupt:
+        if moved:  # SQLite went on to the end first: say where it got
+            raise MigrationInterrupted(moved) from None
+        raise
+    return moved
+
+
+class MigrationInterrupted(KeyboardInterrupt):
+    """Ctrl-C came while a SQLite migration ran, and the migration went on to its end: ``moved`` is ``{from, to}``."""
+
+    def __init__(self, moved: dict[str, Any]) -> None:
+        super().__init__()
+        self.moved = moved
 
 
 def upgrade_database(revision: str = "head") -> dict[str, Any]:

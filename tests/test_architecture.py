@@ -39,6 +39,7 @@ SERVICES = (
     "project.jobs.run_now",
     "project.jobs.revoke",
     "project.jobs.send",
+    "project.schedules.timing",  # wall times by the schedules' daylight-saving rules: --eta, --since, --until
     "project.jobs.unique",
     "project.jobs.watch",
     "project.jobs.worker",

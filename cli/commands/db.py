@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import click
 
@@ -29,7 +30,19 @@ def db() -> None:
     """Database schema migrations."""
 
 
-def _report(moved: dict[str, str | None]) -> None:
+def _report(migrate: Callable[[], dict[str, str | None]]) -> None:
+    """Run ``migrate`` and say where it took the database, even when a Ctrl-C waited for its end."""
+    from project.migrations import MigrationInterrupted
+
+    try:
+        moved = migrate()
+    except MigrationInterrupted as exc:
+        _say_where(exc.moved)
+        raise
+    _say_where(moved)
+
+
+def _say_where(moved: dict[str, str | None]) -> None:
     if moved["from"] == moved["to"]:
         note(f"Database already at {moved['to'] or 'base'}.")
     else:
@@ -43,7 +56,7 @@ def upgrade(revision: str) -> None:
     """Migrate the database to REVISION (default: head); safe to repeat."""
     from project.migrations import upgrade_database
 
-    _report(upgrade_database(revision))
+    _report(lambda: upgrade_database(revision))
 
 
 @db.command(cls=RevisionCommand)
@@ -55,7 +68,7 @@ def downgrade(revision: str, yes: bool) -> None:
     from project.migrations import downgrade_database
 
     confirm_or_abort(f"Downgrade the database to {revision}? Data in dropped tables is lost.", yes)
-    _report(downgrade_database(revision))
+    _report(lambda: downgrade_database(revision))
 
 
 @db.command()

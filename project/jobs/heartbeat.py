@@ -44,7 +44,10 @@ def broker_identity(celery: Celery) -> str:
     if transport in ("redis", "rediss"):
         vhost = vhost.strip("/") or "0"
     port = connection.port or connection.transport.default_port  # the Transport object only: no connection
-    return f"{transport}://{connection.hostname or ''}:{port}/{vhost}"[:BROKER_MAX]
+    host = f"{connection.hostname or ''}:{port}" if port else connection.hostname or ""
+    if "://" in host:  # sqla+sqlite:////…/broker.sqlite: the broker is that database
+        return f"{transport}+{host}"[:BROKER_MAX]
+    return f"{transport}://{host}/{vhost}"[:BROKER_MAX]
 
 
 class Heartbeat:

@@ -274,3 +274,29 @@ def test_task_send_interrupted_while_the_broker_takes_the_job_prints_its_id(
         queued = redis.Redis.from_url(server.url(1)).llen(env["APPCTL_QUEUE"])
     assert (code, err) == (130, INTERRUPTED)
     assert queued == 1 and len(out.split()) == 1  # the job the broker has is named on stdout
+
+
+def test_db_upgrade_on_sqlite_finishes_then_says_where_it_got(env: dict[str, str]) -> None:
+    """SQLite's schema changes are not rolled back, so a Ctrl-C waits for the upgrade's end: stderr says
+    where the database got, then "interrupted" (exit 130). The test holds the database's write lock
+    until the Ctrl-C is sent, so it comes while the upgrade runs."""
+    env = {**env, "APPCTL_SQLITE_BUSY_TIMEOUT": "60"}
+    assert run_appctl("db", "upgrade", "0006", env=env).returncode == 0
+    database = Path(env["APPCTL_DATA_DIR"]) / "app.sqlite"
+    writer = sqlite3.connect(database, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        process = start("db", "upgrade", env=env)
+        wait_until(lambda: has_open(process.pid, database), process, "opening the database")
+        process.send_signal(signal.SIGINT)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    out, stderr = process.communicate(timeout=120)
+    assert (process.returncode, out, stderr) == (
+        130,
+        b"",
+        b"Database migrated from 0006 to 0007.\n" + INTERRUPTED.encode(),
+    )
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0007",)]
