@@ -18,6 +18,10 @@ class AppctlError(Exception):
         self.hint = hint
         self.remedy = remedy
 
+    def and_then(self, more: str) -> str:
+        """The message with ``; more`` after it (a driver's reason may end its sentence: the period goes)."""
+        return f"{self.message.rstrip('.')}; {more}"
+
 
 # What a user can do about an error, as services name it; the CLI names the command for each.
 LIST_TASKS = "list tasks"
@@ -73,7 +77,7 @@ class FateUnknown(ServiceUnavailable):
     def __init__(
         self, failure: str, unknown: str, hint: str | None = None, remedy: str | None = None, ids: Sequence[str] = ()
     ) -> None:
-        super().__init__(f"{failure}; {unknown}", hint, remedy)
+        super().__init__(f"{failure.rstrip('.')}; {unknown}", hint, remedy)
         self.failure = failure
         self.unknown = unknown
         self.ids = list(ids)  # the jobs of unknown fate

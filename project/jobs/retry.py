@@ -15,7 +15,7 @@ from typing import Any
 
 from project.errors import RETRY_ANYWAY, Conflict, InvalidInput
 from project.failures import reason
-from project.jobs.history.read import never_sent
+from project.jobs.history.read import not_in_history
 from project.jobs.history.select import JobFilter, count_jobs
 from project.jobs.history.values import FINISHED_STATES, LIVE_STATES, is_truncated, sent_row
 from project.jobs.history.write import current_writer, record_retries
@@ -107,7 +107,7 @@ def history_rows(ids: Sequence[str]) -> list[HistoryRow]:
         found.update((row["id"], read_row(history.dialect, row)) for row in read)
     missing = [task_id for task_id in wanted if task_id not in found]
     if missing:
-        raise never_sent(*missing)
+        raise not_in_history(*missing)  # the result backend may know it, but not its task and arguments
     rows = [found[task_id] for task_id in wanted]
     for row in rows:
         _check_retryable(row)

@@ -191,7 +191,7 @@ def check_file(task: Task, stream: IO[bytes]) -> tuple[int, list[list[JobToSend]
             if total <= KEPT_CHECKED_JOBS:
                 kept.append(jobs)
     except InvalidInput as exc:
-        raise InvalidInput(f"{exc.message}; nothing was sent", hint=exc.hint, remedy=exc.remedy) from None
+        raise InvalidInput(exc.and_then("nothing was sent"), hint=exc.hint, remedy=exc.remedy) from None
     return total, kept if total <= KEPT_CHECKED_JOBS else None
 
 
@@ -240,9 +240,10 @@ def _sent_counting(batches: Iterator[list[SentJob]]) -> Iterator[list[SentJob]]:
             yield jobs
     except FateUnknown as exc:
         done = f"{sent} job{'s' if sent != 1 else ''} sent before it"
-        raise FateUnknown(f"{exc.failure}; {done}", exc.unknown, hint=exc.hint, remedy=exc.remedy) from exc
+        failure = f"{exc.failure.rstrip('.')}; {done}"
+        raise FateUnknown(failure, exc.unknown, hint=exc.hint, remedy=exc.remedy, ids=exc.ids) from exc
     except (InvalidInput, ServiceUnavailable) as exc:
         done = f"{sent} job{'s' if sent != 1 else ''} sent before it"
-        raise type(exc)(f"{exc.message}; {done}", hint=exc.hint, remedy=exc.remedy) from exc
+        raise type(exc)(exc.and_then(done), hint=exc.hint, remedy=exc.remedy) from exc
     if sent == 0:
         raise InvalidInput("no jobs in the input (it is empty or holds blank lines only); nothing was sent")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 
 from project.errors import SET_PASSWORD, InvalidInput
 
@@ -32,8 +33,15 @@ MAX_PBKDF2_ITERATIONS = 4_000_000
 PBKDF2_DIGESTS = frozenset(hashlib.algorithms_guaranteed - {"shake_128", "shake_256"})
 
 
+def _nfc(password: str) -> str:
+    """``password`` in NFC: ``é`` typed as one character or as ``e`` plus an accent is one password, of one length."""
+    return password if password.isascii() else unicodedata.normalize("NFC", password)
+
+
 def hash_password(password: str, min_length: int) -> str:
-    """The hash to store for ``password``; InvalidInput when it is shorter than ``min_length`` or over MAX_LENGTH."""
+    """The hash to store for ``password`` (in NFC); InvalidInput when it is shorter than ``min_length``
+    characters or over MAX_LENGTH."""
+    password = _nfc(password)
     if len(password) < max(min_length, 1):
         raise InvalidInput(
             f"the password is {len(password)} characters long; the minimum is {max(min_length, 1)}",
@@ -56,7 +64,10 @@ def password_matches(password_hash: str | None, password: str) -> bool:
     if password_hash is None:
         return False
     try:
-        return check_password_hash(password_hash, password)
+        if check_password_hash(password_hash, _nfc(password)):
+            return True
+        # A hash made before passwords were stored in NFC (or elsewhere, imported) may hold another form.
+        return _nfc(password) != password and check_password_hash(password_hash, password)
     except ValueError as exc:
         raise InvalidInput(f"the stored password hash cannot be checked: {exc}", remedy=SET_PASSWORD) from None
 

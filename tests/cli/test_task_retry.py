@@ -111,7 +111,7 @@ def test_keep_schedule_keeps_the_eta(system: System) -> None:
 
 def test_unknown_ids_and_truncated_arguments_are_refused(system: System) -> None:
     unknown = appctl(system.env, "task", "retry", str(uuid.uuid4()))
-    assert (unknown.returncode, unknown.stdout, "was ever sent" in unknown.stderr) == (3, "", True)
+    assert (unknown.returncode, unknown.stdout, "is not in the job history" in unknown.stderr) == (3, "", True)
     big = send(system, "x" * RESULT_LIMIT, "1")  # a TypeError in the worker; its args too large to keep
     assert waited(system, big)[0] == 1
     refused = appctl(system.env, "task", "retry", big)

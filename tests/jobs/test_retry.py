@@ -91,7 +91,7 @@ def test_unknown_ids_and_truncated_arguments_send_nothing(history_app: Any) -> N
     big = send_job("divide", ["x" * RESULT_LIMIT, 1])
     wait_for_results([big], timeout=60)
     before = count()
-    with pytest.raises(NotFound, match="no job 'nope' was ever sent"):
+    with pytest.raises(NotFound, match="job 'nope' is not in the job history"):
         retry_jobs([big, "nope"])
     with pytest.raises(InvalidInput, match=f"job {big} cannot be sent again: its args .* too large"):
         retry_jobs([big])

@@ -74,3 +74,18 @@ def test_a_stored_hash_werkzeug_cannot_check_is_invalid_input_not_a_crash() -> N
 
     with pytest.raises(InvalidInput, match="the stored password hash cannot be checked"):
         password_matches(f"pbkdf2:shake_128:1000${SALT}${HEX}", "secret-password")
+
+
+def test_a_password_is_one_whichever_way_its_accents_are_typed() -> None:
+    """NFC: six "é" typed as e plus a combining accent are six characters (under a minimum of 12),
+    and a password set composed is checked typed decomposed, and the other way round."""
+    from project.users.passwords import hash_password, password_matches
+
+    composed, decomposed = "\u00e9t\u00e9 \u00e0 Par\u00eds", "e\u0301te\u0301 a\u0300 Pari\u0301s"
+    with pytest.raises(InvalidInput, match="6 characters long; the minimum is 12"):
+        hash_password("e\u0301" * 6, 12)
+    for stored, typed in ((composed, decomposed), (decomposed, composed), (composed, composed)):
+        assert password_matches(hash_password(stored, 8), typed)
+    assert not password_matches(hash_password(composed, 8), "ete a Paris")
+    made_before = generate_password_hash(decomposed, method="scrypt:1024:8:1")  # raw, as hashes were made before
+    assert password_matches(made_before, decomposed)

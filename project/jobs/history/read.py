@@ -132,6 +132,14 @@ def known_job(task_id: str) -> dict[str, Any] | None:
         return UNREADABLE
 
 
+def not_in_history(*task_ids: str) -> NotFound:
+    """The error for ids the history does not hold (whatever the result backend knows of them)."""
+    hint = "ids sent from outside this app are recorded once a worker of this app has started them"
+    if len(task_ids) == 1:
+        return NotFound(f"job {task_ids[0]!r} is not in the job history", hint=hint)
+    return NotFound(f"jobs {', '.join(task_ids)} are not in the job history", hint=hint)
+
+
 def never_sent(*task_ids: str) -> NotFound:
     """The error for ids neither the history nor the result backend knows."""
     hint = "ids sent from outside this app are known only once a worker has started them"
