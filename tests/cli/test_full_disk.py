@@ -87,3 +87,21 @@ def test_task_send_from_file_on_a_full_disk(full_env: dict[str, str], tmp_path: 
     result = run_appctl("task", "send", "divide", "--from-file", str(jobs), env=full_env)
     assert (result.returncode, result.stdout) == (69, "")
     assert result.stderr.startswith(f"{FULL}broker at "), result.stderr
+
+
+@pytest.mark.services
+def test_a_send_whose_history_is_on_a_full_disk_goes_on_and_says_why(full_env: dict[str, str], redis_url: str) -> None:
+    """The broker (Redis) takes the job; the warning says the disk is full, not SQLite's "disk I/O error"."""
+    import redis
+
+    env = {**full_env, "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url}
+    try:
+        result = run_appctl("task", "send", "divide", "3", "4", env=env)
+    finally:
+        redis.Redis.from_url(redis_url).delete(env["APPCTL_QUEUE"])
+    assert result.returncode == 0, result.stderr
+    job = result.stdout.strip()
+    assert result.stderr == (
+        f"Warning: the job history did not record the sending of {job} (the job goes on):"
+        f" no space left on the device holding the database at sqlite:///{env['APPCTL_DATA_DIR']}/app.sqlite\n"
+    )

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from flask import current_app
+from flask import current_app, has_app_context
 
-from project.failures import reason
+from project.failures import is_disk_full, reason, unavailable
 from project.interrupts import interrupts_held
 from project.jobs.history.values import sent_row, utcnow
 
@@ -85,7 +85,15 @@ def history_guard(what: str, task_ids: Sequence[str]) -> Iterator[None]:
     except Exception as exc:
         shown = ", ".join(task_ids[:3]) + (f" and {len(task_ids) - 3} more" if len(task_ids) > 3 else "")
         message = "the job history did not record the %s of %s (the job goes on): %s"
-        logger.warning(message, what, shown, reason(exc))
+        logger.warning(message, what, shown, _why(exc))
+
+
+def _why(exc: Exception) -> str:
+    """Why the history could not be written: the driver's reason, or a full disk said so."""
+    url = current_app.config.get("DATABASE_URL") if has_app_context() else None
+    if url and is_disk_full(exc, url):  # SQLite in WAL mode says only "disk I/O error"
+        return unavailable("database", url, exc).message
+    return reason(exc)
 
 
 def record_sent_rows(rows: Sequence[dict[str, Any]]) -> None:
