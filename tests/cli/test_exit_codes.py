@@ -133,7 +133,7 @@ def test_78_unknown_config(env: dict[str, str]) -> None:
 def test_3_unknown_task_id(app: Any, env: dict[str, str]) -> None:
     done = run_appctl("result", "wait", "made-up-id", "--timeout", "3600", env=env)  # at once: never 124
     assert (done.returncode, done.stdout) == (3, "")
-    assert_one_error_line(done.stderr, "no job 'made-up-id' was ever sent")
+    assert_one_error_line(done.stderr, "no job 'made-up-id' is known to the job history or the result backend")
 
 
 def test_124_timed_out(app: Any, env: dict[str, str]) -> None:

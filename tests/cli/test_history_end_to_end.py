@@ -87,7 +87,7 @@ def test_task_status_of_the_failing_job_says_failure(run: Run) -> None:
 def test_result_wait_of_an_id_never_sent_is_exit_3_at_once(run: Run) -> None:
     waited = appctl(run.env, "result", "wait", str(uuid.uuid4()), "--timeout", "3600")  # never waits it out
     assert (waited.returncode, waited.stdout) == (3, "")
-    assert "was ever sent" in waited.stderr
+    assert "is known to the job history or the result backend" in waited.stderr
 
 
 def test_status_is_exit_0_with_a_worker_up(run: Run) -> None:

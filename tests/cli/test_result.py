@@ -75,7 +75,7 @@ def test_jsonl_and_csv(runner: CliRunner, done_jobs: tuple[str, str, str]) -> No
 def test_a_made_up_id_is_not_found_at_once(runner: CliRunner, shared_worker: Any) -> None:
     code, stdout, stderr = invoke(runner, "result", "wait", "made-up-id", "--timeout", "60")
     assert (code, stdout) == (3, "")
-    assert stderr.startswith("Error: no job 'made-up-id' was ever sent")
+    assert stderr.startswith("Error: no job 'made-up-id' is known to the job history or the result backend")
 
 
 def test_a_job_not_done_in_time_is_124(runner: CliRunner, shared_worker: Any) -> None:

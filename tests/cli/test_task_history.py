@@ -163,14 +163,16 @@ def test_status_of_a_failed_job(runner: CliRunner, two_jobs: None) -> None:
 def test_status_prints_the_known_jobs_then_exit_3_for_the_others(runner: CliRunner, two_jobs: None) -> None:
     code, stdout, stderr = invoke(runner, "task", "status", "good-1", "nope-1", "nope-2", "-o", "jsonl")
     assert (code, [json.loads(line)["id"] for line in stdout.splitlines()]) == (3, ["good-1"])
-    assert stderr.startswith("Error: no job was ever sent with ids nope-1, nope-2")
+    assert stderr.startswith("Error: no job is known to the job history or the result backend with ids nope-1, nope-2")
 
 
 def test_status_and_wait_of_an_id_never_sent_are_exit_3(runner: CliRunner, app: Any) -> None:
     for command in (["task", "status"], ["result", "wait", "--timeout", "60"]):
         code, stdout, stderr = invoke(runner, *command, "0f8b6d2e-never-sent")
         assert (code, stdout) == (3, "")
-        assert stderr.startswith("Error: no job '0f8b6d2e-never-sent' was ever sent")
+        assert stderr.startswith(
+            "Error: no job '0f8b6d2e-never-sent' is known to the job history or the result backend"
+        )
 
 
 @pytest.mark.parametrize("times", [1, 2])  # an id given twice is revoked once, as once
@@ -200,7 +202,7 @@ def test_revoke_of_an_unknown_id_changes_nothing(runner: CliRunner, two_jobs: No
     task_id = invoke(runner, "task", "send", "divide", "1", "2")[1].strip()
     code, stdout, stderr = invoke(runner, "task", "revoke", task_id, "nope-1")
     assert (code, stdout) == (3, "")
-    assert "no job 'nope-1' was ever sent" in stderr
+    assert "no job 'nope-1' is known to the job history or the result backend" in stderr
     assert json.loads(invoke(runner, "task", "status", task_id, "-o", "json")[1])[0]["state"] == "PENDING"
 
 

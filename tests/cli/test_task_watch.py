@@ -82,7 +82,7 @@ def test_watch_exits_0_when_every_job_succeeded(system: dict[str, str]) -> None:
 def test_watch_of_an_id_never_sent_is_exit_3_at_once(system: dict[str, str]) -> None:
     watched = run_appctl("task", "status", "never-sent-id", "--watch", env=system)
     assert (watched.returncode, watched.stdout) == (3, "")
-    assert watched.stderr.startswith("Error: no job 'never-sent-id' was ever sent")
+    assert watched.stderr.startswith("Error: no job 'never-sent-id' is known to the job history or the result backend")
 
 
 def test_watch_gives_up_after_timeout_with_exit_124(system: dict[str, str]) -> None:

@@ -1,4 +1,4 @@
-"""Reading the job history: listing it, one job's status, whether an id was ever sent, live workers."""
+"""Reading the job history: listing it, one job's status, whether an id is known, live workers."""
 
 from __future__ import annotations
 
@@ -141,11 +141,16 @@ def not_in_history(*task_ids: str) -> NotFound:
 
 
 def never_sent(*task_ids: str) -> NotFound:
-    """The error for ids neither the history nor the result backend knows."""
-    hint = "ids sent from outside this app are known only once a worker has started them"
+    """The error for ids neither the history nor the result backend knows (a job waiting in the broker
+    unrecorded, sent from outside or while the history could not be written, is one of them)."""
+    hint = (
+        "a job sent from outside this app, or while its history could not be written, is known once a worker starts it"
+    )
     if len(task_ids) == 1:
-        return NotFound(f"no job {task_ids[0]!r} was ever sent", hint=hint)
-    return NotFound(f"no job was ever sent with ids {', '.join(task_ids)}", hint=hint)
+        return NotFound(f"no job {task_ids[0]!r} is known to the job history or the result backend", hint=hint)
+    return NotFound(
+        f"no job is known to the job history or the result backend with ids {', '.join(task_ids)}", hint=hint
+    )
 
 
 def active_workers() -> list[dict[str, Any]]:

@@ -107,9 +107,9 @@ def test_results_are_bounded_in_size() -> None:
 
 
 def test_an_id_never_sent_is_not_found_at_once(app: Any) -> None:
-    with pytest.raises(NotFound, match="no job 'never-sent' was ever sent"):
+    with pytest.raises(NotFound, match="no job 'never-sent' is known to the job history or the result backend"):
         job_status("never-sent")
-    with pytest.raises(NotFound, match="no job 'never-sent' was ever sent"):
+    with pytest.raises(NotFound, match="no job 'never-sent' is known to the job history or the result backend"):
         wait_for_results(["never-sent"], timeout=60)
 
 
