@@ -10,6 +10,8 @@ pins ``~=5.7.0``): on an upgrade, reread the named upstream code and rerun tests
   one database transaction).
 - ``worker_command``: Celery's ``worker`` command run in this process, named ``appctl``.
 - ``broadcast``: whether a broker carries Celery's broadcasts (kombu's ``Channel.supports_fanout``).
+- ``heartbeat_events``: the worker's heartbeat events sent once each, not retried for ever while
+  the broker is silent (which held up a warm shutdown until the broker answered).
 
 kombu's transports, subclassed, are in project/broker/.
 """

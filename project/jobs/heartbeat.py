@@ -152,4 +152,7 @@ class HeartbeatStep(bootsteps.StartStopStep):
     requires = ("celery.worker.components:Pool",)
 
     def create(self, worker: Any) -> Heartbeat:
+        from project.celery_internals import heartbeat_events
+
+        heartbeat_events.install()  # before the consumer starts: its events never hold up a warm shutdown
         return Heartbeat(worker.app.flask_app, worker)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -145,3 +146,30 @@ def test_every_service_is_bounded(
     assert result.stdout == ""
     assert result.stderr.startswith(f"Error: cannot reach the {service} at {masked}"), result.stderr
     assert "s3cret" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_worker_stops_on_sigterm_while_its_broker_is_silent(env: dict[str, str], tmp_path: Path) -> None:
+    """Celery retried its heartbeat event for ever while Redis was paused, and the warm shutdown waited
+    behind it until Redis answered (project/celery_internals/heartbeat_events.py)."""
+    import signal
+
+    from tests.processes import kill_group, worker_command, worker_process
+    from tests.redis_server import private_redis
+
+    with private_redis(tmp_path) as broker:
+        env = {**env, "CELERY_BROKER_URL": broker.url(0), "CELERY_RESULT_BACKEND": broker.url(1)}
+        assert run_appctl("db", "upgrade", env=env).returncode == 0
+        with worker_process(worker_command("silent-broker", concurrency=1), env, tmp_path / "worker.log") as worker:
+            broker.pause()
+            try:
+                time.sleep(3)  # a heartbeat or two falls in the pause (every 2 s)
+                worker.process.send_signal(signal.SIGTERM)  # to the main process: a warm shutdown
+                try:
+                    status = worker.process.wait(timeout=HANG)
+                except subprocess.TimeoutExpired:
+                    kill_group(worker.process)
+                    pytest.fail(f"the worker did not stop within {HANG} s of SIGTERM:\n{worker.log()}")
+            finally:
+                broker.resume()
+        assert status == 0, worker.log()
