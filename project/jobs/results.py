@@ -68,7 +68,13 @@ def job_status(task_id: str) -> dict[str, Any]:
     record = find_job(task_id)
     if record is not None and record["state"] in FINISHED_STATES:
         return record
-    backend = job_state(task_id)
+    try:
+        backend = job_state(task_id)
+    except ServiceUnavailable as exc:
+        if record is None:  # nothing to show: neither can tell
+            raise
+        logger.warning("job %s is shown as the history has it: %s", task_id, exc.message)  # as task history does
+        return record
     if record is None:
         if backend["state"] == "PENDING":
             raise never_sent(task_id)

@@ -339,3 +339,19 @@ def test_prune_older_than_also_forgets_workers_gone_that_long(runner: CliRunner,
     )
     with db.engine.connect() as conn:
         assert [row.hostname for row in conn.execute(heartbeats.select())] == ["alive@h"]
+
+
+def test_status_with_the_result_backend_down_shows_the_history_with_a_warning(env: dict[str, str]) -> None:
+    """As `task history` does: the history trails the backend but never contradicts it; an id the history
+    lacks cannot be told, and stays exit 69."""
+    from tests.conftest import run_appctl
+    from tests.processes import refused_port
+
+    assert run_appctl("db", "upgrade", env=env).returncode == 0
+    task_id = run_appctl("task", "send", "divide", "1", "2", env=env).stdout.strip()
+    down = {**env, "CELERY_RESULT_BACKEND": f"redis://127.0.0.1:{refused_port()}/0"}
+    shown = run_appctl("task", "status", task_id, "-o", "json", env=down)
+    assert (shown.returncode, json.loads(shown.stdout)[0]["state"]) == (0, "PENDING"), shown.stderr
+    assert shown.stderr.startswith(f"Warning: job {task_id} is shown as the history has it: cannot reach the result")
+    unknown = run_appctl("task", "status", "not-in-the-history", env=down)
+    assert (unknown.returncode, unknown.stdout) == (69, "")
