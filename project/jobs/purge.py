@@ -103,6 +103,9 @@ def mark_purged(chunk: list[QueuedJob], queue: str) -> list[dict[str, Any]]:
             "error_message": PURGED,
         }
         conn.execute(update(jobs).where(jobs.c.id.in_(purged), jobs.c.state.notin_(FINISHED_STATES)).values(revoked))
+        # A job revoked earlier had its message here too: with it gone, no worker can take it (a prune may delete it).
+        gone = update(jobs).where(jobs.c.id.in_(ids), jobs.c.state == "REVOKED", jobs.c.revoked_reason.is_(None))
+        conn.execute(gone.values(revoked_reason=PURGED))
     return [
         {"id": job.id, "name": job.name, "outcome": PURGED if job.id in purged else f"already {states[job.id]}"}
         for job in chunk

@@ -215,6 +215,20 @@ def test_a_prune_keeps_revoked_jobs_a_worker_may_still_take_until_one_discards_t
     assert json.loads(shown.stdout)[0]["state"] == "REVOKED", shown.stdout  # the result backend's word: never run
 
 
+def test_a_revoked_job_purged_from_its_queue_may_be_pruned(system: System) -> None:
+    env, parked = system.env, queue_name()
+    job = ok(env, "task", "send", "divide", "8", "1", "--queue", parked).strip()
+    assert invoke("task", "revoke", job).exit_code == 0
+    purged = invoke("queue", "purge", parked, "--yes")
+    assert purged.exit_code == 0, purged.stderr
+    pruned = invoke("task", "prune", "--queue", parked, "--yes", "-q")
+    assert (pruned.exit_code, pruned.stdout, pruned.stderr) == (
+        0,
+        f"{job}\n",
+        "1 job(s) selected.\nDeleted 1 job(s).\n",
+    )
+
+
 def test_a_selection_larger_than_a_chunk_is_revoked_whole(system: System, tmp_path: Path) -> None:
     env, parked, count = system.env, queue_name(), 1234  # chunks of 1000: two of them
     lines = tmp_path / "jobs.jsonl"

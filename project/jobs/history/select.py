@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from project.errors import InvalidInput
-from project.jobs.history.values import ERROR_LIMIT, PURGED, RESULT_LIMIT, STATES, utcnow
+from project.jobs.history.values import DISCARDED, ERROR_LIMIT, PURGED, RESULT_LIMIT, STATES, utcnow
 from project.jobs.history.write import current_writer
 from project.jobs.history.write_driver import read_row, stored_time
 from project.jobs.names import check_queue_name, check_task_id, check_text
@@ -53,8 +53,8 @@ class JobFilter:
     retry_of: str | None = None
     schedule: str | None = None  # the runs of this schedule (``task history --schedule``)
     not_retried: bool = False  # only the jobs no retry has sent again yet (what a retry by filter sends)
-    # Revoked jobs whose message may still wait in the broker (no worker discarded it, not purged,
-    # not expired): True selects only them, False leaves them out (what a prune may delete).
+    # Revoked jobs whose message may still wait in the broker (no worker took and dropped it, not
+    # purged, not expired): True selects only them, False leaves them out (what a prune may delete).
     undiscarded: bool | None = None
 
     def __post_init__(self) -> None:
@@ -107,9 +107,9 @@ def filter_sql(selection: JobFilter, dialect: str) -> tuple[list[str], dict[str,
     if selection.not_retried:
         conditions.append("retried_by IS NULL")
     if selection.undiscarded is not None:
-        params["discarded_reason"], params["now"] = PURGED, stored_time(dialect, utcnow())
+        params.update(purged=PURGED, discarded=DISCARDED, now=stored_time(dialect, utcnow()))
         undiscarded = (
-            "(state = 'REVOKED' AND worker IS NULL AND coalesce(revoked_reason, '') <> :discarded_reason"
+            "(state = 'REVOKED' AND coalesce(revoked_reason, '') NOT IN (:purged, :discarded)"
             " AND (expires IS NULL OR expires > :now))"
         )
         conditions.append(undiscarded if selection.undiscarded else f"NOT {undiscarded}")

@@ -22,7 +22,7 @@ from flask import Flask, current_app, has_app_context
 from project.celery_internals.broadcast import carries_broadcast
 from project.celery_internals.messages import schedule_of
 from project.jobs.history import buffer
-from project.jobs.history.values import bounded_json, error_fields, progress_row, sent_row, utcnow
+from project.jobs.history.values import DISCARDED, bounded_json, error_fields, progress_row, sent_row, utcnow
 from project.jobs.history.write import current_writer, history_guard, record_sent_rows
 
 _caller_records: ContextVar[bool] = ContextVar("appctl_history_caller_records", default=False)
@@ -99,7 +99,8 @@ def job_starting(task: Task, task_id: str) -> None:
         with flask_app.app_context(), history_guard("start", [task_id]):
             revoked = current_writer().revoked(task_id)  # a read: the start itself is written with the batch
     if revoked:
-        skipped = {"error_type": "TaskRevokedError", "error_message": "revoked", "worker": request.hostname}
+        skipped = {"error_type": "TaskRevokedError", "error_message": "revoked", "revoked_reason": DISCARDED}
+        skipped["worker"] = request.hostname
         buffer.record_progress(flask_app, progress_row(task_id, "REVOKED", request.retries or 0, skipped))
         task.backend.mark_as_revoked(task_id, "revoked in the job history", request=request)
         raise Ignore()
@@ -136,7 +137,8 @@ def on_revoked(sender: Any, request: Any, terminated: bool = False, expired: boo
     why = "terminated" if terminated else "expired" if expired else "revoked"
     retries = (getattr(request, "request_dict", None) or {}).get("retries") or 0
     fields = {"revoked_at": utcnow(), "error_type": "TaskRevokedError", "error_message": why, "retries": retries}
-    if getattr(request, "hostname", None):  # the worker that discarded it: its message is gone (a prune may delete it)
+    fields["revoked_reason"] = DISCARDED  # its message is gone: a prune may delete the row
+    if getattr(request, "hostname", None):
         fields["worker"] = request.hostname
     _record(sender, getattr(request, "id", None), "REVOKED", fields)
 

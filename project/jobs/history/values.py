@@ -15,6 +15,7 @@ ERROR_LIMIT = 2000
 # queued. A worker that runs it records STARTED over it; one never queued stays UNKNOWN.
 UNKNOWN = "UNKNOWN"
 PURGED = "purged"  # the revoked_reason of a job purged from its queue: no message of it is left to run
+DISCARDED = "discarded"  # the revoked_reason of a revoked job a worker took and dropped: none is left either
 FINISHED_STATES = ("SUCCESS", "FAILURE", "REVOKED")
 LIVE_STATES = ("PENDING", UNKNOWN, "STARTED", "RETRY")  # not finished: a unique key stays taken
 STATES = (*LIVE_STATES, *FINISHED_STATES)
@@ -111,6 +112,7 @@ PROGRESS_COLUMNS = (
     "worker",
     "retries",
     "revoked_at",
+    "revoked_reason",  # DISCARDED from a worker; kept as it was unless given
 )
 
 

@@ -33,7 +33,7 @@ _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")  # a ``:name`` parameter (not a ``:
 # the insert runs in SQLite without taking Python's lock once per row (sqlite3's executemany does).
 _SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38)
 _KEPT_ONCE_SET = ("name", "args", "kwargs", "queue", "sent_at", "revoked_at")  # write_orm's rules, column by column
-_KEPT_UNLESS_GIVEN = ("started_at", "worker")
+_KEPT_UNLESS_GIVEN = ("started_at", "worker", "revoked_reason")
 
 
 class DriverHistory:

@@ -172,3 +172,18 @@ def test_a_job_changed_after_it_was_selected_is_not_deleted(history_app: Any) ->
         conn.execute(jobs.update().where(jobs.c.id == "flaky").values(state="SUCCESS"))
     assert delete_jobs(failed, [row["id"] for row in chunk]) == []
     assert count_jobs(JobFilter()) == 1
+
+
+def test_a_prune_leaves_out_exactly_the_revoked_jobs_a_worker_may_still_take(history_app: Any) -> None:
+    """A revoked job's message may still wait (a countdown, a retry's next attempt, a redelivery) unless a
+    worker took and dropped it, a purge removed it, or it expired."""
+    revoked = {"state": "REVOKED", "error_type": "TaskRevokedError", "error_message": "revoked"}
+    add("waiting", 0, **revoked)
+    add("retrying", 1, **revoked, worker="w1@h", started_at=T0)  # revoked between attempts: it ran once
+    add("run-now", 2, **revoked, revoked_reason="run now", eta=T0 + timedelta(days=3650))
+    add("dropped", 3, **revoked, revoked_reason="discarded", worker="w1@h")
+    add("purged", 4, **revoked, revoked_reason="purged")
+    add("expired", 5, **revoked, expires=T0)
+    add("done", 6)
+    assert selected(undiscarded=True) == ["waiting", "retrying", "run-now"]
+    assert selected(undiscarded=False) == ["dropped", "purged", "expired", "done"]
