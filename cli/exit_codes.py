@@ -9,6 +9,8 @@ from typing import IO, Any
 
 import click
 
+from cli.render import printable
+
 
 class ExitStatus(IntEnum):
     """appctl's exit codes (README, "Exit codes")."""
@@ -41,7 +43,7 @@ class AppctlClickError(click.ClickException):
     """A ClickException carrying the exit status of the error it reports."""
 
     def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(cut_long_quotes(message))
+        super().__init__(cut_long_quotes(printable(message)))
         self.exit_code = exit_code  # type: ignore[misc]  # Click declares it per class
 
 
@@ -54,7 +56,7 @@ class OneLineUsageError(click.UsageError):
     def show(self, file: IO[Any] | None = None) -> None:
         hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
         lines = self.format_message().rstrip(".").splitlines()  # Celery's worker writes two
-        message = cut_long_quotes(" ".join(lines))
+        message = cut_long_quotes(printable(" ".join(lines)))
         click.echo(f"Error: {message}{hint}", file=file, err=True)
 
 

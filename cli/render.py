@@ -96,6 +96,17 @@ def _text(value: Any) -> str:
     return encoded if encoded.isprintable() else "".join(map(_visible, encoded))
 
 
+_LINE_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` as one line no terminal is steered by: each character that does not draw itself escaped
+    as Python writes it (``\\n``, ``\\x1b``, ``\\u202e``). For messages on stderr: a job's error text is anyone's."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _LINE_ESCAPES.get(char) or repr(char)[1:-1] for char in text)
+
+
 def _visible(char: str) -> str:
     """``char``, or its JSON escape when it is not printable (only inside a JSON string: the rest is ASCII)."""
     if char.isprintable():

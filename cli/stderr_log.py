@@ -12,6 +12,7 @@ import sys
 from typing import TextIO
 
 from cli.interrupts import not_from_an_interrupt
+from cli.render import printable
 from cli.secrets import MaskSecrets
 
 PROJECT_LOGGER = "appctl"
@@ -38,7 +39,7 @@ class WarningsToStderr(logging.StreamHandler[TextIO]):
         pass
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.capitalize()}: {super().format(record)}"
+        return f"{record.levelname.capitalize()}: {printable(super().format(record))}"
 
 
 def log_warnings_to_stderr() -> None:

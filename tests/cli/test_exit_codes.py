@@ -150,3 +150,24 @@ def test_every_remedy_a_service_names_has_its_command() -> None:
 
     assert set(REMEDY_HINTS) == set(REMEDIES)
     assert all("`appctl " in hint for hint in REMEDY_HINTS.values())
+
+
+def test_an_error_or_warning_line_escapes_what_a_terminal_would_act_on() -> None:
+    """A job's error text is anyone's: its newlines, escapes and bidi overrides are written escaped, on one line."""
+    import io
+    import logging
+
+    from cli.exit_codes import as_click_error
+    from cli.stderr_log import WarningsToStderr
+    from project.errors import JobFailed
+
+    hostile = "line1\nline2\x1b[31mRED\x1b]0;pwned\x07\u202eevil\u00a0\r"
+    shown = io.StringIO()
+    as_click_error(JobFailed(f"task x failure: ValueError: {hostile}"), debug=False).show(file=shown)
+    line = shown.getvalue()
+    assert line == (
+        "Error: task x failure: ValueError: line1\\nline2\\x1b[31mRED\\x1b]0;pwned\\x07\\u202eevil\\xa0\\r\n"
+    )
+    record = logging.LogRecord("appctl", logging.WARNING, __file__, 1, "job %s: %s", ("x", hostile), None)
+    escaped = "line1\\nline2\\x1b[31mRED\\x1b]0;pwned\\x07\\u202eevil\\xa0\\r"
+    assert WarningsToStderr().format(record) == f"Warning: job x: {escaped}"
