@@ -26,6 +26,7 @@ from project.failures import reason
 from project.jobs.history.models import heartbeats, jobs
 from project.jobs.history.values import utcnow
 from project.jobs.history.write_orm import upsert
+from project.urls import parse_url
 
 logger = logging.getLogger("appctl.heartbeat")
 
@@ -43,11 +44,14 @@ def broker_identity(celery: Celery) -> str:
     vhost = connection.virtual_host or ""
     if transport in ("redis", "rediss"):
         vhost = vhost.strip("/") or "0"
+    hostname = connection.hostname or ""
+    if "://" in hostname:  # sqla+sqlite:////…/broker.sqlite: the broker is that file, however its path is spelled
+        database = parse_url(hostname)
+        where = os.path.realpath(database.sqlite_file) if database.sqlite_file else hostname
+        return f"{transport}+{database.scheme}:///{where}"[:BROKER_MAX] if database.sqlite_file else where
     port = connection.port or connection.transport.default_port  # the Transport object only: no connection
-    host = f"{connection.hostname or ''}:{port}" if port else connection.hostname or ""
-    if "://" in host:  # sqla+sqlite:////…/broker.sqlite: the broker is that database
-        return f"{transport}+{host}"[:BROKER_MAX]
-    return f"{transport}://{host}/{vhost}"[:BROKER_MAX]
+    host = f"[{hostname}]" if ":" in hostname else hostname  # an IPv6 address
+    return f"{transport}://{host}:{port}/{vhost}"[:BROKER_MAX]
 
 
 class Heartbeat:

@@ -109,3 +109,27 @@ def test_a_paused_broker_fails_the_broker_check_only_and_the_heartbeats_still_co
                 redis_server.resume()
     assert (found["broker"]["ok"], found["workers"]["ok"]) == (False, True), found
     assert found["workers"]["detail"] == "celery@alive (0 active)"
+
+
+@pytest.mark.parametrize(
+    ("spellings", "identity"),
+    [
+        (
+            ["redis://localhost", "redis://localhost:6379/0", "redis://:secret@localhost:6379//"],
+            "redis://localhost:6379/0",
+        ),
+        (["redis://[::1]:6395/0", "redis://[::1]:6395"], "redis://[::1]:6395/0"),
+        (["amqp://guest:guest@127.0.0.1//", "amqp://other:pw@127.0.0.1:5672//"], "amqp://127.0.0.1:5672//"),
+        (
+            ["sqla+sqlite:////tmp/x//broker.sqlite", "sqla+sqlite:////tmp/x/./broker.sqlite"],
+            "sqla+sqlite:////tmp/x/broker.sqlite",
+        ),
+    ],
+)
+def test_a_broker_is_one_identity_however_its_url_is_spelled(spellings: list[str], identity: str) -> None:
+    """What a heartbeat records and `status` compares: no credentials, default port and database filled in."""
+    from celery import Celery
+
+    from project.jobs.heartbeat import broker_identity
+
+    assert {broker_identity(Celery(broker=url)) for url in spellings} == {identity}
