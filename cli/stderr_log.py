@@ -47,3 +47,11 @@ def log_warnings_to_stderr() -> None:
     logger = logging.getLogger(PROJECT_LOGGER)
     if not any(isinstance(handler, WarningsToStderr) for handler in logger.handlers):
         logger.addHandler(WarningsToStderr())
+        logging.getLogger("psycopg").addFilter(_not_a_cleanup_note)
+
+
+def _not_a_cleanup_note(record: logging.LogRecord) -> bool:
+    """False for psycopg's "error ignored terminating <Pipeline>": a pipeline that failed while the
+    error that ended it propagated, the error appctl reports on its one line. Python's last-resort
+    handler would print the note raw before it (a race of concurrent imports on PostgreSQL)."""
+    return not str(record.msg).startswith("error ignored ")

@@ -73,7 +73,7 @@ def upgrade():
     ]
     if found:  # checked before any change: SQLite would keep a change made before a failure
         raise UserExists(
-            f"{len(found)} groups of existing users have one mailbox, nothing was migrated: " + '; '.join(found),
+            f"{len(found)} group(s) of existing users have one mailbox, nothing was migrated: " + '; '.join(found),
             hint='change the email of, or delete, all but one user of each group (appctl user delete ID), '
             'then run db upgrade again',
         )

@@ -171,3 +171,15 @@ def test_an_error_or_warning_line_escapes_what_a_terminal_would_act_on() -> None
     record = logging.LogRecord("appctl", logging.WARNING, __file__, 1, "job %s: %s", ("x", hostile), None)
     escaped = "line1\\nline2\\x1b[31mRED\\x1b]0;pwned\\x07\\u202eevil\\xa0\\r"
     assert WarningsToStderr().format(record) == f"Warning: job x: {escaped}"
+
+
+def test_psycopgs_note_on_a_pipeline_it_gave_up_is_not_printed(caplog: pytest.LogCaptureFixture) -> None:
+    """It comes with the error appctl reports on its one line (concurrent imports on PostgreSQL)."""
+    import logging
+
+    from cli.stderr_log import log_warnings_to_stderr
+
+    log_warnings_to_stderr()
+    logging.getLogger("psycopg").warning("error ignored terminating %r: %s", "<psycopg.Pipeline>", "pipeline aborted")
+    logging.getLogger("psycopg").warning("something else")
+    assert [record.getMessage() for record in caplog.records if record.name == "psycopg"] == ["something else"]

@@ -112,7 +112,7 @@ def test_migration_0007_stops_on_two_spellings_of_one_mailbox_then_keys_them(
     upgraded = invoke_appctl("db", "upgrade", env=env)
     assert (upgraded.returncode, upgraded.stderr) == (
         4,
-        "Error: 1 groups of existing users have one mailbox, nothing was migrated:"
+        "Error: 1 group(s) of existing users have one mailbox, nothing was migrated:"
         " email '\u00fc@ex\u00e4mple.com' (id 1) = '\u00dc@XN--EXMPLE-CUA.com' (id 2) (hint: change the email of,"
         " or delete, all but one user of each group (appctl user delete ID), then run db upgrade again)\n",
     )
