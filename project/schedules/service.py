@@ -16,6 +16,7 @@ from project.jobs.history.values import utcnow
 from project.jobs.names import check_queue_name
 from project.jobs.registry import check_arguments, resolve_task
 from project.jobs.send import send_job
+from project.readable import invisible_part
 from project.schedules.models import schedules
 from project.schedules.timing import (
     check_cron,
@@ -56,6 +57,8 @@ def check_name(name: str) -> str:
     name = schedule_name(name)
     if not name or len(name) > NAME_MAX or any(c.isspace() or not c.isprintable() for c in name):
         raise InvalidInput(f"schedule name {name!r} must be 1 to {NAME_MAX} printable characters without spaces")
+    if unreadable := invisible_part(name):
+        raise InvalidInput(f"schedule name {name!r} {unreadable}")
     return name
 
 

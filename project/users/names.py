@@ -1,4 +1,4 @@
-"""How usernames and emails compare as people read them: NFC, case folding, and characters nobody sees.
+"""How usernames and emails compare as people read them: NFC, case folding, an email's domain in Unicode.
 
 A user is stored as given but in NFC, the form that ``é`` typed as one character or as ``e`` plus
 an accent share. Two users may not share a *key*: the NFC form, case-folded (``Bob`` = ``bob``,
@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import unicodedata
 
-# Code points that draw nothing on their own and are not control or format characters, which
-# str.isprintable() already rejects: Unicode's Default_Ignorable_Code_Point letters and marks
-# (Hangul fillers, the combining grapheme joiner, Khmer inherent vowels, Mongolian variation
-# selectors) and the blank Braille pattern.
-_INVISIBLE = frozenset([0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x2800, 0x3164, 0xFFA0])
 _WITHOUT_VARIATION_SELECTORS = dict.fromkeys([*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)])
 KEY_MAX_FACTOR = 3  # case folding turns one character into at most three (``ΐ`` → ``ΐ``)
 
@@ -52,14 +47,3 @@ def _u_label(label: str) -> str:
     except UnicodeError:
         return label
     return label if decoded.isascii() else decoded  # an A-label always encodes some non-ASCII
-
-
-def invisible_part(name: str) -> str | None:
-    """Why ``name`` (already printable, no spaces) would not read as itself, or None when it does."""
-    if name.isascii():  # no combining marks, nothing in _INVISIBLE
-        return None
-    if name and unicodedata.category(name[0]).startswith("M"):
-        return "starts with a combining mark, which has no letter to sit on"
-    if any(ord(char) in _INVISIBLE for char in name):
-        return "contains a character that draws nothing"
-    return None

@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from project.errors import LIST_USERS, InvalidInput, NotFound, UserExists
 from project.extensions import STREAM_BATCH, db
+from project.readable import invisible_part
 from project.users.models import EMAIL_MAX, USERNAME_MAX, User
-from project.users.names import KEY_MAX_FACTOR, comparison_key, email_key, invisible_part, normal_form
+from project.users.names import KEY_MAX_FACTOR, comparison_key, email_key, normal_form
 
 SORT_KEYS = ("id", "username", "email")
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL

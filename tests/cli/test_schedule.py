@@ -108,6 +108,8 @@ def test_update_enable_disable_delete(runner: CliRunner, app: Any) -> None:
         (["add", "x", "divide", "1", "2", "--every", "0.5s"], 65, "at least 1 second"),
         (["add", "x", "divide", "1", "2", "--every", "soon"], 2, "is not a duration"),
         (["add", "has space", "divide", "1", "2", "--every", "1s"], 65, "without spaces"),
+        (["add", "a\u115fb", "divide", "1", "2", "--every", "1s"], 65, "contains a character that draws nothing"),
+        (["add", "\u0301x", "divide", "1", "2", "--every", "1s"], 65, "starts with a combining mark"),
         (["add", "taken", "divide", "1", "2", "--every", "1s"], 4, "a schedule named 'taken' exists"),
         (["show", "nope"], 3, "no schedule 'nope' (hint: `appctl schedule list` shows the schedules)"),
         (["update", "nope", "--every", "1s"], 3, "no schedule 'nope'"),
