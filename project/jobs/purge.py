@@ -25,6 +25,7 @@ from project.errors import LIST_QUEUES, NotFound
 from project.extensions import db
 from project.failures import service_errors
 from project.interrupts import interrupts_held
+from project.jobs.heartbeat import broker_identity
 from project.jobs.history.models import jobs
 from project.jobs.history.read import active_workers
 from project.jobs.history.values import FINISHED_STATES, PURGED, utcnow
@@ -69,7 +70,8 @@ def prepare_purge(queue: str, task_name: str | None = None, dry_run: bool = Fals
     task = resolve_task(task_name).name if task_name is not None else None  # "" is a name no task has
     with broker_queues() as broker:
         waiting = broker.counts(queue).waiting
-        if not waiting and queue not in app_queues(active_workers()) | broker.queue_names():
+        workers = active_workers(broker_identity(current_celery()))
+        if not waiting and queue not in app_queues(workers) | broker.queue_names():
             raise NotFound(f"no queue {queue!r}: the app does not use it and no job waits there", remedy=LIST_QUEUES)
         if dry_run:
             broker.peek(queue, task)  # a broker that cannot peek refuses here, before anything is printed

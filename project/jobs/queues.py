@@ -13,6 +13,7 @@ from sqlalchemy import select
 from project.broker.queues import QueueAccess, QueueCounts, queue_access
 from project.extensions import db
 from project.failures import service_errors
+from project.jobs.heartbeat import broker_identity
 from project.jobs.history.models import jobs
 from project.jobs.history.read import active_workers
 from project.jobs.history.values import utcnow
@@ -64,7 +65,7 @@ def list_queues() -> list[dict[str, Any]]:
 
     None where the broker cannot tell (docs/operations.md, "Queues").
     """
-    workers = active_workers()
+    workers = active_workers(broker_identity(current_celery()))  # a worker on another broker consumes none of these
     names = app_queues(workers)
     with broker_queues() as broker:
         names |= broker.queue_names()

@@ -137,3 +137,32 @@ def test_a_table_shows_the_first_rows_and_the_purge_goes_on_to_the_end(
     assert (code, waiting[0] in out, waiting[1] in out) == (0, True, False)
     assert err.endswith(f"Purged 2 job(s) from queue {env['APPCTL_QUEUE']}.\n") and "Only the first 1 rows" in err
     assert state(runner, env["APPCTL_QUEUE"], waiting) == (f"{env['APPCTL_QUEUE']}\t0\t0\t0", ["REVOKED"] * 2)
+
+
+def test_a_worker_on_another_broker_consumes_none_of_this_brokers_queues(
+    runner: CliRunner, app: Any, env: dict[str, str]
+) -> None:
+    """Its heartbeat says which broker it consumes; only those on the embedded broker count as consumers."""
+    from datetime import timedelta
+
+    from project.extensions import db
+    from project.jobs.heartbeat import broker_identity
+    from project.jobs.history.models import heartbeats
+    from project.jobs.history.values import utcnow
+    from project.jobs.registry import current_celery
+
+    queue, now = env["APPCTL_QUEUE"], utcnow()
+    here = broker_identity(current_celery())
+    rows = [
+        {
+            "hostname": name,
+            "broker": broker,
+            "queues": [queue],
+            "last_seen": now,
+            "expires_at": now + timedelta(hours=1),
+        }
+        for name, broker in (("elsewhere@h", "redis://elsewhere:6379/0"), ("here@h", here), ("unsaid@h", None))
+    ]
+    with db.engine.begin() as conn:
+        conn.execute(heartbeats.insert(), rows)
+    assert invoke(runner, "queue", "list") == (0, f"{queue}\t0\t-\t0\t2\n", "")

@@ -153,14 +153,17 @@ def never_sent(*task_ids: str) -> NotFound:
     )
 
 
-def active_workers() -> list[dict[str, Any]]:
-    """Workers whose heartbeat has not expired: name, pid, queues, broker (None: not said), active job ids, times."""
+def active_workers(broker: str | None = None) -> list[dict[str, Any]]:
+    """Workers whose heartbeat has not expired: name, pid, queues, broker (None: not said), active job ids,
+    times; given ``broker`` (``heartbeat.broker_identity``), only the workers on it or not saying."""
     from sqlalchemy import select
 
     from project.extensions import db
     from project.jobs.history.models import heartbeats
 
     query = select(heartbeats).where(heartbeats.c.expires_at > utcnow()).order_by(heartbeats.c.hostname)
+    if broker is not None:
+        query = query.where(heartbeats.c.broker.is_(None) | (heartbeats.c.broker == broker))
     with db.engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
     return [
