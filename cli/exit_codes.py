@@ -130,13 +130,15 @@ def as_click_error(exc: BaseException, debug: bool) -> AppctlClickError:
     """The one-line error for ``exc``; under ``debug`` the masked traceback goes to stderr first."""
     from cli.secrets import mask_configured_secrets
 
-    if debug:
-        click.echo(mask_configured_secrets("".join(traceback.format_exception(exc))), err=True)
+    if debug:  # each line of the traceback as printable as the error line (a job's error text is anyone's)
+        lines = mask_configured_secrets("".join(traceback.format_exception(exc))).splitlines()
+        click.echo("\n".join(map(printable, lines)), err=True)
     status = exit_status_for(exc)
     if status is ExitStatus.SOFTWARE and (undecodable := _not_utf8(exc)) is not None:
         # Bytes that are not UTF-8 in an argument (argv holds them as lone surrogates) reached a
         # driver, which refused them before writing anything: bad input, not a bug.
-        return AppctlClickError(f"{undecodable.object!r:.80} is not UTF-8 text", int(ExitStatus.DATA_ERROR))
+        typed = repr(str(undecodable.object).encode("utf-8", "surrogateescape"))[1:]  # '\xff' as given, cut with …
+        return AppctlClickError(f"{typed} is not UTF-8 text", int(ExitStatus.DATA_ERROR))
     if status is ExitStatus.SOFTWARE:
         message = f"unexpected {type(exc).__name__}: {exc}" + ("" if debug else " (run with --debug for the traceback)")
     else:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from project.readable import DRAWS_NOTHING
+
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.progress import Progress
@@ -90,26 +92,40 @@ def _text(value: Any) -> str:
     strings escape what a terminal would act on or not draw (``\\u001b``, the bidi override ``\\u202e``)."""
     if value is None:
         return ""
-    if isinstance(value, str) and value.isprintable():
+    if isinstance(value, str) and _all_draw(value):
         return value
     encoded = json.dumps(value, ensure_ascii=False)
-    return encoded if encoded.isprintable() else "".join(map(_visible, encoded))
+    return encoded if _all_draw(encoded) else "".join(map(_visible, encoded))
 
 
 _LINE_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+def _draws_itself(char: str) -> bool:
+    """Neither a control, format or separator character nor one that draws nothing (U+115F, project/readable.py)."""
+    return char.isprintable() and ord(char) not in DRAWS_NOTHING
+
+
+def _all_draw(text: str) -> bool:
+    return text.isprintable() and (text.isascii() or all(map(_draws_itself, text)))
+
+
 def printable(text: str) -> str:
     """``text`` as one line no terminal is steered by: each character that does not draw itself escaped
     as Python writes it (``\\n``, ``\\x1b``, ``\\u202e``). For messages on stderr: a job's error text is anyone's."""
-    if text.isprintable():
+    if _all_draw(text):
         return text
-    return "".join(char if char.isprintable() else _LINE_ESCAPES.get(char) or repr(char)[1:-1] for char in text)
+    return "".join(char if _draws_itself(char) else _LINE_ESCAPES.get(char) or _escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _visible(char: str) -> str:
-    """``char``, or its JSON escape when it is not printable (only inside a JSON string: the rest is ASCII)."""
-    if char.isprintable():
+    """``char``, or its JSON escape when it does not draw itself (only inside a JSON string: the rest is ASCII)."""
+    if _draws_itself(char):
         return char
     code = ord(char)
     if code < 0x10000:

@@ -29,4 +29,5 @@ def check_text(value: str, what: str) -> None:
         try:
             value.encode()
         except UnicodeEncodeError:
-            raise InvalidInput(f"{what} {value!r:.60} is not UTF-8 text") from None
+            typed = repr(value.encode("utf-8", "surrogateescape"))[1:]  # the bytes as given: '\xff', not '\udcff'
+            raise InvalidInput(f"{what} {typed} is not UTF-8 text") from None

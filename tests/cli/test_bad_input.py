@@ -311,14 +311,14 @@ CONFIGURATION = [
 ]
 BYTE = "\udcff"  # the byte 0xff in an argument, as Python reads argv: not UTF-8
 UNDECODABLE = [
-    case("task", "history", "--args", BYTE, code=65, message="--args '\\udcff' is not UTF-8 text"),
+    case("task", "history", "--args", BYTE, code=65, message="--args '\\xff' is not UTF-8 text"),
     case("task", "history", "--error", BYTE, code=65, message="is not UTF-8 text"),
     case("task", "history", "--name", BYTE, code=65, message="is not UTF-8 text"),
     case("task", "history", "--schedule", BYTE, code=65, message="is not UTF-8 text"),
     case("task", "revoke", "--args", BYTE, "--yes", code=65, message="is not UTF-8 text"),
     case("task", "prune", "--error", BYTE, "--yes", code=65, message="is not UTF-8 text"),
     case("task", "retry", "--args", BYTE, "--dry-run", code=65, message="is not UTF-8 text"),
-    case("task", "send", "divide", BYTE, "1", code=65, message="argument '\\udcff' is not UTF-8 text"),
+    case("task", "send", "divide", BYTE, "1", code=65, message="argument '\\xff' is not UTF-8 text"),
     case("task", "send", "divide", "-k", f"x={BYTE}", "-k", "y=1", code=65, message="is not UTF-8 text"),
     case("task", "send", "divide", f'["{BYTE}"]', "1", code=65, message="is not UTF-8 text"),
     case("user", "list", "--search", BYTE, code=65, message="is not UTF-8 text"),

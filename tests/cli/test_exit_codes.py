@@ -183,3 +183,19 @@ def test_psycopgs_note_on_a_pipeline_it_gave_up_is_not_printed(caplog: pytest.Lo
     logging.getLogger("psycopg").warning("error ignored terminating %r: %s", "<psycopg.Pipeline>", "pipeline aborted")
     logging.getLogger("psycopg").warning("something else")
     assert [record.getMessage() for record in caplog.records if record.name == "psycopg"] == ["something else"]
+
+
+def test_what_draws_nothing_is_escaped_in_an_error_and_in_a_debug_traceback(env: dict[str, str]) -> None:
+    """A Hangul filler echoed in a refusal, and a traceback's lines under --debug, are as printable as the
+    error line itself; bytes that are not UTF-8 are shown as given (``\\xff``)."""
+    refused = run_appctl("schedule", "add", "a\u115fb", "divide", "1", "2", "--every", "1h", env=env)
+    assert refused.stderr == "Error: schedule name 'a\\u115fb' contains a character that draws nothing\n"
+    hostile = "x\x1b]0;pwn\x07\u202eY"
+    debug = run_appctl("--debug", "user", "list", env={**env, "APPCTL_DATA_DIR": f"{env['APPCTL_DATA_DIR']}/{hostile}"})
+    assert debug.returncode == 78 or debug.returncode == 69, debug.stderr
+    assert all(char.isprintable() or char == "\n" for char in debug.stderr), repr(debug.stderr)
+    assert "\\x1b]0;pwn\\x07\\u202eY" in debug.stderr
+    from tests.cli.test_bad_input import BYTE
+
+    bad = run_appctl("task", "send", "divide", "\x1b" * 100 + BYTE, "1", env=env)
+    assert bad.returncode == 65 and bad.stderr.endswith("\u2026' is not UTF-8 text\n"), bad.stderr
