@@ -215,6 +215,23 @@ def test_a_prune_keeps_revoked_jobs_a_worker_may_still_take_until_one_discards_t
     assert json.loads(shown.stdout)[0]["state"] == "REVOKED", shown.stdout  # the result backend's word: never run
 
 
+def test_a_pruned_job_a_worker_drops_later_does_not_come_back_as_a_row_without_a_name(system: System) -> None:
+    """Revoked, expired, pruned (it may be: no worker can run it), then dropped by a worker: no ghost row."""
+    import time
+
+    env, parked = system.env, queue_name()
+    job = ok(env, "task", "send", "divide", "9", "1", "--queue", parked, "--expires", "1").strip()
+    assert invoke("task", "revoke", job).exit_code == 0
+    time.sleep(1.5)  # past its expiry: the state the test needs, not a wait for work
+    pruned = invoke("task", "prune", "--queue", parked, "--yes", "-q")
+    assert (pruned.exit_code, pruned.stdout) == (0, f"{job}\n"), pruned.stderr
+    command = [*worker_command(f"drop-{parked}", 1), "-Q", parked]
+    with worker_process(command, env, system.logs / f"{parked}.log") as worker:
+        wait_for(lambda: job in worker.log(), what="the worker to drop the job")
+        time.sleep(2)  # a flush interval and more: a row it wrote would be there by now
+    assert states(env, "--queue", parked) == {} and job not in ids(env)
+
+
 def test_a_revoked_job_purged_from_its_queue_may_be_pruned(system: System) -> None:
     env, parked = system.env, queue_name()
     job = ok(env, "task", "send", "divide", "8", "1", "--queue", parked).strip()

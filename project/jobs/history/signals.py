@@ -22,6 +22,7 @@ from flask import Flask, current_app, has_app_context
 from project.celery_internals.broadcast import carries_broadcast
 from project.celery_internals.messages import schedule_of
 from project.jobs.history import buffer
+from project.jobs.history.read import find_job
 from project.jobs.history.values import DISCARDED, bounded_json, error_fields, progress_row, sent_row, utcnow
 from project.jobs.history.write import current_writer, history_guard, record_sent_rows
 
@@ -133,7 +134,13 @@ def on_retry(sender: Any, request: Any, reason: Any = None, **_: Any) -> None:
 
 
 def on_revoked(sender: Any, request: Any, terminated: bool = False, expired: bool = False, **_: Any) -> None:
-    """task_revoked: the worker discarded or terminated the job."""
+    """task_revoked: the worker discarded or terminated the job (recorded only if the history holds it:
+    a row made for a job pruned meanwhile would come back with no name, arguments or send time)."""
+    task_id, flask_app = getattr(request, "id", None), _worker_app(sender)
+    if not terminated and task_id and flask_app is not None:
+        with flask_app.app_context(), history_guard("revoke", [task_id]):
+            if find_job(task_id) is None:
+                return
     why = "terminated" if terminated else "expired" if expired else "revoked"
     retries = (getattr(request, "request_dict", None) or {}).get("retries") or 0
     fields = {"revoked_at": utcnow(), "error_type": "TaskRevokedError", "error_message": why, "retries": retries}
