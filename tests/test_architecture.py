@@ -23,6 +23,7 @@ SERVICES = (
     "project.failures",
     "project.interrupts",  # holding Ctrl-C while a chunk is acted on and printed, as the services hold it
     "project.json_text",  # strict JSON: a job's inf or nan result written as the history keeps it
+    "project.readable",  # the characters that draw nothing: escaped wherever appctl prints text
     "project.migrations",
     "project.urls",
     "project.jobs.health",
